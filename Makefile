@@ -1,0 +1,38 @@
+# The two commands the README promises: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PIP     = $(VENV)/bin/pip
+
+.PHONY: run test lint dist bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# Stamp files so a second `make run` starts at once.
+$(VENV)/.run-deps: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e ".[gui,service]"
+	touch $@
+
+$(VENV)/.test-deps: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e ".[gui,service,train,test]"
+	touch $@ $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps
+	$(VENV)/bin/captioner gui samples
+
+test: $(VENV)/.test-deps
+	$(VENV)/bin/python -m pytest -q
+
+lint: $(VENV)/.test-deps
+	$(VENV)/bin/ruff check desktop converter tests benchmarks
+
+dist: $(VENV)/.run-deps
+	$(PIP) install -q -e ".[build]"
+	$(VENV)/bin/pyinstaller --noconfirm --clean build.spec
+
+bench: $(VENV)/.run-deps
+	$(VENV)/bin/captioner bench
+
+clean:
+	rm -rf build dist .pytest_cache

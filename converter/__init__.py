@@ -1,0 +1,1 @@
+"""Training half of the captioner: datasets, backbones, training, evaluation, bundle export."""

@@ -1,0 +1,1 @@
+"""ImageNet backbones that turn a photo into a grid of features."""

@@ -1,0 +1,121 @@
+"""Backbone features, computed once per photo and cached on disk.
+
+The cache is ``CACHE/<backbone>/<image_id>.npy`` (float16, ``[grid*grid, channels]``), one
+file per photo written atomically, so an interrupted extraction resumes where it stopped and
+two backbones never mix. The frozen backbone runs under LiteRT (about twice Keras' speed on
+CPU), with JPEG decoding on a thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from converter.backbones import registry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE = Path(os.environ.get("CAPTIONER_CACHE", Path.cwd() / "cache" / "features"))
+
+
+def load_pixels(path: Path, size: int) -> np.ndarray:
+    """RGB pixels resized to ``size``², as the desktop runtime prepares them (bilinear)."""
+    with Image.open(path) as img:
+        img = img.convert("RGB").resize((size, size), Image.BILINEAR)
+        return np.asarray(img, dtype=np.float32)
+
+
+def backbone_tflite(backbone: str, weights: Path | None = None) -> bytes:
+    """The frozen backbone as a float32 LiteRT model ``pixels → [1, L, C]``."""
+    import tensorflow as tf
+
+    model = registry.build(backbone, weights)
+    size = registry.spec(backbone).input_size
+
+    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)])
+    def extract(pixels):
+        grid = model(pixels, training=False)
+        return tf.reshape(grid, [1, -1, grid.shape[-1]])
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [extract.get_concrete_function()], model
+    )
+    return converter.convert()
+
+
+class FeatureCache:
+    def __init__(self, backbone: str, root: Path = DEFAULT_CACHE):
+        registry.spec(backbone)
+        self.backbone = backbone
+        self.dir = Path(root) / backbone
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, image_id: str) -> Path:
+        return self.dir / f"{image_id}.npy"
+
+    def missing(self, items: Iterable[tuple[str, Path]]) -> list[tuple[str, Path]]:
+        return [(i, p) for i, p in items if not self.path(i).is_file()]
+
+    def extract(
+        self, items: Iterable[tuple[str, Path]], weights: Path | None = None, threads: int | None = None
+    ) -> dict[str, str]:
+        """Compute features for every photo not yet cached; returns ``{image_id: error}``."""
+        todo = self.missing(items)
+        if not todo:
+            return {}
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(
+            model_content=backbone_tflite(self.backbone, weights), num_threads=threads or os.cpu_count()
+        )
+        interpreter.allocate_tensors()
+        run = interpreter.get_signature_runner()
+        input_name = next(iter(run.get_input_details()))
+        size = registry.spec(self.backbone).input_size
+        errors: dict[str, str] = {}
+        for image_id, pixels in tqdm(
+            self._decoded(todo, size, errors), total=len(todo), desc=f"features {self.backbone}",
+            unit="photo",
+        ):
+            features = next(iter(run(**{input_name: pixels[None]}).values()))[0]
+            self._save(image_id, features.astype(np.float16))
+        for image_id, error in errors.items():
+            log.warning("skipped photo %s: %s", image_id, error)
+        return errors
+
+    def _decoded(
+        self, todo: list[tuple[str, Path]], size: int, errors: dict[str, str]
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        def decode(item):
+            image_id, path = item
+            try:
+                return image_id, load_pixels(path, size)
+            except Exception as exc:  # a corrupt photo must not stop the extraction
+                errors[image_id] = f"{type(exc).__name__}: {exc}"
+                return image_id, None
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for image_id, pixels in pool.map(decode, todo):
+                if pixels is not None:
+                    yield image_id, pixels
+
+    def _save(self, image_id: str, features: np.ndarray) -> None:
+        final = self.path(image_id)
+        tmp = final.with_name(f".{final.stem}.tmp.npy")
+        np.save(tmp, features)
+        tmp.replace(final)
+
+    def load(self, image_ids: list[str]) -> np.ndarray:
+        """Stack cached features into one float16 array ``[N, L, C]``."""
+        first = np.load(self.path(image_ids[0]))
+        out = np.empty((len(image_ids), *first.shape), dtype=np.float16)
+        for row, image_id in enumerate(image_ids):
+            out[row] = np.load(self.path(image_id))
+        return out

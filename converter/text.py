@@ -1,0 +1,77 @@
+"""Caption text: normalisation, vocabulary and token ids.
+
+Ids are fixed for the specials (``<pad>`` 0, ``<start>`` 1, ``<end>`` 2, ``<unk>`` 3) so that
+the bundle's manifest and the desktop runtime agree without a lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
+SPECIALS = (PAD, START, END, UNK)
+
+# The seed's Keras Tokenizer filter: these characters become spaces.
+_FILTERED = '!"#$%&()*+.,-/:;=?@[\\]^_`{|}~\t\n'
+_FILTER_TABLE = str.maketrans({c: " " for c in _FILTERED})
+_SPACES = re.compile(r"\s+")
+
+
+def normalize(text: str) -> list[str]:
+    return _SPACES.split(text.lower().translate(_FILTER_TABLE).strip()) if text.strip() else []
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    words: tuple[str, ...]
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @classmethod
+    def build(cls, captions: Iterable[str], top_k: int = 5000, min_count: int = 1) -> Vocabulary:
+        counts = Counter(w for text in captions for w in normalize(text))
+        # Ties broken alphabetically so the vocabulary is reproducible.
+        ranked = sorted(
+            (w for w, n in counts.items() if n >= min_count and w not in SPECIALS),
+            key=lambda w: (-counts[w], w),
+        )
+        return cls(SPECIALS + tuple(ranked[:top_k]))
+
+    def encode(self, text: str, max_length: int | None = None) -> list[int]:
+        """``<start> words… <end>``; captions longer than ``max_length`` words are cut."""
+        index = self.index
+        ids = [index.get(w, 3) for w in normalize(text)]
+        if max_length is not None:
+            ids = ids[:max_length]
+        return [1, *ids, 2]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        words = []
+        for i in ids:
+            if i == 2:
+                break
+            if i > 3:
+                words.append(self.words[i])
+        return words
+
+    def save(self, path: Path) -> None:
+        tmp = Path(path).with_suffix(".tmp")
+        tmp.write_text(json.dumps(list(self.words), ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        words = tuple(json.loads(Path(path).read_text(encoding="utf-8")))
+        if words[:4] != SPECIALS:
+            raise ValueError(f"{path}: vocabulary must start with {SPECIALS}")
+        return cls(words)
