@@ -1,0 +1,374 @@
+"""Local REST service: caption photos for other programs (screen-reader add-ons, photo
+managers, scripts) through the same engine and model as the app.
+
+Flask app built by :func:`create_app`, served by waitress in :func:`serve`. See docs/service.md.
+
+Endpoints (all answers are JSON, errors too)::
+
+    POST /caption            photo bytes, raw body or multipart (field "image")
+    GET  /caption?path=FILE  a local file under --allow-paths
+    GET  /wowme?image=FILE   the original deployment's name for the same thing
+    GET  /health             liveness and load
+    GET  /model              the model bundle's manifest
+
+Query parameters on the caption endpoints: ``beam`` (1..max_beam), ``attention`` (0/1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+)
+
+from desktop.captioner import Captioner, CaptionerError, CaptionOptions, PhotoError
+from desktop.service_paths import PathPolicy, PathRefused
+from desktop.service_pool import CaptionerPool, PoolBusy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8081
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Limits and policy of one service instance."""
+
+    allow_paths: tuple[str, ...] = ()  # folders GET /caption?path= may read; none = refuse all
+    max_body_bytes: int = 32 * 1024 * 1024  # larger uploads (and local files) get 413
+    queue_size: int = 8  # requests that may wait for a free captioner; more get 503
+    wait_s: float = 60.0  # a waiting request gives up (503) after this long
+    max_beam: int = 10
+    # Bound to loopback, answer only requests addressed to this computer by name: a web page
+    # that rebinds its own domain to 127.0.0.1 (DNS rebinding) then cannot read the answers.
+    local_host_header_only: bool = True
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    host = host.strip().strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(
+    captioners: Captioner | Sequence[Captioner], config: ServiceConfig | None = None
+) -> Flask:
+    """Build the Flask app around already-loaded captioners (one per concurrent request)."""
+    config = config or ServiceConfig()
+    if not isinstance(captioners, Sequence):
+        captioners = [captioners]
+    pool = CaptionerPool(captioners, queue_size=config.queue_size, wait_s=config.wait_s)
+    policy = PathPolicy.from_folders(config.allow_paths)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # keep "caption" first, as documented
+    # For tests and embedders (e.g. to hold a captioner and see the queue fill up).
+    app.extensions["captioner_service"] = {"pool": pool, "policy": policy, "config": config}
+
+    @app.before_request
+    def _check_host() -> None:
+        if not config.local_host_header_only:
+            return
+        host = request.headers.get("Host", "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        # No Host header at all (HTTP/1.0 scripts) is fine: browsers always send one.
+        if host and not is_loopback(name):
+            raise Forbidden(
+                f"this service answers requests for localhost only (Host: {host!r}); "
+                "start it with --host to serve other computers"
+            )
+
+    @app.get("/")
+    def index() -> Response:
+        return jsonify(
+            service="offline-captioner",
+            endpoints={
+                "POST /caption": "photo bytes (raw body or multipart field 'image')",
+                "GET /caption?path=FILE": "a local photo under --allow-paths",
+                "GET /wowme?image=FILE": "same as GET /caption",
+                "GET /health": "liveness and load",
+                "GET /model": "the model's manifest",
+            },
+            parameters={"beam": f"1..{config.max_beam}", "attention": "0 or 1"},
+        )
+
+    @app.get("/health")
+    def health() -> Response:
+        return jsonify(
+            status="ok",
+            model=pool.manifest.get("name"),
+            workers=pool.size,
+            queue_size=pool.queue_size,
+            **pool.load(),
+        )
+
+    @app.get("/model")
+    def model() -> Response:
+        return jsonify(pool.manifest)
+
+    @app.post("/caption")
+    def caption_upload() -> Response:
+        options = _options(config)
+        photo = _uploaded_photo()
+        return _caption(pool, photo, options)
+
+    @app.get("/caption")
+    @app.get("/wowme")
+    def caption_local() -> Response:
+        options = _options(config)
+        path = policy.resolve(_reference())
+        size = path.stat().st_size
+        if size > config.max_body_bytes:
+            raise RequestEntityTooLarge(
+                f"the photo is {size / 2**20:.1f} MB, over the "
+                f"{config.max_body_bytes / 2**20:g} MB limit"
+            )
+        return _caption(pool, str(path), options)
+
+    _register_error_handlers(app, config)
+    return app
+
+
+def _reference() -> str:
+    given = {name: request.args[name] for name in ("path", "image") if name in request.args}
+    if len(given) > 1:
+        raise BadRequest("give either ?path= or ?image=, not both")
+    if not given:
+        raise BadRequest(
+            "give the photo with ?path=/absolute/file.jpg (under --allow-paths), "
+            "or POST its bytes to /caption"
+        )
+    return next(iter(given.values()))
+
+
+def _options(config: ServiceConfig) -> CaptionOptions:
+    args = request.args
+    overrides: dict[str, Any] = {}
+    if "beam" in args:
+        try:
+            beam = int(args["beam"])
+        except ValueError:
+            raise BadRequest(f"beam must be a whole number, got {args['beam']!r}") from None
+        if not 1 <= beam <= config.max_beam:
+            raise BadRequest(f"beam must be between 1 and {config.max_beam}, got {beam}")
+        overrides["beam_width"] = beam
+    value = args.get("attention", "0").strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise BadRequest(f"attention must be 0 or 1, got {args['attention']!r}")
+    overrides["with_attention"] = value in _TRUE
+    return CaptionOptions(**overrides)
+
+
+def _uploaded_photo() -> bytes:
+    # Only multipart is parsed as a form: `curl --data-binary @photo.jpg` labels the raw bytes
+    # application/x-www-form-urlencoded, and parsing them as a form would lose them.
+    if request.mimetype == "multipart/form-data":
+        files = request.files
+        if "image" in files:
+            upload = files["image"]
+        elif len(files) == 1:
+            upload = next(iter(files.values()))
+        elif not files:
+            raise BadRequest("the multipart form has no file; send the photo as field 'image'")
+        else:
+            raise BadRequest(f"several files sent ({', '.join(files)}); name the photo 'image'")
+        data = upload.read()
+    else:
+        data = request.get_data(cache=False)
+    if not data:
+        raise BadRequest("the request has no photo: send the photo's bytes as the body")
+    return data
+
+
+def _caption(pool: CaptionerPool, photo: bytes | str, options: CaptionOptions) -> Response:
+    asked = time.perf_counter()
+    with pool.borrow() as captioner:
+        queue_ms = (time.perf_counter() - asked) * 1000.0
+        result = captioner.caption(photo, options=options)
+    body: dict[str, Any] = {
+        "caption": result.text,
+        "score": round(float(result.score), 4),
+        "words": list(result.words),
+        "beam": options.beam_width,
+        "timings": {**_timings(result.timings), "queue_ms": round(queue_ms, 2)},
+    }
+    if options.with_attention and result.attention is not None:
+        attention = result.attention
+        body["attention_grid"] = list(attention.shape[1:])
+        body["attention"] = attention.round(4).tolist()
+    return jsonify(body)
+
+
+def _timings(timings: Any) -> dict[str, float]:
+    if dataclasses.is_dataclass(timings):
+        values = dataclasses.asdict(timings)
+    elif hasattr(timings, "_asdict"):
+        values = timings._asdict()
+    else:
+        values = dict(vars(timings))
+    return {name: round(float(value), 2) for name, value in values.items()}
+
+
+def _register_error_handlers(app: Flask, config: ServiceConfig) -> None:
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        response = jsonify(error=message, status=status)
+        response.status_code = status
+        response.headers.update(headers or {})
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        message = exc.description or exc.name
+        if isinstance(exc, NotFound) and message == NotFound.description:
+            message = f"no such endpoint: {request.path} (GET / lists them)"
+        elif isinstance(exc, MethodNotAllowed):
+            allowed = ", ".join(sorted(set(exc.valid_methods or ()) - {"HEAD", "OPTIONS"}))
+            message = f"{request.method} is not allowed on {request.path}; use {allowed}"
+        elif isinstance(exc, RequestEntityTooLarge) and message == exc.__class__.description:
+            message = f"the photo is over the {config.max_body_bytes / 2**20:g} MB limit"
+        # get_response keeps headers such as Allow on a 405.
+        response = exc.get_response()
+        headers = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
+        return error(exc.code or 500, message, headers)
+
+    @app.errorhandler(PathRefused)
+    def path_refused(exc: PathRefused) -> Response:
+        return error(exc.status, exc.message)
+
+    @app.errorhandler(PoolBusy)
+    def busy(exc: PoolBusy) -> Response:
+        return error(503, str(exc), {"Retry-After": "1"})
+
+    @app.errorhandler(PhotoError)
+    def bad_photo(exc: PhotoError) -> Response:
+        return error(400, str(exc))
+
+    @app.errorhandler(CaptionerError)
+    def model_failed(exc: CaptionerError) -> Response:
+        log.error("captioning failed: %s", exc)
+        return error(500, f"the model failed: {exc}")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # The traceback goes to the log, never to the client.
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error(500, "internal error; the service log has the details")
+
+
+def load_captioners(
+    model_dir: str | os.PathLike[str] | None, *, workers: int, threads: int | None
+) -> list[Captioner]:
+    """One captioner per concurrent request (their interpreters are not thread-safe)."""
+    return [Captioner.load(model_dir, threads=threads) for _ in range(workers)]
+
+
+def default_workers(threads: int | None) -> int:
+    """Two captioners on machines with cores to spare, else one."""
+    cores = os.cpu_count() or 1
+    per_captioner = threads or max(1, cores // 2)
+    return max(1, min(2, cores // per_captioner))
+
+
+def make_server(app: Flask, host: str, port: int, *, config: ServiceConfig, workers: int):
+    """A waitress server (not started) for ``app``; ``server.effective_port`` is the port."""
+    import waitress.server
+
+    return waitress.server.create_server(
+        app,
+        host=host,
+        port=port,
+        # More threads than pool places, so /health answers and an over-full line gets a 503
+        # at once instead of waiting unseen in waitress's own (unbounded) task queue.
+        threads=workers + config.queue_size + 2,
+        # Bodies far over the limit are cut off by waitress before they are buffered; the ones
+        # just over it reach Flask, which answers the JSON 413.
+        max_request_body_size=4 * config.max_body_bytes + 2**20,
+        ident="offline-captioner",
+    )
+
+
+def _as_folders(allow_paths: Any) -> tuple[str, ...]:
+    if allow_paths is None:
+        return ()
+    if isinstance(allow_paths, str | os.PathLike):
+        return (os.fspath(allow_paths),)
+    return tuple(os.fspath(p) for p in allow_paths)
+
+
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    model_dir: str | os.PathLike[str] | None = None,
+    allow_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+    threads: int | None = None,
+    *,
+    workers: int | None = None,
+    queue_size: int = ServiceConfig.queue_size,
+    max_body_mb: float = ServiceConfig.max_body_bytes / 2**20,
+) -> int:
+    """Run the service until interrupted. Returns the process exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = ServiceConfig(
+        allow_paths=_as_folders(allow_paths),
+        max_body_bytes=int(max_body_mb * 2**20),
+        queue_size=queue_size,
+        local_host_header_only=is_loopback(host),
+    )
+    workers = workers or default_workers(threads)
+    if not is_loopback(host):
+        print(
+            f"warning: listening on {host}, so other computers on the network can use this "
+            "service; it has no authentication or encryption. Use --host 127.0.0.1 to keep "
+            "it on this computer.",
+            file=sys.stderr,
+        )
+    try:
+        captioners = load_captioners(model_dir, workers=workers, threads=threads)
+        app = create_app(captioners, config)
+    except (CaptionerError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        server = make_server(app, host, port, config=config, workers=workers)
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    shown_host = f"[{host}]" if ":" in host else host
+    print(
+        f"Captioning on http://{shown_host}:{server.effective_port}/ "
+        f"(model {captioners[0].manifest.get('name')!r}, {workers} worker(s), "
+        f"local paths: {', '.join(config.allow_paths) or 'off'}). Ctrl+C stops.",
+        flush=True,
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
