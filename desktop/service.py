@@ -36,7 +36,8 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
 )
 
-from desktop.captioner import Captioner, CaptionerError, CaptionOptions, PhotoError
+from desktop import CaptionerError, PhotoError
+from desktop.captioner import Captioner, CaptionOptions
 from desktop.service_paths import PathPolicy, PathRefused
 from desktop.service_pool import CaptionerPool, PoolBusy
 

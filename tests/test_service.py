@@ -1,0 +1,445 @@
+"""The local REST service, end to end: a real waitress server on a free loopback port, the real
+LiteRT runtime and the shipped model, spoken to over real HTTP with ``http.client``."""
+
+from __future__ import annotations
+
+import gc
+import http.client
+import json
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from desktop.paths import default_model_dir
+from desktop.service_paths import PathPolicy, PathRefused
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "samples" / "chelsea.jpg"
+MAX_BODY = 2 * 1024 * 1024
+BEAM_1 = "beam=1"  # keeps the many-request tests quick; beam search is tested separately
+
+
+# ---------------------------------------------------------------- path policy (no model needed)
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> dict[str, Path]:
+    allowed = tmp_path / "allowed"
+    outside = tmp_path / "outside"
+    (allowed / "sub").mkdir(parents=True)
+    outside.mkdir()
+    photo = allowed / "sub" / "photo.jpg"
+    photo.write_bytes(SAMPLE.read_bytes())
+    secret = outside / "secret.jpg"
+    secret.write_bytes(SAMPLE.read_bytes())
+    (allowed / "escape.jpg").symlink_to(secret)
+    (allowed / "escape_dir").symlink_to(outside, target_is_directory=True)
+    (outside / "inside.jpg").symlink_to(photo)
+    return {"allowed": allowed, "outside": outside, "photo": photo, "secret": secret}
+
+
+def refused(policy: PathPolicy, reference: str) -> PathRefused:
+    with pytest.raises(PathRefused) as info:
+        policy.resolve(reference)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/dog.jpg",
+        "https://example.com/dog.jpg",
+        "HTTPS://EXAMPLE.COM/DOG.JPG",
+        "ftp://example.com/dog.jpg",
+        "s3://bucket/dog.jpg",
+        "data:image/jpeg;base64,/9j/4AAQ",
+    ],
+)
+def test_remote_urls_are_refused_as_offline(folders: dict[str, Path], url: str) -> None:
+    error = refused(PathPolicy.from_folders([folders["allowed"]]), url)
+    assert error.status == 400
+    assert "offline" in error.message
+
+
+def test_no_allowed_folders_refuses_every_path(folders: dict[str, Path]) -> None:
+    error = refused(PathPolicy.from_folders(None), str(folders["photo"]))
+    assert error.status == 403
+    assert "--allow-paths" in error.message
+
+
+def test_allowed_file_resolves_to_its_real_path(folders: dict[str, Path]) -> None:
+    policy = PathPolicy.from_folders([folders["allowed"]])
+    assert policy.resolve(str(folders["photo"])) == folders["photo"].resolve()
+    assert policy.resolve(folders["photo"].as_uri()) == folders["photo"].resolve()
+    # A link from outside into the allowed folder is judged by where it lands.
+    assert policy.resolve(str(folders["outside"] / "inside.jpg")) == folders["photo"].resolve()
+
+
+@pytest.mark.parametrize(
+    "make, status",
+    [
+        (lambda f: str(f["secret"]), 403),  # plainly outside
+        (lambda f: f"{f['allowed']}/sub/../../outside/secret.jpg", 403),  # traversal
+        (lambda f: f"{f['allowed']}/../outside/does-not-exist.jpg", 403),  # no existence leak
+        (lambda f: str(f["allowed"] / "escape.jpg"), 403),  # symlinked file escapes
+        (lambda f: str(f["allowed"] / "escape_dir" / "secret.jpg"), 403),  # symlinked folder
+        (lambda f: str(f["allowed"] / "missing.jpg"), 404),
+        (lambda f: str(f["allowed"] / "sub"), 400),  # a folder
+        (lambda f: "sub/photo.jpg", 400),  # relative
+        (lambda f: f"{f['allowed']}/a\x00b.jpg", 400),
+        (lambda f: "", 400),
+        (lambda f: "file://otherhost/share/dog.jpg", 400),
+    ],
+)
+def test_paths_outside_or_odd_are_refused(folders: dict[str, Path], make: Any, status: int) -> None:
+    assert refused(PathPolicy.from_folders([folders["allowed"]]), make(folders)).status == status
+
+
+def test_allow_paths_must_be_folders(folders: dict[str, Path]) -> None:
+    with pytest.raises(ValueError, match="not a folder"):
+        PathPolicy.from_folders([folders["photo"]])
+
+
+def test_loopback_detection() -> None:
+    from desktop.service import is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.4", "example.com", ""]))
+
+
+# ---------------------------------------------------------------- real model, real server
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    found = default_model_dir()
+    if not (found / "manifest.json").is_file():
+        pytest.skip(f"no model bundle at {found} (models/default is built by converter/export)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def captioners(model_dir: Path) -> list[Any]:
+    from desktop.service import load_captioners
+
+    return load_captioners(model_dir, workers=2, threads=1)
+
+
+@contextmanager
+def running(app: Any, *, workers: int) -> Iterator[int]:
+    """Serve ``app`` with waitress in a thread on a free loopback port; yield the port."""
+    from desktop.service import make_server
+
+    config = app.extensions["captioner_service"]["config"]
+    server = make_server(app, "127.0.0.1", 0, config=config, workers=workers)
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    try:
+        yield server.effective_port
+    finally:
+        # Close every socket of the server's loop (which then ends), then its worker threads.
+        while server._map:
+            for channel in list(server._map.values()):
+                channel.handle_close()
+        server.task_dispatcher.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(captioners: list[Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from desktop.service import ServiceConfig, create_app
+
+    root = tmp_path_factory.mktemp("service")
+    allowed, outside = root / "allowed", root / "outside"
+    allowed.mkdir()
+    outside.mkdir()
+    photo = allowed / "chelsea.jpg"
+    photo.write_bytes(SAMPLE.read_bytes())
+    (outside / "secret.jpg").write_bytes(SAMPLE.read_bytes())
+    (allowed / "escape.jpg").symlink_to(outside / "secret.jpg")
+    (allowed / "notes.jpg").write_text("not a photo at all")
+    config = ServiceConfig(allow_paths=(str(allowed),), max_body_bytes=MAX_BODY, queue_size=64)
+    app = create_app(captioners, config)
+    with running(app, workers=len(captioners)) as port:
+        yield SimpleNamespace(port=port, allowed=allowed, outside=outside, photo=photo)
+
+
+class Answer:
+    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        # Every answer, errors included, is JSON: a client never has to parse HTML tracebacks.
+        assert headers.get_content_type() == "application/json", (status, body[:200])
+        self.json = json.loads(body)
+
+
+def call(
+    port: int,
+    method: str,
+    target: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, target, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return Answer(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
+def assert_error(answer: Answer, status: int, *words: str) -> None:
+    assert answer.status == status, answer.json
+    assert answer.json["status"] == status
+    message = answer.json["error"]
+    assert isinstance(message, str) and message
+    assert "Traceback" not in message
+    for word in words:
+        assert word.lower() in message.lower(), message
+
+
+def quote(path: Path | str) -> str:
+    from urllib.parse import quote as url_quote
+
+    return url_quote(str(path), safe="")
+
+
+def test_post_raw_bytes_gives_the_engines_caption(served: Any, captioners: list[Any]) -> None:
+    from desktop.captioner import CaptionOptions
+
+    answer = call(
+        served.port, "POST", "/caption", SAMPLE.read_bytes(), {"Content-Type": "image/jpeg"}
+    )
+    assert answer.status == 200, answer.json
+    body = answer.json
+    assert list(body)[:4] == ["caption", "score", "words", "beam"]
+    expected = captioners[0].caption(str(SAMPLE), options=CaptionOptions(with_attention=False))
+    assert body["caption"] == expected.text
+    assert body["words"] == list(expected.words)
+    assert body["score"] == pytest.approx(float(expected.score), abs=1e-3)
+    assert body["beam"] == CaptionOptions().beam_width
+    assert {"encode_ms", "decode_ms", "total_ms", "queue_ms"} <= set(body["timings"])
+    assert "attention" not in body
+
+
+def test_post_multipart_and_form_encoded_bytes(served: Any) -> None:
+    photo = SAMPLE.read_bytes()
+    boundary = "captioner-test-boundary"
+    multipart = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+            f'filename="chelsea.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+        + photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    by_form = call(
+        served.port,
+        "POST",
+        f"/caption?{BEAM_1}",
+        multipart,
+        {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    # What `curl --data-binary @photo.jpg` sends: raw bytes labelled as a urlencoded form.
+    by_curl = call(
+        served.port,
+        "POST",
+        f"/caption?{BEAM_1}",
+        photo,
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert by_form.status == by_curl.status == 200
+    assert by_form.json["caption"] == by_curl.json["caption"]
+    assert by_form.json["beam"] == 1
+
+    empty_form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n'
+        f"--{boundary}--\r\n".encode()
+    )
+    assert_error(
+        call(
+            served.port,
+            "POST",
+            "/caption",
+            empty_form,
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        ),
+        400,
+        "no file",
+    )
+
+
+def test_attention_on_request(served: Any, captioners: list[Any]) -> None:
+    answer = call(served.port, "POST", f"/caption?attention=1&{BEAM_1}", SAMPLE.read_bytes())
+    assert answer.status == 200, answer.json
+    grid = captioners[0].manifest["feature_grid"]
+    body = answer.json
+    assert body["attention_grid"] == grid
+    assert len(body["attention"]) == len(body["words"])
+    for step in body["attention"]:
+        assert len(step) == grid[0] and all(len(row) == grid[1] for row in step)
+        assert sum(map(sum, step)) == pytest.approx(1.0, abs=0.01)  # a softmax over the grid
+
+
+def test_local_path_and_the_seed_endpoint(served: Any) -> None:
+    posted = call(served.port, "POST", f"/caption?{BEAM_1}", SAMPLE.read_bytes())
+    by_path = call(served.port, "GET", f"/caption?path={quote(served.photo)}&{BEAM_1}")
+    by_wowme = call(served.port, "GET", f"/wowme?image={quote(served.photo)}&{BEAM_1}")
+    by_uri = call(served.port, "GET", f"/caption?path={quote(served.photo.as_uri())}&{BEAM_1}")
+    assert posted.status == by_path.status == by_wowme.status == by_uri.status == 200
+    assert by_path.json["caption"] == by_wowme.json["caption"] == posted.json["caption"]
+    assert by_uri.json["caption"] == posted.json["caption"]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://example.com/dog.jpg", "https://x.org/a.png", "ftp://files.example.com/dog.jpg"]
+)
+def test_remote_url_is_a_clear_400(served: Any, url: str) -> None:
+    assert_error(call(served.port, "GET", f"/wowme?image={quote(url)}"), 400, "offline")
+    assert_error(call(served.port, "GET", f"/caption?path={quote(url)}"), 400, "offline")
+
+
+def test_paths_outside_the_allowed_folder(served: Any) -> None:
+    port, allowed = served.port, served.allowed
+    outside = call(port, "GET", f"/caption?path={quote(served.outside / 'secret.jpg')}")
+    assert_error(outside, 403, "--allow-paths")
+    traversal = call(port, "GET", f"/caption?path={quote(f'{allowed}/../outside/secret.jpg')}")
+    assert_error(traversal, 403, "outside")
+    assert_error(call(port, "GET", f"/caption?path={quote(allowed / 'escape.jpg')}"), 403)
+    assert_error(call(port, "GET", f"/caption?path={quote('/etc/passwd')}"), 403)
+    assert_error(
+        call(port, "GET", f"/caption?path={quote(allowed / 'missing.jpg')}"), 404, "no such file"
+    )
+    assert_error(call(port, "GET", "/caption"), 400, "?path=")
+    assert_error(call(port, "GET", f"/caption?path=a&image={quote(served.photo)}"), 400, "both")
+
+
+def test_no_allow_paths_refuses_every_local_file(captioners: list[Any]) -> None:
+    from desktop.service import ServiceConfig, create_app
+
+    app = create_app(captioners[0], ServiceConfig(allow_paths=()))
+    answer = app.test_client().get("/caption", query_string={"path": str(SAMPLE)})
+    assert answer.status_code == 403
+    assert "--allow-paths" in answer.get_json()["error"]
+
+
+def test_broken_photos_are_400_with_a_json_error(served: Any) -> None:
+    photo = SAMPLE.read_bytes()
+    port = served.port
+    assert_error(call(port, "POST", "/caption", b"this is not a photo"), 400)
+    assert_error(call(port, "POST", "/caption", photo[: len(photo) // 2]), 400)
+    assert_error(call(port, "POST", "/caption", b""), 400, "no photo")
+    assert_error(call(port, "GET", f"/caption?path={quote(served.allowed / 'notes.jpg')}"), 400)
+    # The service is still healthy afterwards.
+    assert call(port, "POST", f"/caption?{BEAM_1}", photo).status == 200
+
+
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ("beam=0", "between"),
+        ("beam=11", "between"),
+        ("beam=two", "whole number"),
+        ("attention=maybe", "0 or 1"),
+    ],
+)
+def test_bad_parameters(served: Any, query: str, words: str) -> None:
+    assert_error(call(served.port, "POST", f"/caption?{query}", SAMPLE.read_bytes()), 400, words)
+
+
+def test_oversized_body_is_413_json(served: Any) -> None:
+    answer = call(served.port, "POST", "/caption", b"\xff" * (MAX_BODY + 1))
+    assert_error(answer, 413, "limit")
+
+
+def test_unknown_route_and_wrong_method(served: Any) -> None:
+    assert_error(call(served.port, "GET", "/nope"), 404, "/nope")
+    wrong = call(served.port, "DELETE", "/caption")
+    assert_error(wrong, 405, "DELETE")
+    assert set(wrong.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert_error(call(served.port, "POST", "/health", b"x"), 405)
+
+
+def test_health_model_and_index(served: Any, captioners: list[Any]) -> None:
+    health = call(served.port, "GET", "/health")
+    assert health.status == 200
+    assert health.json["status"] == "ok" and health.json["workers"] == len(captioners)
+    model = call(served.port, "GET", "/model")
+    assert model.status == 200 and model.json == json.loads(json.dumps(captioners[0].manifest))
+    assert "POST /caption" in call(served.port, "GET", "/").json["endpoints"]
+
+
+def test_foreign_host_header_is_refused(served: Any) -> None:
+    # A web page that rebinds its domain to 127.0.0.1 still sends its own Host header.
+    answer = call(served.port, "GET", "/model", headers={"Host": "evil.example:8081"})
+    assert_error(answer, 403, "localhost")
+    assert call(served.port, "GET", "/health", headers={"Host": "[::1]:8081"}).status == 200
+
+
+def test_full_queue_answers_503_and_recovers(captioners: list[Any]) -> None:
+    from desktop.service import ServiceConfig, create_app
+
+    app = create_app(captioners[:1], ServiceConfig(queue_size=1))
+    pool = app.extensions["captioner_service"]["pool"]
+    photo = SAMPLE.read_bytes()
+    with running(app, workers=1) as port:
+        with pool.borrow():  # the only captioner is busy
+            waiting: list[Answer] = []
+            waiter = threading.Thread(
+                target=lambda: waiting.append(call(port, "POST", f"/caption?{BEAM_1}", photo))
+            )
+            waiter.start()
+            while pool.load()["waiting"] < 1:  # the waiter has taken the one waiting place
+                if not waiter.is_alive():
+                    pytest.fail(f"the waiting request ended early: {waiting[0].json}")
+                threading.Event().wait(0.01)
+            assert call(port, "GET", "/health").json["waiting"] == 1
+            full = call(port, "POST", f"/caption?{BEAM_1}", photo)
+            assert_error(full, 503, "busy")
+            assert full.headers["Retry-After"] == "1"
+        waiter.join(timeout=60)
+        assert waiting[0].status == 200
+        assert call(port, "POST", f"/caption?{BEAM_1}", photo).status == 200
+
+
+def test_many_requests_are_all_answered_with_stable_memory(served: Any) -> None:
+    psutil = pytest.importorskip("psutil")
+    process = psutil.Process(os.getpid())
+    photo = SAMPLE.read_bytes()
+    target = f"/caption?{BEAM_1}"
+
+    def one(_: int) -> int:
+        return call(served.port, "POST", target, photo).status
+
+    for _ in range(20):  # warm-up: allocator pools, interpreter buffers, thread stacks
+        assert one(0) == 200
+    with ThreadPoolExecutor(max_workers=50) as executor:
+        assert list(executor.map(one, range(50))) == [200] * 50
+    gc.collect()
+    before = process.memory_info().rss
+    statuses = [one(i) for i in range(200)]
+    with ThreadPoolExecutor(max_workers=50) as executor:
+        statuses += list(executor.map(one, range(50)))
+    gc.collect()
+    growth_mb = (process.memory_info().rss - before) / 2**20
+    assert statuses == [200] * 250
+    assert growth_mb < 30, f"RSS grew {growth_mb:.1f} MB over 250 requests"
+
+
+def test_serve_reports_a_bad_model_and_returns_nonzero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop.service import serve
+
+    status = serve(host="127.0.0.1", port=0, model_dir=tmp_path / "no-model")
+    assert status == 2
+    assert "error:" in capsys.readouterr().err
