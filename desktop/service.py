@@ -289,10 +289,9 @@ def load_captioners(
 
 
 def default_workers(threads: int | None) -> int:
-    """Two captioners on machines with cores to spare, else one."""
+    """Two captioners side by side where there are cores to spare, else one."""
     cores = os.cpu_count() or 1
-    per_captioner = threads or max(1, cores // 2)
-    return max(1, min(2, cores // per_captioner))
+    return 2 if cores >= 2 * max(2, threads or 2) else 1
 
 
 def make_server(app: Flask, host: str, port: int, *, config: ServiceConfig, workers: int):
