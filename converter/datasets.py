@@ -80,7 +80,19 @@ def _find_karpathy(data_dir: Path, dataset: str) -> Path | None:
 def _image_root(data_dir: Path, dataset: str) -> Path:
     if dataset == "flickr8k":
         return _flickr_images(data_dir)
-    return data_dir
+    # dataset_coco.json's filepath is train2014/ or val2014/, found at the top or in images/.
+    at_top = any((data_dir / f).is_dir() for f in ("train2014", "val2014"))
+    return data_dir / "images" if not at_top and (data_dir / "images").is_dir() else data_dir
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise DatasetError(f"{path}: expected a JSON object, got {type(document).__name__}")
+    return document
 
 
 def _flickr_images(data_dir: Path) -> Path:
@@ -119,8 +131,14 @@ def load_flickr8k(data_dir: Path, check_images: bool = True) -> CaptionSet:
         import csv
 
         with kaggle_file.open(newline="", encoding="utf-8", errors="replace") as handle:
-            for row in csv.DictReader(handle):
-                _add_caption(captions, (row.get("image") or "").strip(), row.get("caption") or "", skipped)
+            reader = csv.DictReader(handle)
+            if not {"image", "caption"} <= set(reader.fieldnames or ()):
+                raise DatasetError(
+                    f"{kaggle_file}: expected a CSV with the header 'image,caption', "
+                    f"got {reader.fieldnames}"
+                )
+            for row in reader:
+                _add_caption(captions, (row["image"] or "").strip(), row["caption"] or "", skipped)
     else:
         raise DatasetError(
             f"no captions in {data_dir}: expected Flickr8k.token.txt or captions.txt"
@@ -132,21 +150,42 @@ def load_flickr8k(data_dir: Path, check_images: bool = True) -> CaptionSet:
         "test": "Flickr_8k.testImages.txt",
     }
     result = CaptionSet("flickr8k", skipped=skipped)
-    for split, filename in split_files.items():
-        split_path = data_dir / filename
-        if not split_path.is_file():
-            result.splits[split] = []
-            continue
+    listed = {
+        split: list(dict.fromkeys((data_dir / filename).read_text(encoding="utf-8").split()))
+        for split, filename in split_files.items()
+        if (data_dir / filename).is_file()
+    }
+    if not listed:
+        if token_file.is_file():
+            raise DatasetError(f"no split files (Flickr_8k.trainImages.txt …) in {data_dir}")
+        # The Kaggle copy ships no split files: split it ourselves, reproducibly.
+        listed = _fallback_split(sorted(captions))
+        log.warning(
+            "%s has no Flickr_8k.*Images.txt split files: using a fixed random split "
+            "(%s); add the standard split files for comparable scores",
+            data_dir, ", ".join(f"{k} {len(v)}" for k, v in listed.items()),
+        )  # fmt: skip
+    for split in split_files:
         examples = []
-        for image in split_path.read_text(encoding="utf-8").split():
+        for image in listed.get(split, []):
             path = images / image
             texts = captions.get(image, [])
             if _usable(path, texts, skipped, check_images):
                 examples.append(Example(Path(image).stem, path, tuple(texts)))
         result.splits[split] = examples
-    if not any(result.splits.values()):
-        raise DatasetError(f"no split files (Flickr_8k.trainImages.txt …) in {data_dir}")
     return result
+
+
+def _fallback_split(images: list[str]) -> dict[str, list[str]]:
+    """The standard split's proportions (6,000 / 1,000 / 1,000), the same on every machine."""
+    images = list(images)
+    random.Random(8000).shuffle(images)
+    held_out = min(1000, len(images) // 8)
+    return {
+        "dev": images[:held_out],
+        "test": images[held_out : 2 * held_out],
+        "train": images[2 * held_out :],
+    }
 
 
 def _add_caption(captions: dict, image: str, text: str, skipped: Counter) -> None:
@@ -187,11 +226,21 @@ def load_coco(data_dir: Path, check_images: bool = True) -> CaptionSet:
         image_dir = _first_existing([data_dir / folder, data_dir / "images" / folder]) or (
             data_dir / folder
         )
-        document = json.loads(annotation.read_text(encoding="utf-8"))
-        files = {img["id"]: img.get("file_name") for img in document.get("images", [])}
+        document = _read_json(annotation)
+        if not isinstance(document.get("annotations"), list):
+            raise DatasetError(f"{annotation}: no 'annotations' list (not a COCO caption file)")
+        files = {
+            img.get("id"): img.get("file_name")
+            for img in document.get("images", [])
+            if isinstance(img, dict)
+        }
         by_image: dict[int, list[str]] = defaultdict(list)
-        for ann in document.get("annotations", []):
-            text = (ann.get("caption") or "").strip()
+        for ann in document["annotations"]:
+            if not isinstance(ann, dict) or not isinstance(ann.get("image_id"), int):
+                skipped["annotation without image_id"] += 1
+                continue
+            text = ann.get("caption")
+            text = text.strip() if isinstance(text, str) else ""
             if text:
                 by_image[ann["image_id"]].append(text)
             else:
@@ -222,19 +271,37 @@ def _first_existing(paths: list[Path]) -> Path | None:
 
 def load_karpathy(path: Path, image_root: Path, check_images: bool = True) -> CaptionSet:
     """Karpathy's ``dataset_coco.json`` / ``dataset_flickr8k.json`` split files."""
-    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    path = Path(path)
+    document = _read_json(path)
+    if not isinstance(document.get("images"), list):
+        raise DatasetError(f"{path}: no 'images' list (not a Karpathy split file)")
     skipped: Counter = Counter()
     result = CaptionSet(document.get("dataset", path.stem), {s: [] for s in SPLITS}, skipped)
     split_names = {"train": "train", "restval": "train", "val": "dev", "test": "test"}
-    for image in document.get("images", []):
+    for image in document["images"]:
+        if not isinstance(image, dict) or not image.get("filename"):
+            skipped["record without filename"] += 1
+            continue
         split = split_names.get(image.get("split", ""))
         if split is None:
             skipped["unknown split"] += 1
             continue
-        folder = image.get("filepath", "")
+        folder = image.get("filepath") or ""
         file_path = image_root / folder / image["filename"]
-        texts = [s.get("raw", " ".join(s.get("tokens", []))).strip() for s in image["sentences"]]
+        texts = [_karpathy_text(s) for s in image.get("sentences") or []]
+        if not all(texts):
+            skipped["empty caption"] += texts.count("")
         texts = [t for t in texts if t]
         if _usable(file_path, texts, skipped, check_images):
-            result.splits[split].append(Example(Path(image["filename"]).stem, file_path, tuple(texts)))
+            example = Example(Path(image["filename"]).stem, file_path, tuple(texts))
+            result.splits[split].append(example)
     return result
+
+
+def _karpathy_text(sentence) -> str:
+    if not isinstance(sentence, dict):
+        return ""
+    raw = sentence.get("raw")
+    if not isinstance(raw, str) or not raw.strip():
+        raw = " ".join(t for t in sentence.get("tokens") or [] if isinstance(t, str))
+    return raw.strip()

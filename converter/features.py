@@ -44,10 +44,9 @@ def backbone_tflite(backbone: str, weights: Path | None = None) -> bytes:
         grid = model(pixels, training=False)
         return tf.reshape(grid, [1, -1, grid.shape[-1]])
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [extract.get_concrete_function()], model
-    )
-    return converter.convert()
+    from converter import tflite
+
+    return tflite.convert([extract], [model])
 
 
 class FeatureCache:

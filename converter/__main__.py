@@ -1,0 +1,137 @@
+"""``python -m converter train | evaluate | export`` — the training half's command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _train(args) -> int:
+    from converter.train import TrainConfig, Trainer
+
+    config = TrainConfig(
+        dataset=args.dataset, data_dir=str(args.data_dir), backbone=args.backbone, out=str(args.out),
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        top_k=args.top_k, min_count=args.min_count, max_caption_words=args.max_length,
+        max_examples=args.max_examples, dropout=args.dropout, seed=args.seed,
+        strategy=args.strategy, cache_dir=str(args.cache_dir),
+        backbone_weights=str(args.backbone_weights) if args.backbone_weights else None,
+        dev_limit=args.dev_limit,
+    )
+    trainer = Trainer(config, resume=args.resume)
+    try:
+        history = trainer.run()
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted after epoch {int(trainer.epoch)}; continue with the same command and --resume",
+            file=sys.stderr,
+        )
+        return 130
+    best = max(history, key=lambda h: h["dev_BLEU-4"]) if history else None
+    if best:
+        print(f"best epoch {best['epoch']}: dev BLEU-4 {best['dev_BLEU-4']:.3f} CIDEr {best['dev_CIDEr']:.3f}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from converter.evaluate import evaluate
+
+    report = evaluate(
+        run=args.run, bundle=args.bundle, split=args.split, beam=args.beam, limit=args.limit,
+        plots=args.plots, out=args.out, data_dir=args.data_dir,
+    )
+    for key, value in report["metrics"].items():
+        print(f"{key:8s} {value:.4f}")
+    print(f"report: {report['path']}")
+    return 0
+
+
+def _export(args) -> int:
+    from converter.export import export
+
+    manifest = export(
+        run=args.run, out=args.out, quantize=args.quantize, name=args.name,
+        parity_photos=args.parity_photos, representative=args.representative,
+    )
+    print(f"exported {args.out} ({manifest['quantization']}): " + ", ".join(
+        f"{name} {info['bytes'] / 1e6:.1f} MB" for name, info in manifest["files"].items()
+    ))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from converter.backbones.registry import BACKBONES
+
+    parser = argparse.ArgumentParser(prog="python -m converter", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a captioner on cached backbone features")
+    train.add_argument("--dataset", choices=["flickr8k", "coco"], required=True)
+    train.add_argument("--data-dir", type=Path, required=True)
+    train.add_argument("--backbone", choices=sorted(BACKBONES), default="efficientnet_lite2")
+    train.add_argument("--backbone-weights", type=Path, help="local ImageNet weights file (offline)")
+    train.add_argument("--out", type=Path, required=True, help="run folder")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--top-k", type=int, default=5000, help="vocabulary size cap")
+    train.add_argument("--min-count", type=int, default=5, help="drop words seen fewer times")
+    train.add_argument("--max-length", type=int, default=30, help="caption length cap (words)")
+    train.add_argument("--max-examples", type=int, help="use at most N photos per split (seeded)")
+    train.add_argument("--dev-limit", type=int, help="score on the first N dev photos only")
+    train.add_argument("--dropout", type=float, default=0.5)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--strategy", choices=["default", "mirrored"], default="default")
+    train.add_argument("--cache-dir", type=Path, default=Path("cache/features"))
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.set_defaults(func=_train)
+
+    evaluate = sub.add_parser("evaluate", help="caption a split and score it with pycocoevalcap")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", type=Path, help="training run (exported to a float32 bundle)")
+    source.add_argument("--bundle", type=Path, help="exported model bundle")
+    evaluate.add_argument("--data-dir", type=Path, help="dataset folder (default: the run's)")
+    evaluate.add_argument("--split", default="dev", choices=["train", "dev", "test"])
+    evaluate.add_argument("--beam", type=int, default=3, help="beam width (1 = greedy)")
+    evaluate.add_argument("--limit", type=int, help="first N photos of the split")
+    evaluate.add_argument("--plots", type=int, default=4, help="attention plots to draw")
+    evaluate.add_argument("--out", type=Path, help="report folder (default: RUN/eval-SPLIT-beamN)")
+    evaluate.set_defaults(func=_evaluate)
+
+    export = sub.add_parser("export", help="write a LiteRT model bundle")
+    export.add_argument("--run", type=Path, required=True)
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--quantize", choices=["float32", "float16", "dynamic", "int8"], default="float16")
+    export.add_argument("--name", default=None)
+    export.add_argument("--parity-photos", type=int, default=8, help="dev photos for the TF/LiteRT check")
+    export.add_argument("--representative", type=int, default=100, help="photos to calibrate int8")
+    export.set_defaults(func=_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from converter.backbones.registry import BackboneError
+    from converter.datasets import DatasetError
+    from converter.train import TrainingError
+
+    try:
+        return args.func(args)
+    except (DatasetError, BackboneError, TrainingError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Training: cached backbone features in, checkpoints and a loss curve out.
+
+A run folder holds everything needed to resume, evaluate and export::
+
+    runs/x/config.json      dataset, backbone, vocabulary and model settings
+    runs/x/vocab.json       the vocabulary (ids are the model's output classes)
+    runs/x/ckpt/            a checkpoint per epoch (model + optimizer + epoch), for --resume
+    runs/x/best.weights.h5  the weights of the best dev BLEU-4 epoch so far
+    runs/x/history.json     per-epoch train / dev loss, dev BLEU-4 and CIDEr, seconds
+    runs/x/loss.png         the loss curve
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from converter import datasets, text
+from converter.backbones import registry
+from converter.features import DEFAULT_CACHE, FeatureCache
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str
+    data_dir: str
+    backbone: str
+    out: str
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    lr_decay: float = 0.8  # per epoch after `decay_after`
+    decay_after: int = 3
+    clip_norm: float = 5.0
+    top_k: int = 5000
+    min_count: int = 5
+    max_caption_words: int = 30
+    max_examples: int | None = None
+    dropout: float = 0.5
+    attention_penalty: float = 1.0
+    seed: int = 0
+    strategy: str = "default"
+    cache_dir: str = str(DEFAULT_CACHE)
+    backbone_weights: str | None = None
+    dev_limit: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def atomic_write_text(path: Path, content: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(content, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class Prepared:
+    vocab: text.Vocabulary
+    train_features: np.ndarray  # [N, L, C] float16
+    train_captions: list[tuple[int, list[int]]]  # (photo row, token ids)
+    dev_ids: list[str]
+    dev_features: np.ndarray
+    dev_captions: list[tuple[int, list[int]]]
+    dev_references: dict[str, list[str]]
+
+
+def prepare(config: TrainConfig, vocab: text.Vocabulary | None = None) -> Prepared:
+    data = datasets.load(config.dataset, Path(config.data_dir), config.max_examples, config.seed)
+    train = data.split("train")
+    dev = data.split("dev")
+    if config.dev_limit:
+        dev = dev[: config.dev_limit]
+    cache = FeatureCache(config.backbone, Path(config.cache_dir))
+    weights = Path(config.backbone_weights) if config.backbone_weights else None
+    errors = cache.extract([(e.image_id, e.path) for e in train + dev], weights=weights)
+    if errors:
+        log.warning("%d photo(s) could not be read and are left out", len(errors))
+        train = [e for e in train if e.image_id not in errors]
+        dev = [e for e in dev if e.image_id not in errors]
+    if vocab is None:
+        vocab = text.Vocabulary.build(
+            (c for e in train for c in e.captions), config.top_k, config.min_count
+        )
+
+    def captions(examples):
+        return [
+            (row, vocab.encode(c, config.max_caption_words))
+            for row, e in enumerate(examples)
+            for c in e.captions
+        ]
+
+    return Prepared(
+        vocab=vocab,
+        train_features=cache.load([e.image_id for e in train]),
+        train_captions=captions(train),
+        dev_ids=[e.image_id for e in dev],
+        dev_features=cache.load([e.image_id for e in dev]),
+        dev_captions=captions(dev),
+        dev_references={e.image_id: list(e.captions) for e in dev},
+    )
+
+
+def bucketed_batches(
+    captions: list[tuple[int, list[int]]], batch_size: int, rng: random.Random | None
+) -> list[list[tuple[int, list[int]]]]:
+    """Batches of captions of similar length, so padding does not dominate the compute."""
+    order = list(captions)
+    if rng is not None:
+        rng.shuffle(order)
+    # Sort within windows of 50 batches: similar lengths together, still a different mix each epoch.
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda item: len(item[1]))
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def pad_batch(batch, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Round the length up to a multiple of 4 to bound the number of traced shapes.
+    longest = max(len(ids) for _, ids in batch) - 1
+    length = int(math.ceil(longest / 4) * 4)
+    inputs = np.zeros((len(batch), length), np.int32)
+    targets = np.zeros((len(batch), length), np.int32)
+    for i, (_, ids) in enumerate(batch):
+        inputs[i, : len(ids) - 1] = ids[:-1]
+        targets[i, : len(ids) - 1] = ids[1:]
+    rows = np.fromiter((row for row, _ in batch), np.int64, len(batch))
+    return features[rows], inputs, targets
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, resume: bool = False):
+        import tensorflow as tf
+
+        from converter.model import CaptionModel, ModelConfig
+
+        self.tf = tf
+        self.config = config
+        self.out = Path(config.out)
+        if self.out.exists() and any(self.out.iterdir()) and not resume:
+            if (self.out / "ckpt").exists():
+                raise TrainingError(f"{self.out} already holds a run: pass --resume or another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        vocab = None
+        if resume and (self.out / "vocab.json").is_file():
+            vocab = text.Vocabulary.load(self.out / "vocab.json")
+        self.data = prepare(config, vocab)
+        self.data.vocab.save(self.out / "vocab.json")
+        channels = self.data.train_features.shape[-1]
+        self.model_config = ModelConfig(
+            vocab_size=len(self.data.vocab), feature_channels=channels, dropout=config.dropout,
+            attention_penalty=config.attention_penalty,
+        )
+        self.strategy = (
+            tf.distribute.MirroredStrategy() if config.strategy == "mirrored" else tf.distribute.get_strategy()
+        )
+        with self.strategy.scope():
+            self.model = CaptionModel(self.model_config)
+            self.model.build_all()
+            self.optimizer = tf.keras.optimizers.Adam(config.learning_rate, clipnorm=config.clip_norm)
+            self.optimizer.build(self.model.trainable_variables)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, epoch=self.epoch)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.out / "ckpt", max_to_keep=2)
+        self.history: list[dict] = []
+        if resume and self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            if (self.out / "history.json").is_file():
+                self.history = json.loads((self.out / "history.json").read_text())
+            log.info("resumed from %s (epoch %d)", self.manager.latest_checkpoint, int(self.epoch))
+        self._write_config()
+        self._train_step = self._make_train_step()
+        self._eval_step = tf.function(
+            lambda f, i, t: self.model.caption_loss(tf.cast(f, tf.float32), i, t, training=False)[0],
+            reduce_retracing=True,
+        )
+
+    def _write_config(self) -> None:
+        info = {
+            "train": asdict(self.config),
+            "model": self.model_config.to_dict(),
+            "backbone": self.config.backbone,
+            "input_size": registry.spec(self.config.backbone).input_size,
+            "feature_grid": [registry.grid_size(self.config.backbone)] * 2,
+            "max_length": self.config.max_caption_words + 1,
+            "train_images": int(self.data.train_features.shape[0]),
+            "train_captions": len(self.data.train_captions),
+        }
+        atomic_write_text(self.out / "config.json", json.dumps(info, indent=2))
+
+    def _make_train_step(self):
+        tf = self.tf
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+
+        def replica_step(features, inputs, targets):
+            with tf.GradientTape() as tape:
+                xent, total = model.caption_loss(tf.cast(features, tf.float32), inputs, targets, training=True)
+                scaled = total / strategy.num_replicas_in_sync
+            grads = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            return xent
+
+        @tf.function(reduce_retracing=True)
+        def train_step(features, inputs, targets):
+            per_replica = strategy.run(replica_step, args=(features, inputs, targets))
+            return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
+        return train_step
+
+    def _batches(self, captions, features, rng):
+        tf = self.tf
+        batches = bucketed_batches(captions, self.config.batch_size, rng)
+        L, C = features.shape[1:]
+
+        def generate():
+            for batch in batches:
+                yield pad_batch(batch, features)
+
+        dataset = tf.data.Dataset.from_generator(
+            generate,
+            output_signature=(
+                tf.TensorSpec([None, L, C], tf.float16),
+                tf.TensorSpec([None, None], tf.int32),
+                tf.TensorSpec([None, None], tf.int32),
+            ),
+        ).prefetch(2)
+        return len(batches), self.strategy.experimental_distribute_dataset(dataset)
+
+    def dev_scores(self, limit: int | None = None) -> dict:
+        """Greedy dev captions (TF) scored with BLEU-4 and CIDEr (no Java needed)."""
+        tf = self.tf
+        ids = self.data.dev_ids[:limit] if limit else self.data.dev_ids
+        banned = tf.constant([0, 1, 3], tf.int32)
+        hypotheses = {}
+        for start in range(0, len(ids), 250):
+            feats = tf.constant(self.data.dev_features[start : start + 250], tf.float32)
+            tokens = self.model.greedy_tokens(feats, self.config.max_caption_words + 1, banned).numpy()
+            for image_id, row in zip(ids[start : start + 250], tokens, strict=True):
+                hypotheses[image_id] = " ".join(self.data.vocab.decode(row))
+        references = {i: self.data.dev_references[i] for i in ids}
+        return quick_scores(references, hypotheses)
+
+    def run(self) -> list[dict]:
+        tf = self.tf
+        rng = random.Random(self.config.seed + int(self.epoch))
+        best = max((h.get("dev_BLEU-4", 0.0) for h in self.history), default=-1.0)
+        while int(self.epoch) < self.config.epochs:
+            epoch = int(self.epoch) + 1
+            lr = self.config.learning_rate * self.config.lr_decay ** max(0, epoch - 1 - self.config.decay_after)
+            self.optimizer.learning_rate.assign(lr)
+            started = time.time()
+            count, batches = self._batches(self.data.train_captions, self.data.train_features, rng)
+            total, steps = 0.0, 0
+            for features, inputs, targets in batches:
+                total += float(self._train_step(features, inputs, targets))
+                steps += 1
+                if steps % 50 == 0:
+                    log.info("epoch %d step %d/%d loss %.4f", epoch, steps, count, total / steps)
+            train_seconds = time.time() - started
+            dev_loss = self._dev_loss()
+            scores = self.dev_scores()
+            record = {
+                "epoch": epoch, "learning_rate": lr, "train_loss": total / max(steps, 1),
+                "dev_loss": dev_loss, "train_seconds": round(train_seconds, 1),
+                **{f"dev_{k}": v for k, v in scores.items()},
+            }
+            self.history.append(record)
+            log.info("epoch %d: %s", epoch, json.dumps(record))
+            if scores["BLEU-4"] > best:
+                best = scores["BLEU-4"]
+                self._save_best(record)
+            self.epoch.assign(epoch)
+            self.manager.save(checkpoint_number=epoch)
+            atomic_write_text(self.out / "history.json", json.dumps(self.history, indent=2))
+            self._plot()
+        return self.history
+
+    def _plot(self) -> None:
+        try:
+            from converter import plots
+        except ImportError as exc:  # matplotlib is optional for a headless training box
+            log.warning("no loss curve: %s", exc)
+            return
+        plots.plot_loss(self.history, self.out / "loss.png")
+
+    def _dev_loss(self) -> float:
+        losses, weights = [], []
+        for batch in bucketed_batches(self.data.dev_captions, 256, None):
+            features, inputs, targets = pad_batch(batch, self.data.dev_features)
+            losses.append(float(self._eval_step(features, inputs, targets)))
+            weights.append(float((targets > 0).sum()))
+        return float(np.average(losses, weights=weights))
+
+    def _save_best(self, record: dict) -> None:
+        tmp = self.out / ".best.tmp.weights.h5"
+        self.model.save_weights(tmp)
+        os.replace(tmp, self.out / "best.weights.h5")
+        atomic_write_text(self.out / "best.json", json.dumps(record, indent=2))
+
+
+def quick_scores(references: dict[str, list[str]], hypotheses: dict[str, str]) -> dict:
+    """BLEU-4 and CIDEr with pycocoevalcap on normalised words: fast and Java-free, for
+    per-epoch model selection; reports use ``converter.metrics`` with the PTB tokenizer."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+
+    gts = {k: [" ".join(text.normalize(r)) for r in refs] for k, refs in references.items()}
+    res = {k: [h or "a"] for k, h in hypotheses.items()}  # Bleu rejects empty hypotheses
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    cider, _ = Cider().compute_score(gts, res)
+    return {"BLEU-4": float(bleu[3]), "CIDEr": float(cider)}
+
+
+def load_run(run: Path):
+    """The best model of a finished (or interrupted) run, its vocabulary and its config."""
+    from converter.model import CaptionModel, ModelConfig
+
+    run = Path(run)
+    config_path = run / "config.json"
+    if not config_path.is_file():
+        raise TrainingError(f"{run} is not a training run (no config.json)")
+    info = json.loads(config_path.read_text())
+    weights = run / "best.weights.h5"
+    if not weights.is_file():
+        raise TrainingError(f"{run} has no best.weights.h5 yet: train at least one epoch")
+    model = CaptionModel(ModelConfig(**info["model"]))
+    model.build_all()
+    model.load_weights(weights)
+    return model, text.Vocabulary.load(run / "vocab.json"), info
