@@ -156,8 +156,6 @@ def load_flickr8k(data_dir: Path, check_images: bool = True) -> CaptionSet:
         if (data_dir / filename).is_file()
     }
     if not listed:
-        if token_file.is_file():
-            raise DatasetError(f"no split files (Flickr_8k.trainImages.txt …) in {data_dir}")
         # The Kaggle copy ships no split files: split it ourselves, reproducibly.
         listed = _fallback_split(sorted(captions))
         log.warning(
