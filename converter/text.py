@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
@@ -30,8 +31,9 @@ def normalize(text: str) -> list[str]:
 class Vocabulary:
     words: tuple[str, ...]
 
-    @property
+    @cached_property
     def index(self) -> dict[str, int]:
+        # Cached: encode() looks words up for every caption (30,000 on Flickr8k).
         return {w: i for i, w in enumerate(self.words)}
 
     def __len__(self) -> int:
@@ -50,7 +52,8 @@ class Vocabulary:
     def encode(self, text: str, max_length: int | None = None) -> list[int]:
         """``<start> words… <end>``; captions longer than ``max_length`` words are cut."""
         index = self.index
-        ids = [index.get(w, 3) for w in normalize(text)]
+        # A caption that literally says "<end>" must not end itself early: specials → <unk>.
+        ids = [3 if w in SPECIALS else index.get(w, 3) for w in normalize(text)]
         if max_length is not None:
             ids = ids[:max_length]
         return [1, *ids, 2]
