@@ -74,7 +74,12 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: Path) -> Vocabulary:
-        words = tuple(json.loads(Path(path).read_text(encoding="utf-8")))
+        words = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ValueError(f"{path}: a vocabulary is a JSON list of words")
+        words = tuple(words)
+        if len(set(words)) != len(words):
+            raise ValueError(f"{path}: vocabulary has duplicate words")
         if words[:4] != SPECIALS:
             raise ValueError(f"{path}: vocabulary must start with {SPECIALS}")
         return cls(words)
