@@ -1,0 +1,245 @@
+"""Reading a model bundle (docs/bundle-format.md): manifest, checksums, vocabulary.
+
+Everything is checked before an interpreter sees a byte, so a tampered, truncated or
+half-copied bundle is refused with the name of the offending file rather than crashing
+LiteRT or captioning with the wrong words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop import BundleError
+
+FORMAT = "show-attend-tell-bundle"
+SUPPORTED_VERSIONS = (1,)
+MANIFEST = "manifest.json"
+SPECIAL_WORDS = {"pad": "<pad>", "start": "<start>", "end": "<end>", "unk": "<unk>"}
+
+
+@dataclass(frozen=True)
+class Tokens:
+    pad: int
+    start: int
+    end: int
+    unk: int
+
+    @property
+    def specials(self) -> tuple[int, ...]:
+        return (self.pad, self.start, self.end, self.unk)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    path: Path
+    signature: str
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    name: str
+    backbone: str
+    input_size: tuple[int, int]  # (height, width)
+    feature_grid: tuple[int, int]  # (grid_h, grid_w)
+    feature_dim: int
+    units: int
+    vocab_size: int
+    max_length: int
+    tokens: Tokens
+    encoder: ModelFile
+    decoder: ModelFile
+    vocabulary: tuple[str, ...]
+    quantization: str
+    manifest: dict[str, Any] = field(repr=False, compare=False, hash=False)
+
+    @property
+    def grid_cells(self) -> int:
+        return self.feature_grid[0] * self.feature_grid[1]
+
+    def words(self, ids) -> tuple[str, ...]:
+        specials = set(self.tokens.specials)
+        return tuple(self.vocabulary[i] for i in ids if i not in specials)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _get(manifest: dict, key: str, kind: type | tuple[type, ...], where: str = "manifest.json"):
+    if key not in manifest:
+        raise BundleError(f"{where}: missing '{key}'")
+    value = manifest[key]
+    # bool is an int in Python; a manifest saying `"units": true` is still wrong.
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise BundleError(f"{where}: '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _positive_pair(manifest: dict, key: str) -> tuple[int, int]:
+    value = _get(manifest, key, list)
+    if len(value) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+    ):
+        raise BundleError(f"manifest.json: '{key}' must be two positive integers, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _positive(manifest: dict, key: str) -> int:
+    value = _get(manifest, key, int)
+    if value <= 0:
+        raise BundleError(f"manifest.json: '{key}' must be positive, got {value}")
+    return value
+
+
+def _file_name(root: Path, name: Any, what: str) -> Path:
+    # A manifest may only name plain files inside the bundle folder.
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise BundleError(
+            f"manifest.json: {what} must be a file name inside the bundle, got {name!r}"
+        )
+    return root / name
+
+
+def _check_files(root: Path, manifest: dict, needed: list[str]) -> None:
+    files = _get(manifest, "files", dict)
+    for name in needed:
+        if name not in files:
+            raise BundleError(f"manifest.json: no checksum listed for {name}")
+    for name, entry in files.items():
+        path = _file_name(root, name, "a 'files' entry")
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise BundleError(f"manifest.json: 'files' entry for {name} lacks a sha256")
+        if not path.is_file():
+            raise BundleError(f"{name}: missing from the model bundle {root}")
+        size = entry.get("bytes")
+        if isinstance(size, int) and path.stat().st_size != size:
+            raise BundleError(
+                f"{name}: is {path.stat().st_size} bytes, manifest says {size} "
+                "(truncated or modified copy)"
+            )
+        try:
+            actual = sha256_file(path)
+        except OSError as e:
+            raise BundleError(f"{name}: cannot be read ({e.strerror or e})") from e
+        if actual != entry["sha256"].lower():
+            raise BundleError(
+                f"{name}: sha256 does not match the manifest (modified or corrupt file)"
+            )
+
+
+def _load_vocabulary(path: Path, vocab_size: int, tokens: Tokens) -> tuple[str, ...]:
+    try:
+        words = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{path.name}: not a readable JSON word list ({e})") from e
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise BundleError(f"{path.name}: must be a JSON list of strings")
+    if len(words) != vocab_size:
+        raise BundleError(
+            f"{path.name}: has {len(words)} words, manifest says vocab_size {vocab_size}"
+        )
+    for key, expected in SPECIAL_WORDS.items():
+        index = getattr(tokens, key)
+        if words[index] != expected:
+            raise BundleError(
+                f"{path.name}: token {index} should be {expected} (tokens.{key}), "
+                f"found {words[index]!r}"
+            )
+    return tuple(words)
+
+
+def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
+    """Read and check a bundle folder.
+
+    ``verify=False`` skips the sha256 checks (never the presence checks).
+    """
+    root = Path(model_dir)
+    manifest_path = root / MANIFEST
+    if not root.is_dir():
+        raise BundleError(f"{root}: model folder not found")
+    if not manifest_path.is_file():
+        raise BundleError(f"{MANIFEST}: missing from the model bundle {root}")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{MANIFEST}: not readable JSON ({e})") from e
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{MANIFEST}: must be a JSON object")
+
+    if manifest.get("format") != FORMAT:
+        raise BundleError(
+            f"{MANIFEST}: 'format' is {manifest.get('format')!r}, expected {FORMAT!r}"
+        )
+    version = manifest.get("format_version")
+    if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+        raise BundleError(
+            f"{MANIFEST}: format_version {version!r} is not supported by this app "
+            f"(it reads {', '.join(map(str, SUPPORTED_VERSIONS))}); "
+            "update the app or re-export the model"
+        )
+
+    input_size = _positive_pair(manifest, "input_size")
+    feature_grid = _positive_pair(manifest, "feature_grid")
+    feature_dim = _positive(manifest, "feature_dim")
+    units = _positive(manifest, "units")
+    vocab_size = _positive(manifest, "vocab_size")
+    max_length = _positive(manifest, "max_length")
+
+    raw_tokens = _get(manifest, "tokens", dict)
+    ids = {}
+    for key in SPECIAL_WORDS:
+        value = _get(raw_tokens, key, int, "manifest.json 'tokens'")
+        if not 0 <= value < vocab_size:
+            raise BundleError(f"manifest.json: tokens.{key} = {value} is outside the vocabulary")
+        ids[key] = value
+    if len(set(ids.values())) != len(ids):
+        raise BundleError(f"manifest.json: special tokens must be distinct, got {ids}")
+    tokens = Tokens(**ids)
+
+    models = {}
+    for key in ("encoder", "decoder"):
+        entry = _get(manifest, key, dict)
+        path = _file_name(root, entry.get("file"), f"{key}.file")
+        signature = entry.get("signature")
+        if not isinstance(signature, str) or not signature:
+            raise BundleError(f"manifest.json: {key}.signature must be a non-empty string")
+        models[key] = ModelFile(path, signature)
+    vocab_path = _file_name(root, manifest.get("vocabulary"), "'vocabulary'")
+
+    needed = [models["encoder"].path.name, models["decoder"].path.name, vocab_path.name]
+    if verify:
+        _check_files(root, manifest, needed)
+    else:
+        for name in needed:
+            if not (root / name).is_file():
+                raise BundleError(f"{name}: missing from the model bundle {root}")
+
+    # Informational only: the runtime reads tensor types and quantization from the models.
+    quantization = str(manifest.get("quantization", "float32"))
+
+    return Bundle(
+        path=root,
+        name=str(manifest.get("name", root.name)),
+        backbone=str(manifest.get("backbone", "")),
+        input_size=input_size,
+        feature_grid=feature_grid,
+        feature_dim=feature_dim,
+        units=units,
+        vocab_size=vocab_size,
+        max_length=max_length,
+        tokens=tokens,
+        encoder=models["encoder"],
+        decoder=models["decoder"],
+        vocabulary=_load_vocabulary(vocab_path, vocab_size, tokens),
+        quantization=quantization,
+        manifest=manifest,
+    )

@@ -1,0 +1,278 @@
+"""The ``Captioner`` facade: the only way the GUI, CLI and service run the model.
+
+See docs/architecture.md. One ``Captioner`` owns one encoder and one decoder interpreter;
+LiteRT interpreters are not thread-safe, so every model call happens under ``self._lock``.
+Photos are decoded on a thread pool (Pillow releases the GIL) while the model runs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from desktop import BundleError, CaptionerError, PhotoError
+from desktop.bundle import Bundle, load_bundle
+from desktop.decoding import Decoder, sentence
+from desktop.images import PhotoSource, load_pixels, source_name
+from desktop.paths import default_model_dir
+from desktop.runtime import Model, RuntimeOptions
+
+__all__ = [
+    "BundleError",
+    "CaptionItem",
+    "CaptionOptions",
+    "CaptionResult",
+    "Captioner",
+    "CaptionerError",
+    "PhotoError",
+    "Timings",
+]
+
+
+@dataclass(frozen=True)
+class CaptionOptions:
+    beam_width: int = 3
+    max_length: int | None = None  # None → the bundle's max_length
+    with_attention: bool = True
+
+
+@dataclass(frozen=True)
+class Timings:
+    load_ms: float  # reading + decoding + resizing the photo
+    encode_ms: float
+    decode_ms: float
+    total_ms: float
+
+
+@dataclass(frozen=True, eq=False)
+class CaptionResult:
+    text: str  # "A dog runs through the grass."
+    words: tuple[str, ...]
+    score: float  # length-normalised log-probability (mean per token incl. <end>)
+    attention: np.ndarray  # [len(words), grid_h, grid_w] float32, read-only; empty if not asked
+    timings: Timings
+
+
+@dataclass(frozen=True, eq=False)
+class CaptionItem:
+    path: str | os.PathLike
+    result: CaptionResult | None
+    error: CaptionerError | None  # exactly one of result / error is set
+
+
+ProgressFn = Callable[[int, int | None], None]
+
+
+class Captioner:
+    def __init__(self, bundle: Bundle, options: RuntimeOptions | None = None):
+        options = options or RuntimeOptions()
+        self.bundle = bundle
+        self.options = options
+        self.encoder = Model(bundle.encoder.path, bundle.encoder.signature, options)
+        self.decoder_model = Model(bundle.decoder.path, bundle.decoder.signature, options)
+        self._check_signatures()
+        self._lock = threading.Lock()
+        # Bound once: the decode loop calls this per step.
+        step = self.decoder_model
+        self.decoder = Decoder(
+            step=lambda token, hidden, features: _step_outputs(
+                step(token=token, hidden=hidden, features=features)
+            ),
+            tokens=bundle.tokens,
+            vocab_size=bundle.vocab_size,
+            units=bundle.units,
+            max_length=bundle.max_length,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | os.PathLike | None = None,
+        threads: int | None = None,
+        delegate: str | None = None,
+    ) -> Captioner:
+        """Load and check a bundle (``None`` → the shipped models/default)."""
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        bundle = load_bundle(default_model_dir() if model_dir is None else Path(model_dir))
+        return cls(bundle, RuntimeOptions(threads=threads, delegate=delegate))
+
+    @property
+    def delegate_active(self) -> bool:
+        return self.encoder.delegate_active or self.decoder_model.delegate_active
+
+    def _check_signatures(self) -> None:
+        b = self.bundle
+        cells, dim = b.grid_cells, b.feature_dim
+        expected = {
+            (self.encoder, "in"): {"pixels": (1, *b.input_size, 3)},
+            (self.encoder, "out"): {"features": (1, cells, dim)},
+            (self.decoder_model, "in"): {
+                "token": (-1,),
+                "hidden": (-1, b.units),
+                "features": (-1, cells, dim),
+            },
+            (self.decoder_model, "out"): {
+                "logits": (-1, b.vocab_size),
+                "new_hidden": (-1, b.units),
+                "attention": (-1, cells),
+            },
+        }
+        for (model, side), tensors in expected.items():
+            actual = model.inputs if side == "in" else model.outputs
+            for name, shape in tensors.items():
+                if name not in actual:
+                    raise BundleError(
+                        f"{model.path.name}: signature {model.signature!r} has no "
+                        f"{'input' if side == 'in' else 'output'} {name!r} "
+                        f"(has {', '.join(sorted(actual))})"
+                    )
+                got = actual[name].shape
+                # -1: the batch of the decoder step is resizable; a model may leave more
+                # dimensions dynamic (the exporter leaves L open), which is fine.
+                ok = len(got) == len(shape) and all(
+                    e == -1 or g in (-1, e) for g, e in zip(got, shape, strict=True)
+                )
+                if not ok:
+                    raise BundleError(
+                        f"{model.path.name}: {name} has shape {list(got)}, the manifest implies "
+                        f"{['B' if e == -1 else e for e in shape]}"
+                    )
+
+    # -- single photos -------------------------------------------------------------------
+
+    def pixels(self, source: PhotoSource) -> np.ndarray:
+        """The encoder input for a photo (thread-safe; no model call)."""
+        return load_pixels(source, self.bundle.input_size)
+
+    def caption(self, source: PhotoSource, options: CaptionOptions | None = None) -> CaptionResult:
+        """Caption a path, PIL image or encoded bytes.
+
+        Raises ``PhotoError`` for a photo that cannot be read.
+        """
+        start = time.perf_counter()
+        pixels = self.pixels(source)
+        return self.caption_pixels(pixels, options, load_ms=(time.perf_counter() - start) * 1e3)
+
+    def encode(self, pixels: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self.encoder(pixels=pixels)["features"].astype(np.float32, copy=False)
+
+    def caption_pixels(
+        self, pixels: np.ndarray, options: CaptionOptions | None = None, load_ms: float = 0.0
+    ) -> CaptionResult:
+        options = options or CaptionOptions()
+        with self._lock:
+            t0 = time.perf_counter()
+            features = self.encoder(pixels=pixels)["features"].astype(np.float32, copy=False)
+            t1 = time.perf_counter()
+            decoded = self.decoder.decode(
+                features,
+                beam_width=options.beam_width,
+                max_length=options.max_length,
+                with_attention=options.with_attention,
+            )
+            t2 = time.perf_counter()
+        words = tuple(self.bundle.vocabulary[i] for i in decoded.tokens)
+        gh, gw = self.bundle.feature_grid
+        attention = (
+            decoded.attention.reshape(len(words), gh, gw)
+            if decoded.attention is not None
+            else np.zeros((0, gh, gw), dtype=np.float32)
+        )
+        attention.setflags(write=False)
+        encode_ms, decode_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
+        return CaptionResult(
+            text=sentence(words),
+            words=words,
+            score=float(decoded.score),
+            attention=attention,
+            timings=Timings(
+                load_ms=load_ms,
+                encode_ms=encode_ms,
+                decode_ms=decode_ms,
+                total_ms=load_ms + encode_ms + decode_ms,
+            ),
+        )
+
+    # -- many photos ---------------------------------------------------------------------
+
+    def caption_many(
+        self,
+        paths: Iterable[PhotoSource],
+        options: CaptionOptions | None = None,
+        cancel: threading.Event | None = None,
+        on_progress: ProgressFn | None = None,
+        workers: int | None = None,
+    ) -> Iterator[CaptionItem]:
+        """Caption photos in input order, decoding upcoming photos while the model runs.
+
+        Every input yields exactly one ``CaptionItem``; a bad photo is an item with ``error``
+        set, never an exception. Stops after the current photo once ``cancel`` is set.
+        ``on_progress(done, total)`` is called after each photo (``total`` is None when
+        ``paths`` has no length). Only a bounded window of photos is decoded ahead, so
+        memory stays flat however many photos there are.
+        """
+        options = options or CaptionOptions()
+        try:
+            total: int | None = len(paths)  # type: ignore[arg-type]
+        except TypeError:
+            total = None
+        workers = workers or max(1, min(4, os.cpu_count() or 1))
+        ahead = 2 * workers + 1
+        size = self.bundle.input_size
+
+        def load(source: PhotoSource) -> tuple[np.ndarray, float]:
+            start = time.perf_counter()
+            return load_pixels(source, size), (time.perf_counter() - start) * 1e3
+
+        pending: deque[tuple[PhotoSource, Future]] = deque()
+        source_iter = iter(paths)
+        done = 0
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photo") as pool:
+            try:
+                while True:
+                    while len(pending) < ahead and (cancel is None or not cancel.is_set()):
+                        try:
+                            source = next(source_iter)
+                        except StopIteration:
+                            break
+                        pending.append((source, pool.submit(load, source)))
+                    if not pending or (cancel is not None and cancel.is_set()):
+                        break
+                    source, future = pending.popleft()
+                    item = self._finish(source, future, options)
+                    done += 1
+                    if on_progress is not None:
+                        on_progress(done, total)
+                    yield item
+            finally:
+                for _, future in pending:
+                    future.cancel()
+
+    def _finish(self, source: PhotoSource, future: Future, options: CaptionOptions) -> CaptionItem:
+        path = source if isinstance(source, str | os.PathLike) else source_name(source)
+        try:
+            pixels, load_ms = future.result()
+            result = self.caption_pixels(pixels, options, load_ms=load_ms)
+        except CaptionerError as e:
+            return CaptionItem(path=path, result=None, error=e)
+        except Exception as e:  # one broken photo must not end a batch
+            return CaptionItem(
+                path=path,
+                result=None,
+                error=PhotoError(source_name(source), f"{type(e).__name__}: {e}"),
+            )
+        return CaptionItem(path=path, result=result, error=None)
+
+
+def _step_outputs(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return out["logits"], out["new_hidden"], out["attention"]
