@@ -7,7 +7,6 @@ the bundle's manifest and the desktop runtime agree without a lookup.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,11 +19,11 @@ SPECIALS = (PAD, START, END, UNK)
 # The seed's Keras Tokenizer filter: these characters become spaces.
 _FILTERED = '!"#$%&()*+.,-/:;=?@[\\]^_`{|}~\t\n'
 _FILTER_TABLE = str.maketrans({c: " " for c in _FILTERED})
-_SPACES = re.compile(r"\s+")
 
 
 def normalize(text: str) -> list[str]:
-    return _SPACES.split(text.lower().translate(_FILTER_TABLE).strip()) if text.strip() else []
+    # split() without a separator drops empty strings: " ... " has no words, not one "".
+    return text.lower().translate(_FILTER_TABLE).split()
 
 
 @dataclass(frozen=True)
