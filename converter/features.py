@@ -46,7 +46,7 @@ def backbone_tflite(backbone: str, weights: Path | None = None) -> bytes:
 
     from converter import tflite
 
-    return tflite.convert([extract], [model])
+    return tflite.convert({"extract": extract}, [model])
 
 
 class FeatureCache:

@@ -1,0 +1,255 @@
+"""Export a training run as a LiteRT model bundle (see docs/bundle-format.md).
+
+The bundle is written into a temporary folder beside ``out`` and renamed into place only
+after the parity check passed, so a failed export never leaves a half-written model where
+the app would load it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from converter import datasets, tflite
+from converter.backbones import registry
+from converter.features import load_pixels
+from converter.train import load_run
+
+log = logging.getLogger(__name__)
+
+FORMAT = "show-attend-tell-bundle"
+FORMAT_VERSION = 1
+BANNED_TOKENS = (0, 1, 3)  # <pad>, <start>, <unk>: never emitted (the runtime masks them too)
+# Quantised exports may flip a near-tie between two words; float exports may not.
+PARITY_REQUIRED = {"float32": 1.0, "float16": 1.0, "dynamic": 0.75, "int8": 0.5}
+
+
+class ExportError(Exception):
+    pass
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_graphs(model, backbone: str, weights: Path | None = None):
+    """The two traced functions the bundle is made of, and the Keras models they use."""
+    import tensorflow as tf
+
+    cnn = registry.build(backbone, weights)
+    size = registry.spec(backbone).input_size
+    c = model.config
+
+    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="pixels")])
+    def encode(pixels):
+        grid = cnn(pixels, training=False)
+        flat = tf.reshape(grid, [1, -1, grid.shape[-1]])
+        return {"features": model.encode(flat)}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.int32, name="token"),
+            tf.TensorSpec([None, c.units], tf.float32, name="hidden"),
+            tf.TensorSpec([None, None, c.feature_dim], tf.float32, name="features"),
+        ]
+    )
+    def step(token, hidden, features):
+        logits, new_hidden, attention = model.step(token, hidden, features)
+        return {"logits": logits, "new_hidden": new_hidden, "attention": attention}
+
+    return encode, step, cnn
+
+
+def _quantizer(mode: str, representative=None):
+    import tensorflow as tf
+
+    def configure(converter):
+        if mode == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif mode == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif mode == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            if representative is not None:  # full integer: for NPUs and Edge TPUs
+                converter.representative_dataset = representative
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                converter.inference_input_type = tf.uint8
+                converter.inference_output_type = tf.int8
+
+    return configure
+
+
+def export(
+    run: Path,
+    out: Path,
+    quantize: str = "float16",
+    name: str | None = None,
+    parity_photos: int = 8,
+    representative: int = 100,
+) -> dict:
+    run, out = Path(run), Path(out)
+    model, vocab, info = load_run(run)
+    backbone = info["backbone"]
+    train = info["train"]
+    weights = Path(train["backbone_weights"]) if train.get("backbone_weights") else None
+    encode, step, cnn = build_graphs(model, backbone, weights)
+    size = info["input_size"]
+
+    photos = _dev_photos(train, max(parity_photos, representative if quantize == "int8" else 0))
+
+    def representative_data():
+        for path in photos[:representative]:
+            yield {"pixels": load_pixels(path, size)[None]}
+
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    encoder_bytes = tflite.convert(
+        {"encode": encode}, [cnn, model],
+        _quantizer(quantize, representative_data if quantize == "int8" else None),
+    )
+    # The decoder stays float (or weight-only int8): its softmax over thousands of words is
+    # where full integer quantisation costs the most quality.
+    decoder_mode = "dynamic" if quantize == "int8" else quantize
+    decoder_bytes = tflite.convert({"step": step}, [model], _quantizer(decoder_mode))
+    (staging / "encoder.tflite").write_bytes(encoder_bytes)
+    (staging / "decoder_step.tflite").write_bytes(decoder_bytes)
+    vocab.save(staging / "vocab.json")
+    for extra in ("MODEL_CARD.md",):
+        if (run / extra).is_file():
+            shutil.copy2(run / extra, staging / extra)
+
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name or out.name,
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "backbone": backbone,
+        "input_size": [size, size],
+        "feature_grid": info["feature_grid"],
+        "feature_dim": model.config.feature_dim,
+        "units": model.config.units,
+        "embedding_dim": model.config.embedding_dim,
+        "vocab_size": len(vocab),
+        "max_length": info["max_length"],
+        "tokens": {"pad": 0, "start": 1, "end": 2, "unk": 3},
+        "encoder": {"file": "encoder.tflite", "signature": "encode"},
+        "decoder": {"file": "decoder_step.tflite", "signature": "step"},
+        "vocabulary": "vocab.json",
+        "quantization": quantize,
+        "files": {},
+        "training": {
+            "dataset": train["dataset"],
+            "images": info.get("train_images"),
+            "captions": info.get("train_captions"),
+            "epochs_trained": _best_epoch(run),
+            "backbone_licence": registry.spec(backbone).licence,
+        },
+        "metrics": _metrics(run),
+    }
+    _write_manifest(staging, manifest)
+
+    if parity_photos:
+        agreement = parity_check(model, cnn, vocab, staging, photos[:parity_photos], size, info)
+        manifest["parity"] = {"photos": min(parity_photos, len(photos)), "agreement": agreement}
+        required = PARITY_REQUIRED[quantize]
+        if agreement < required:
+            raise ExportError(
+                f"LiteRT and TF greedy captions agree on {agreement:.0%} of photos "
+                f"(need {required:.0%} for {quantize}); bundle left in {staging}"
+            )
+        _write_manifest(staging, manifest)
+
+    if out.exists():
+        backup = out.with_name(f".{out.name}.old")
+        shutil.rmtree(backup, ignore_errors=True)
+        os.replace(out, backup)
+        os.replace(staging, out)
+        shutil.rmtree(backup)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, out)
+    return manifest
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    manifest["files"] = {
+        p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
+        for p in sorted(folder.iterdir())
+        if p.name not in ("manifest.json",) and not p.name.startswith(".")
+    }
+    tmp = folder / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / "manifest.json")
+
+
+def _best_epoch(run: Path) -> int | None:
+    best = run / "best.json"
+    return json.loads(best.read_text())["epoch"] if best.is_file() else None
+
+
+def _metrics(run: Path) -> dict:
+    """Dev metrics of the run: the evaluate reports if present, else the training history."""
+    metrics = {}
+    for report in sorted(run.glob("eval-*/report.json")):
+        data = json.loads(report.read_text())
+        metrics[report.parent.name] = {"split": data["split"], "beam": data["beam"], **data["metrics"]}
+    if not metrics and (run / "best.json").is_file():
+        best = json.loads((run / "best.json").read_text())
+        metrics["training-dev-greedy"] = {k[4:]: v for k, v in best.items() if k.startswith("dev_")}
+    return metrics
+
+
+def _dev_photos(train: dict, count: int) -> list[Path]:
+    if not count:
+        return []
+    try:
+        data = datasets.load(train["dataset"], Path(train["data_dir"]))
+        split = data.splits.get("dev") or data.split("train")
+    except datasets.DatasetError as exc:
+        raise ExportError(f"parity check needs the training data: {exc}") from exc
+    return [e.path for e in split[:count]]
+
+
+def parity_check(model, cnn, vocab, bundle: Path, photos: list[Path], size: int, info: dict) -> float:
+    """Share of photos whose greedy caption is identical under TF and under the LiteRT bundle."""
+    import tensorflow as tf
+
+    from desktop.captioner import CaptionOptions, Captioner
+
+    captioner = Captioner.load(bundle)
+    banned = tf.constant(BANNED_TOKENS, tf.int32)
+    same = 0
+    for path in photos:
+        pixels = load_pixels(path, size)[None]
+        grid = cnn(pixels, training=False)
+        flat = tf.reshape(grid, [1, -1, grid.shape[-1]])
+        tokens = model.greedy_tokens(flat, info["max_length"], banned).numpy()[0]
+        expected = vocab.decode(tokens)
+        got = list(captioner.caption(path, options=CaptionOptions(beam_width=1)).words)
+        if got == expected:
+            same += 1
+        else:
+            log.warning("parity: %s\n  TF:     %s\n  LiteRT: %s", path.name, " ".join(expected), " ".join(got))
+    return same / max(len(photos), 1)
+
+
+def encoder_features(bundle: Path, pixels: np.ndarray) -> np.ndarray:
+    """Run a bundle's encoder directly (for tests of the export itself)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(Path(bundle) / "encoder.tflite"))
+    runner = interpreter.get_signature_runner("encode")
+    return runner(pixels=pixels)["features"]
