@@ -1,0 +1,177 @@
+"""``captioner bench``: latency, throughput and memory of the runtime on this computer.
+
+Figures (all wall-clock, after a warm-up):
+
+- ``encoder_ms``: one encoder call on prepared pixels.
+- ``decoder_step_ms``: one decoder step at batch 1 (greedy) and at the beam width.
+- ``greedy_ms`` / ``beam3_ms``: one photo end to end through ``Captioner.caption``
+  (read + decode + resize + encode + decode loop), p50 / p95.
+- ``throughput``: photos per second through ``caption_many`` (the CLI's path: photos decoded
+  on a thread pool while the model runs), greedy and beam 3.
+- ``rss_mb``: resident memory before and after the throughput runs, and the peak.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from desktop.captioner import Captioner, CaptionOptions
+from desktop.paths import app_roots
+from desktop.walk import find_photos
+
+
+def _rss_mb() -> float:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:  # psutil is a test extra; Linux has /proc
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except OSError:
+            return float("nan")
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def _stats(ms: list[float]) -> dict:
+    a = np.asarray(ms)
+    return {
+        "p50": round(float(np.percentile(a, 50)), 2),
+        "p95": round(float(np.percentile(a, 95)), 2),
+        "n": len(ms),
+    }
+
+
+def default_images() -> Path:
+    return app_roots()[0] / "samples"
+
+
+def run_bench(
+    captioner: Captioner,
+    images: str | os.PathLike | None = None,
+    limit: int = 500,
+    repeat: int = 30,
+    beam: int = 3,
+) -> dict:
+    folder = Path(images) if images else default_images()
+    photos = [f.path for f in find_photos([folder], recursive=True) if f.error is None][:limit]
+    if not photos:
+        raise ValueError(f"no photos found in {folder} (use --images DIR)")
+    sample = photos[: max(1, repeat)]
+    b = captioner.bundle
+
+    # Warm-up: first calls allocate and let XNNPACK pack weights.
+    for width in (1, beam):
+        captioner.caption(sample[0], CaptionOptions(beam_width=width))
+
+    pixels = [captioner.pixels(p) for p in sample]
+    encode_ms = []
+    for px in pixels:
+        t = time.perf_counter()
+        features = captioner.encode(px)
+        encode_ms.append((time.perf_counter() - t) * 1e3)
+
+    step_ms = {}
+    for batch in (1, beam):
+        token = np.full(batch, b.tokens.start, dtype=np.int32)
+        hidden = np.zeros((batch, b.units), dtype=np.float32)
+        feats = np.repeat(features, batch, axis=0)
+        times = []
+        for _ in range(100):
+            t = time.perf_counter()
+            captioner.decoder.step(token, hidden, feats)
+            times.append((time.perf_counter() - t) * 1e3)
+        step_ms[f"batch{batch}"] = _stats(times)
+
+    end_to_end = {}
+    words = {}
+    for name, width in (("greedy", 1), (f"beam{beam}", beam)):
+        times, lengths = [], []
+        for p in sample:
+            t = time.perf_counter()
+            result = captioner.caption(p, CaptionOptions(beam_width=width))
+            times.append((time.perf_counter() - t) * 1e3)
+            lengths.append(len(result.words))
+        end_to_end[name] = _stats(times)
+        words[name] = round(float(np.mean(lengths)), 1)
+
+    rss_before = _rss_mb()
+    throughput = {}
+    rss_samples = []
+    for name, width in (("greedy", 1), (f"beam{beam}", beam)):
+        options = CaptionOptions(beam_width=width, with_attention=False)
+        t = time.perf_counter()
+        count = 0
+        for item in captioner.caption_many(photos, options=options):
+            count += 1
+            if count % 100 == 0:
+                rss_samples.append(round(_rss_mb(), 1))
+            del item
+        throughput[name] = round(count / (time.perf_counter() - t), 1)
+
+    return {
+        "model": {
+            "name": b.name,
+            "backbone": b.backbone,
+            "input_size": list(b.input_size),
+            "quantization": b.quantization,
+            "path": str(b.path),
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "threads": captioner.options.threads or None,
+            "delegate": captioner.options.delegate if captioner.delegate_active else None,
+        },
+        "photos": {"folder": str(folder), "count": len(photos), "latency_sample": len(sample)},
+        "encoder_ms": _stats(encode_ms),
+        "decoder_step_ms": step_ms,
+        "end_to_end_ms": end_to_end,
+        "mean_words": words,
+        "photos_per_s": throughput,
+        "rss_mb": {
+            "before_throughput": round(rss_before, 1),
+            "after": round(_rss_mb(), 1),
+            "every_100_photos": rss_samples,
+            "peak": round(_peak_rss_mb(), 1),
+        },
+    }
+
+
+def format_report(r: dict) -> str:
+    m, e2e, step = r["model"], r["end_to_end_ms"], r["decoder_step_ms"]
+    lines = [
+        f"model      {m['name']} ({m['backbone']}, {m['input_size'][0]}px, {m['quantization']})",
+        f"machine    {r['machine']['cpus']} CPUs, {r['machine']['platform']}",
+        f"photos     {r['photos']['count']} from {r['photos']['folder']}",
+        f"encoder    p50 {r['encoder_ms']['p50']} ms   p95 {r['encoder_ms']['p95']} ms",
+    ]
+    for name, s in step.items():
+        lines.append(f"step {name:<6} p50 {s['p50']} ms   p95 {s['p95']} ms")
+    for name, s in e2e.items():
+        lines.append(
+            f"{name:<10} p50 {s['p50']} ms   p95 {s['p95']} ms per photo "
+            f"({r['mean_words'][name]} words on average)"
+        )
+    for name, rate in r["photos_per_s"].items():
+        lines.append(f"throughput {name}: {rate} photos/s")
+    rss = r["rss_mb"]
+    lines.append(
+        f"memory     RSS {rss['before_throughput']} → {rss['after']} MB over the throughput runs, "
+        f"peak {rss['peak']} MB"
+    )
+    return "\n".join(lines)

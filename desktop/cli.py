@@ -1,0 +1,342 @@
+"""``captioner caption|bench|gui|serve`` (see docs/runtime.md).
+
+Exit codes of ``caption``: 0 every photo captioned, 1 some photos failed (the others are
+written), 2 usage error or unusable model, 130 interrupted (what was done is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # exit 2 like argparse, but catchable by main()
+        self.print_usage(sys.stderr)
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from desktop.outputs import FORMATS
+
+    parser = _Parser(prog="captioner", description="Describe photos in plain English, offline.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (on stderr)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def model_options(p: argparse.ArgumentParser, runtime: bool = True) -> None:
+        p.add_argument(
+            "--model", metavar="DIR", help="model bundle folder (default: models/default)"
+        )
+        if runtime:
+            p.add_argument(
+                "--threads",
+                type=_positive,
+                metavar="N",
+                help="CPU threads for the model (default: one per core, at most 4)",
+            )
+            p.add_argument(
+                "--delegate",
+                metavar="LIB",
+                help="external LiteRT delegate library (GPU, Edge TPU, NPU); "
+                "falls back to the CPU with a warning if it cannot load",
+            )
+
+    p = sub.add_parser("caption", help="caption photos and folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="photos and/or folders")
+    p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
+    p.add_argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        help="output format (default: from --output's extension, else txt)",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write results here (default: stdout)")
+    p.add_argument(
+        "--beam",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="beam width; 1 is greedy (default: 3)",
+    )
+    p.add_argument(
+        "--max-length",
+        type=_positive,
+        metavar="N",
+        help="longest caption in words (default: the model's)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip photos already in --output and add the rest to it",
+    )
+    p.add_argument(
+        "--write-xmp",
+        action="store_true",
+        help="also write the caption into an XMP sidecar (photo.xmp) beside each photo",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    model_options(p)
+
+    p = sub.add_parser("bench", help="measure speed and memory on this computer")
+    p.add_argument("--images", metavar="DIR", help="folder of photos (default: the samples)")
+    p.add_argument(
+        "--limit",
+        type=_positive,
+        default=500,
+        metavar="N",
+        help="photos for the throughput run (default: 500)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=_positive,
+        default=30,
+        metavar="N",
+        help="photos for the latency figures (default: 30)",
+    )
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    model_options(p)
+
+    p = sub.add_parser("gui", help="open the desktop app")
+    p.add_argument("folder", nargs="?", metavar="FOLDER", help="folder of photos to open")
+    p.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window here")
+    p.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="quit once the folder is captioned (for scripted runs)",
+    )
+    model_options(p, runtime=False)
+
+    p = sub.add_parser("serve", help="run the local REST service")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8081, help="port (default: 8081)")
+    p.add_argument(
+        "--allow-paths",
+        action="append",
+        metavar="DIR",
+        help="folder whose photos may be captioned by path (repeatable)",
+    )
+    p.add_argument("--threads", type=_positive, metavar="N", help="CPU threads per model")
+    p.add_argument("--model", metavar="DIR", help="model bundle folder (default: models/default)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as e:
+        print(e, file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s"
+    )
+    handler = {"caption": cmd_caption, "bench": cmd_bench, "gui": cmd_gui, "serve": cmd_serve}
+    try:
+        return handler[args.command](args)
+    except KeyboardInterrupt:
+        print("captioner: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _error(message: str) -> None:
+    print(f"captioner: error: {message}", file=sys.stderr)
+
+
+def _load(args) -> object | None:
+    from desktop import CaptionerError
+    from desktop.captioner import Captioner
+
+    try:
+        return Captioner.load(
+            args.model,
+            threads=getattr(args, "threads", None),
+            delegate=getattr(args, "delegate", None),
+        )
+    except CaptionerError as e:
+        _error(f"cannot use the model: {e}")
+        return None
+
+
+def cmd_caption(args) -> int:
+    from tqdm import tqdm
+
+    from desktop import PhotoError
+    from desktop.captioner import CaptionOptions
+    from desktop.outputs import OutputError, Record, ResultWriter, format_for
+    from desktop.walk import display_path, find_photos, path_key
+
+    fmt = args.format or format_for(args.output) or ("jsonl" if args.output else "txt")
+    output = None if args.output in (None, "-") else args.output
+    if args.resume and output is None:
+        _error("--resume needs --output FILE")
+        return EXIT_USAGE
+    if output is not None and os.path.isdir(output):
+        _error(f"--output {output} is a folder")
+        return EXIT_USAGE
+
+    captioner = _load(args)
+    if captioner is None:
+        return EXIT_USAGE
+
+    try:
+        writer = ResultWriter(output, fmt, resume=args.resume)
+    except (OutputError, OSError) as e:
+        _error(f"cannot {'resume' if args.resume else 'write'} {output}: {e}")
+        return EXIT_USAGE
+
+    failed = any(not r.ok for r in writer.previous)
+    xmp_failed = False
+    with writer:
+        done = writer.done
+        found = [
+            f
+            for f in find_photos(args.paths, recursive=args.recursive)
+            if path_key(display_path(f.path)) not in done
+        ]
+        if args.resume and writer.previous:
+            print(
+                f"captioner: resuming: {len(writer.previous)} already done, {len(found)} to go",
+                file=sys.stderr,
+            )
+        options = CaptionOptions(
+            beam_width=args.beam, max_length=args.max_length, with_attention=False
+        )
+        bar = tqdm(
+            total=len(found),
+            unit="photo",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=True if args.no_progress else None,
+        )
+        cancel = threading.Event()
+        try:
+            # caption_many is lazy and yields in input order, so entries the walk already
+            # knows are bad (never opened: a FIFO would hang) keep their place in the output.
+            items = captioner.caption_many(
+                [f.path for f in found if f.error is None], options=options, cancel=cancel
+            )
+            for f in found:
+                if f.error is not None:
+                    writer.write(Record(display_path(f.path), None, None, f.error))
+                    failed = True
+                    bar.update()
+                    continue
+                item = next(items)
+                shown = display_path(item.path)
+                if item.error is not None:
+                    error = item.error
+                    reason = error.reason if isinstance(error, PhotoError) else str(error)
+                    writer.write(Record(shown, None, None, reason))
+                    failed = True
+                else:
+                    result = item.result
+                    writer.write(Record(shown, result.text, round(result.score, 4), None))
+                    if args.write_xmp:
+                        xmp_failed |= not _write_xmp(item.path, result.text, bar)
+                bar.update()
+        except KeyboardInterrupt:
+            cancel.set()
+            bar.close()
+            print(
+                "captioner: interrupted; results so far are written (use --resume)", file=sys.stderr
+            )
+            return EXIT_INTERRUPTED
+        finally:
+            bar.close()
+    return EXIT_FAILED if failed or xmp_failed else EXIT_OK
+
+
+def _write_xmp(path: str, text: str, bar) -> bool:
+    from desktop import CaptionerError
+    from desktop.xmp import write_description
+
+    try:
+        write_description(path, text)
+        return True
+    except CaptionerError as e:
+        bar.write(f"captioner: warning: {e}", file=sys.stderr)
+        return False
+
+
+def cmd_bench(args) -> int:
+    from desktop.bench import format_report, run_bench
+
+    captioner = _load(args)
+    if captioner is None:
+        return EXIT_USAGE
+    try:
+        report = run_bench(captioner, images=args.images, limit=args.limit, repeat=args.repeat)
+    except ValueError as e:
+        _error(str(e))
+        return EXIT_USAGE
+    if args.json:
+        import json
+
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return EXIT_OK
+
+
+def cmd_gui(args) -> int:
+    try:
+        from desktop.gui.app import run
+    except ImportError as e:
+        _error(f"the desktop app is not available ({e}); install it with: pip install '.[gui]'")
+        return EXIT_USAGE
+    return int(
+        run(
+            args.folder,
+            model_dir=args.model,
+            screenshot=args.screenshot,
+            exit_when_done=args.exit_when_done,
+        )
+        or 0
+    )
+
+
+def cmd_serve(args) -> int:
+    try:
+        from desktop.service import serve
+    except ImportError as e:
+        _error(
+            f"the REST service is not available ({e}); install it with: pip install '.[service]'"
+        )
+        return EXIT_USAGE
+    return int(
+        serve(
+            host=args.host,
+            port=args.port,
+            model_dir=args.model,
+            allow_paths=args.allow_paths,
+            threads=args.threads,
+        )
+        or 0
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
