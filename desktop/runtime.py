@@ -6,6 +6,7 @@ when they are the only ones installed (desktop code must not pull TensorFlow in 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import warnings
@@ -120,6 +121,7 @@ class Model:
         self.signature = signature
         self.backend = backend()
         self.delegate_active = False
+        self.resizes = 0  # re-plans after a shape change (beam search should cause few)
         self.interpreter = self._create(options)
         runners = self.interpreter.get_signature_list()
         if signature not in runners:
@@ -168,6 +170,7 @@ class Model:
             )
         if options.delegate:
             try:
+                _check_delegate_library(options.delegate)
                 delegate = b.load_delegate(options.delegate, dict(options.delegate_options))
             except (ValueError, OSError, RuntimeError, AttributeError) as e:
                 _warn(
@@ -217,6 +220,7 @@ class Model:
                 resized = True
         if resized:
             interp.allocate_tensors()
+            self.resizes += 1
         for name, value in inputs.items():
             interp.set_tensor(self.inputs[name].index, self.quantize(name, value))
         interp.invoke()
@@ -224,6 +228,16 @@ class Model:
             name: self.dequantize(name, interp.get_tensor(spec.index))
             for name, spec in self.outputs.items()
         }
+
+
+def _check_delegate_library(path: str) -> None:
+    """Fail early, with a clear reason, for a library that is not a LiteRT delegate.
+
+    (``load_delegate`` itself leaves a half-built object behind that errors when collected.)
+    """
+    library = ctypes.CDLL(path)  # OSError: missing, wrong architecture, missing dependency
+    if not hasattr(library, "tflite_plugin_create_delegate"):
+        raise ValueError("not a LiteRT external delegate (no tflite_plugin_create_delegate)")
 
 
 def _warn(message: str) -> None:

@@ -1,0 +1,150 @@
+"""desktop.bundle: the shipped bundle loads; tampered or foreign ones are refused by name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from desktop import BundleError, CaptionerError
+from desktop.bundle import load_bundle
+from desktop.captioner import Captioner
+
+
+@pytest.fixture
+def bundle_copy(default_model_dir, tmp_path) -> Path:
+    copy = tmp_path / "bundle"
+    shutil.copytree(default_model_dir, copy)
+    return copy
+
+
+def _edit_manifest(bundle: Path, **changes) -> None:
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def _rehash(bundle: Path, name: str) -> None:
+    """Update the manifest's checksum after a deliberate edit (to reach later checks)."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    data = (bundle / name).read_bytes()
+    manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_default_bundle_matches_the_format(default_model_dir):
+    b = load_bundle(default_model_dir)
+    assert b.manifest["format"] == "show-attend-tell-bundle"
+    assert b.manifest["format_version"] == 1
+    assert len(b.vocabulary) == b.vocab_size
+    assert b.vocabulary[:4] == ("<pad>", "<start>", "<end>", "<unk>")
+    assert b.grid_cells == b.feature_grid[0] * b.feature_grid[1]
+    assert b.encoder.path.is_file() and b.decoder.path.is_file()
+    assert (b.encoder.signature, b.decoder.signature) == ("encode", "step")
+
+
+@pytest.mark.parametrize("name", ["encoder.tflite", "decoder_step.tflite", "vocab.json"])
+def test_flipped_byte_is_refused_naming_the_file(bundle_copy, name):
+    path = bundle_copy / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=rf"^{name}: sha256 does not match"):
+        load_bundle(bundle_copy)
+    # The facade refuses it the same way, before any interpreter is built.
+    with pytest.raises(CaptionerError, match=name):
+        Captioner.load(bundle_copy)
+
+
+def test_truncated_file_is_refused(bundle_copy):
+    path = bundle_copy / "decoder_step.tflite"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(BundleError, match=r"^decoder_step.tflite: is 1000 bytes"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize(
+    "name", ["encoder.tflite", "decoder_step.tflite", "vocab.json", "manifest.json"]
+)
+def test_missing_file_is_named(bundle_copy, name):
+    (bundle_copy / name).unlink()
+    with pytest.raises(BundleError, match=rf"^{name}: missing"):
+        load_bundle(bundle_copy)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(BundleError, match="model folder not found"):
+        load_bundle(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", None, True])
+def test_unknown_format_version_is_refused(bundle_copy, version):
+    _edit_manifest(bundle_copy, format_version=version)
+    with pytest.raises(BundleError, match="format_version"):
+        load_bundle(bundle_copy)
+
+
+def test_foreign_format_is_refused(bundle_copy):
+    _edit_manifest(bundle_copy, format="some-other-bundle")
+    with pytest.raises(BundleError, match="'format'"):
+        load_bundle(bundle_copy)
+
+
+def test_vocabulary_size_must_match(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    _edit_manifest(bundle_copy, vocab_size=manifest["vocab_size"] + 1)
+    with pytest.raises(BundleError, match=r"^vocab.json: has \d+ words, manifest says"):
+        load_bundle(bundle_copy)
+
+
+def test_special_tokens_must_be_where_the_manifest_says(bundle_copy):
+    words = json.loads((bundle_copy / "vocab.json").read_text())
+    words[2], words[5] = words[5], words[2]  # <end> moved
+    (bundle_copy / "vocab.json").write_text(json.dumps(words))
+    _rehash(bundle_copy, "vocab.json")
+    with pytest.raises(BundleError, match=r"token 2 should be <end>"):
+        load_bundle(bundle_copy)
+
+
+def test_vocabulary_must_be_a_word_list(bundle_copy):
+    (bundle_copy / "vocab.json").write_text('{"a": 1}')
+    _rehash(bundle_copy, "vocab.json")
+    with pytest.raises(BundleError, match="vocab.json: must be a JSON list of strings"):
+        load_bundle(bundle_copy)
+
+
+def test_manifest_cannot_point_outside_the_bundle(bundle_copy):
+    _edit_manifest(bundle_copy, encoder={"file": "../encoder.tflite", "signature": "encode"})
+    with pytest.raises(BundleError, match="must be a file name inside the bundle"):
+        load_bundle(bundle_copy)
+
+
+def test_unlisted_model_file_is_refused(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    del manifest["files"]["encoder.tflite"]
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="no checksum listed for encoder.tflite"):
+        load_bundle(bundle_copy)
+
+
+def test_broken_manifest_json(bundle_copy):
+    (bundle_copy / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="manifest.json: not readable JSON"):
+        load_bundle(bundle_copy)
+
+
+def test_manifest_shapes_must_match_the_models(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    _edit_manifest(bundle_copy, units=manifest["units"] + 1)
+    with pytest.raises(BundleError, match=r"decoder_step.tflite: hidden has shape"):
+        Captioner.load(bundle_copy)
+
+
+def test_wrong_signature_name_is_refused(bundle_copy):
+    _edit_manifest(bundle_copy, decoder={"file": "decoder_step.tflite", "signature": "decode"})
+    with pytest.raises(BundleError, match=r"decoder_step.tflite: has no signature 'decode'"):
+        Captioner.load(bundle_copy)
