@@ -1,0 +1,211 @@
+"""desktop.images: any photo becomes the encoder's RGB pixels, or a specific PhotoError."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from desktop import PhotoError
+from desktop.images import load_pixels, open_photo
+
+SIZE = (224, 224)
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims a huge size (a decompression bomb without the payload)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+
+
+def _jpeg(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def _check_pixels(px: np.ndarray, size=SIZE) -> None:
+    assert px.shape == (1, *size, 3)
+    assert px.dtype == np.float32
+    assert px.min() >= 0.0 and px.max() <= 255.0
+
+
+def test_matches_the_training_preprocessing(flickr_photos, samples):
+    # converter/features.py load_pixels: convert("RGB").resize((s, s), BILINEAR), float32.
+    for path in [*flickr_photos[:3], *samples]:
+        with Image.open(path) as img:
+            expected = np.asarray(img.convert("RGB").resize(SIZE, Image.BILINEAR), np.float32)
+        np.testing.assert_array_equal(load_pixels(path, SIZE)[0], expected)
+
+
+def test_non_square_input_size(samples):
+    px = load_pixels(samples[0], (100, 160))
+    _check_pixels(px, (100, 160))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # Stored landscape, left half red, right half blue; Orientation 6 = "rotate 90° CW to view".
+    stored = Image.new("RGB", (80, 40), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 40, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rotated.jpg"
+    stored.save(path, exif=exif, quality=95)
+    upright = open_photo(path)
+    assert upright.size == (40, 80)  # portrait after rotation
+    top = np.asarray(upright)[:20].reshape(-1, 3).mean(axis=0)
+    bottom = np.asarray(upright)[-20:].reshape(-1, 3).mean(axis=0)
+    assert top[0] > 200 and top[2] < 60  # the stored left (red) side is now on top
+    assert bottom[2] > 200 and bottom[0] < 60
+
+
+def test_big_jpeg_decodes_reduced_but_the_same(tmp_path):
+    # A smooth 3000x2000 photo-like gradient; draft() decodes it at 1/4 scale.
+    y, x = np.mgrid[0:2000, 0:3000]
+    arr = np.stack([x * 255 // 3000, y * 255 // 2000, (x + y) * 255 // 5000], -1).astype(np.uint8)
+    path = tmp_path / "big.jpg"
+    Image.fromarray(arr).save(path, quality=90)
+    full = np.asarray(Image.open(path).convert("RGB").resize(SIZE, Image.BILINEAR), np.float32)
+    px = load_pixels(path, SIZE)[0]
+    assert np.abs(px - full).mean() < 1.0
+
+
+@pytest.mark.parametrize(
+    "mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "I", "F", "1", "YCbCr", "HSV", "RGBX"]
+)
+def test_every_mode_becomes_rgb(mode):
+    img = Image.linear_gradient("L").resize((64, 48)).convert(mode)
+    px = load_pixels(img, SIZE)
+    _check_pixels(px)
+
+
+def test_cmyk_jpeg(tmp_path):
+    path = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (50, 40), (0, 255, 255, 0)).save(path)  # pure red in CMYK
+    assert Image.open(path).mode == "CMYK"
+    mean = load_pixels(path, SIZE)[0].reshape(-1, 3).mean(axis=0)
+    assert mean[0] > 200 and mean[1] < 60 and mean[2] < 60
+
+
+def test_16_bit_png_keeps_its_range(tmp_path):
+    path = tmp_path / "deep.png"
+    ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (16, 1))
+    Image.fromarray(ramp).save(path)  # uint16 → mode I;16
+    assert Image.open(path).mode in ("I;16", "I")
+    px = load_pixels(path, (16, 256))[0]
+    # A naive convert("RGB") clips to white; the ramp must stay a ramp from black to white.
+    assert px[:, :8].mean() < 10 and px[:, -8:].mean() > 245
+    assert 100 < px[:, 120:136].mean() < 155
+
+
+def test_palette_transparency_is_white(tmp_path):
+    path = tmp_path / "palette.png"
+    img = Image.new("P", (20, 20), 0)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    img.paste(1, (10, 0, 20, 20))  # right half red, left half index 0 (transparent black)
+    img.save(path, transparency=0)
+    rgb = np.asarray(open_photo(path))
+    assert (rgb[:, :10] == 255).all()  # transparent → white, not black
+    assert (rgb[:, 10:] == (255, 0, 0)).all()
+
+
+def test_animated_gif_gives_the_first_frame(tmp_path):
+    path = tmp_path / "anim.gif"
+    frames = [Image.new("RGB", (30, 30), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert Image.open(path).n_frames == 3
+    mean = np.asarray(open_photo(path)).reshape(-1, 3).mean(axis=0)
+    assert mean[0] > 200 and mean[1] < 60
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5000, 10), (10, 5000)])
+def test_extreme_shapes(tmp_path, size):
+    path = tmp_path / "odd.png"
+    Image.new("RGB", size, (10, 200, 30)).save(path)
+    px = load_pixels(path, SIZE)
+    _check_pixels(px)
+    np.testing.assert_allclose(px[0, 100, 100], (10, 200, 30))
+
+
+def test_bytes_and_pil_sources(samples):
+    data = samples[0].read_bytes()
+    from_path = load_pixels(samples[0], SIZE)
+    np.testing.assert_array_equal(load_pixels(data, SIZE), from_path)
+    np.testing.assert_array_equal(load_pixels(bytearray(data), SIZE), from_path)
+    with Image.open(samples[0]) as img:
+        img.load()
+        np.testing.assert_array_equal(load_pixels(img, SIZE), from_path)
+        assert img.mode == "RGB" and img.size == Image.open(samples[0]).size  # untouched
+
+
+def _hostile(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    good = _jpeg(Image.new("RGB", (300, 200), (90, 120, 150)))
+    data = {
+        "empty.jpg": b"",
+        "truncated.jpg": good[: len(good) // 2],
+        "random.jpg": np.random.default_rng(0).bytes(4096),
+        "page.jpg": b"<!DOCTYPE html><html><body>Not found</body></html>",
+        "bomb.png": _png_claiming(40000, 40000),
+    }[name]
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("empty.jpg", "not an image"),
+        ("truncated.jpg", "truncated"),
+        ("random.jpg", "not an image"),
+        ("page.jpg", "not an image"),
+        ("bomb.png", "too large"),
+    ],
+)
+def test_bad_files_raise_a_specific_photo_error(tmp_path, name, reason):
+    path = _hostile(tmp_path, name)
+    with pytest.raises(PhotoError) as info:
+        load_pixels(path, SIZE)
+    assert str(path) in str(info.value)
+    assert reason in info.value.reason
+    assert info.value.name == str(path)
+
+
+def test_bad_bytes_are_named_as_bytes():
+    with pytest.raises(PhotoError, match="^<bytes>: not an image"):
+        load_pixels(b"GIF89a garbage", SIZE)
+
+
+def test_folder_and_missing_file(tmp_path):
+    folder = tmp_path / "x.jpg"
+    folder.mkdir()
+    with pytest.raises(PhotoError, match="is a folder"):
+        load_pixels(folder, SIZE)
+    with pytest.raises(PhotoError, match="file not found"):
+        load_pixels(tmp_path / "gone.jpg", SIZE)
+
+
+def test_non_utf8_file_name(tmp_path, samples):
+    import os
+
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jpg")
+    with open(raw, "wb") as f:
+        f.write(samples[0].read_bytes())
+    name = os.fsdecode(raw)  # surrogate-escaped str, as os.scandir returns it
+    _check_pixels(load_pixels(name, SIZE))
+    os.remove(raw)
+    with pytest.raises(PhotoError) as info:
+        load_pixels(name, SIZE)
+    assert "caf\\xe9.jpg" in str(info.value)  # printable, no lone surrogate
+    str(info.value).encode("utf-8")
