@@ -1,0 +1,1 @@
+"""The PySide6 desktop app. Entry point: ``desktop.gui.app.run``."""

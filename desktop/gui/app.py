@@ -1,0 +1,65 @@
+"""Entry point of the desktop app: ``captioner gui [FOLDER] [--model DIR] [--screenshot PNG]
+[--exit-when-done]`` calls ``run``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from desktop import settings as settings_store
+from desktop.gui.main_window import MainWindow
+
+WINDOW_SIZE = (1280, 800)
+
+
+def application(argv: Sequence[str] | None = None) -> QApplication:
+    """The process's QApplication (created once)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    app.setApplicationName("captioner")
+    app.setApplicationDisplayName("Captioner")
+    app.setDesktopFileName("captioner")
+    return app  # type: ignore[return-value]
+
+
+def run(folder: str | os.PathLike | None = None, *, model_dir: str | os.PathLike | None = None,
+        screenshot: str | os.PathLike | None = None, exit_when_done: bool = False) -> int:
+    """Open the window (and ``folder``, if given) and return the process exit code.
+
+    ``model_dir`` overrides the model folder of the settings for this session only.
+    ``screenshot``: once every caption is done, save the window to this PNG. With
+    ``exit_when_done`` the app quits then, returning 0 if every photo was captioned, 1 if some
+    could not be, 2 if the model could not be used or the screenshot not saved.
+    """
+    app = application()
+    settings, problems = settings_store.load_with_problems()
+    window = MainWindow(
+        settings,
+        settings_problems=problems,
+        model_dir_override=os.fspath(model_dir) if model_dir else None,
+        screenshot=screenshot,
+        exit_when_done=exit_when_done,
+    )
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    if folder is not None:
+        QTimer.singleShot(0, lambda: window.open_folder(folder))
+    elif screenshot or exit_when_done:
+        QTimer.singleShot(0, window._maybe_finish_scripted)
+    code = app.exec()
+    return window.exit_code if exit_when_done else int(code)
+
+
+def main() -> int:
+    """``python -m desktop.gui.app [FOLDER]`` without the CLI."""
+    folder = sys.argv[1] if len(sys.argv) > 1 else None
+    return run(folder)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

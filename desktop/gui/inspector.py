@@ -1,0 +1,230 @@
+"""The right-hand panel: the selected photo large, its heat map, its editable caption."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.gui.attention_view import AttentionView, WordStrip
+from desktop.gui.photo_list import error_color, format_score
+from desktop.gui.photo_model import PhotoRecord, Status
+
+
+class CaptionEdit(QPlainTextEdit):
+    """One caption, wrapped, larger than body text. Tab leaves the field (it never inserts a
+    tab) and Enter inserts nothing: a caption is a single sentence."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTabChangesFocus(True)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        self.setFont(font)
+        lines = 3
+        fm = QFontMetrics(font)
+        self.setFixedHeight(fm.lineSpacing() * lines + 2 * int(self.document().documentMargin())
+                            + 2 * self.frameWidth() + 4)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+            event.ignore()  # let the window's default handling (none) take it
+            return
+        super().keyPressEvent(event)
+
+    def insertFromMimeData(self, source) -> None:
+        # Pasted text keeps the caption on one line.
+        if source.hasText():
+            self.insertPlainText(" ".join(source.text().split()))
+        else:
+            super().insertFromMimeData(source)
+
+
+class Inspector(QWidget):
+    caption_edited = Signal(str)
+    reviewed_toggled = Signal(bool)
+    speak_requested = Signal()
+    copy_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Selected photo")
+        self._record: PhotoRecord | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 10)
+        layout.setSpacing(8)
+
+        self.title = QLabel("No photo selected", self)
+        title_font = QFont(self.title.font())
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.2)
+        title_font.setBold(True)
+        self.title.setFont(title_font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setAccessibleName("File name")
+        layout.addWidget(self.title)
+
+        self.view = AttentionView(self)
+        layout.addWidget(self.view, 1)
+
+        self.words = WordStrip(self)
+        layout.addWidget(self.words)
+
+        self.caption_label = QLabel("&Caption", self)
+        layout.addWidget(self.caption_label)
+        self.caption = CaptionEdit(self)
+        self.caption.setAccessibleName("Caption")
+        self.caption.setAccessibleDescription(
+            "The caption of the selected photo. Edit it to correct it; an edited caption is "
+            "kept and marked as reviewed."
+        )
+        self.caption.setPlaceholderText("No caption yet")
+        self.caption_label.setBuddy(self.caption)
+        layout.addWidget(self.caption)
+
+        row = QHBoxLayout()
+        row.setSpacing(12)
+        self.score = QLabel("", self)
+        self.score.setAccessibleName("Score")
+        self.score.setToolTip(
+            "Length-normalised log-probability of the caption: closer to zero means the "
+            "model was more sure."
+        )
+        self.score.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row.addWidget(self.score)
+        self.reviewed = QCheckBox("Re&viewed", self)
+        self.reviewed.setAccessibleName("Reviewed")
+        self.reviewed.setAccessibleDescription("Tick when you have checked this caption.")
+        row.addWidget(self.reviewed)
+        row.addStretch(1)
+        self.speak_button = QPushButton("&Read aloud", self)
+        self.speak_button.setAccessibleName("Read caption aloud")
+        self.speak_button.setAccessibleDescription("Speak the caption (F5 or Ctrl+R).")
+        row.addWidget(self.speak_button)
+        self.copy_button = QPushButton("Co&py caption", self)
+        self.copy_button.setAccessibleName("Copy caption")
+        self.copy_button.setAccessibleDescription(
+            "Copy the caption to the clipboard (Ctrl+Shift+C).")
+        row.addWidget(self.copy_button)
+        layout.addLayout(row)
+
+        self.error = QLabel("", self)
+        self.error.setWordWrap(True)
+        self.error.setAccessibleName("Problem with this photo")
+        self.error.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.error.hide()
+        layout.addWidget(self.error)
+
+        self.caption.textChanged.connect(self._text_changed)
+        self.reviewed.toggled.connect(self.reviewed_toggled)
+        self.speak_button.clicked.connect(self.speak_requested)
+        self.copy_button.clicked.connect(self.copy_requested)
+        self.view.step.connect(lambda delta: self.words.step(delta))
+        self.view.jump.connect(lambda index: self.words.select(index))
+        self.words.selected.connect(self._word_selected)
+
+        # Reading order = visual order: photo, words, caption, reviewed, buttons.
+        QWidget.setTabOrder(self.view, self.caption)
+        QWidget.setTabOrder(self.caption, self.reviewed)
+        QWidget.setTabOrder(self.reviewed, self.speak_button)
+        QWidget.setTabOrder(self.speak_button, self.copy_button)
+        self.show_record(None)
+
+    @property
+    def record(self) -> PhotoRecord | None:
+        return self._record
+
+    def caption_text(self) -> str:
+        return self.caption.toPlainText().strip()
+
+    def select_word(self, index: int) -> None:
+        self.words.select(index)
+
+    def show_record(self, record: PhotoRecord | None) -> None:
+        """Show ``record``; called again when the same photo's record changes."""
+        previous = self._record
+        self._record = record
+        same_photo = previous is not None and record is not None and previous.path == record.path
+        if record is None:
+            self.title.setText("No photo selected")
+            self.view.clear("Open a folder of photos with Ctrl+O, or drop photos here.")
+            self.words.set_words(())
+            self._set_caption("", editable=False)
+            self.score.setText("")
+            self.reviewed.setEnabled(False)
+            self._set_error("")
+            self._set_actions(False)
+            return
+        self.title.setText(record.name)
+        self.title.setToolTip(str(record.path))
+        result = record.result
+        words = tuple(result.words) if result is not None else ()
+        attention = getattr(result, "attention", None) if result is not None else None
+        keep_word = same_photo and previous is not None and previous.result is result
+        self.view.set_photo(record.path, words, attention)
+        if not keep_word:
+            self.words.set_words(words if attention is not None else ())
+            self.words.chain_focus(self.view, self.caption)
+            self.view.set_word(None)
+        if not (same_photo and self.caption.hasFocus()):
+            # Never rewrite the text under the user's cursor.
+            self._set_caption(record.caption, editable=record.status is not Status.PENDING)
+        if result is not None:
+            timings = getattr(result, "timings", None)
+            ms = f" \u00b7 {timings.total_ms:.0f} ms" if timings is not None else ""
+            self.score.setText(f"Score {format_score(result.score)}{ms}")
+        else:
+            self.score.setText({
+                Status.PENDING: "Waiting for a caption\u2026",
+                Status.SKIPPED: "Not captioned",
+                Status.FAILED: "No caption",
+            }.get(record.status, ""))
+        self.score.setAccessibleDescription(self.score.text())
+        self.reviewed.blockSignals(True)
+        self.reviewed.setChecked(record.reviewed)
+        self.reviewed.blockSignals(False)
+        self.reviewed.setEnabled(record.status is Status.DONE)
+        if record.status is Status.FAILED:
+            self._set_error(record.error)
+        elif record.status is Status.SKIPPED and record.error:
+            self._set_error(f"Not captioned: {record.error}")
+        else:
+            self._set_error("")
+        self._set_actions(bool(record.caption.strip()))
+
+    def _set_caption(self, text: str, *, editable: bool) -> None:
+        self.caption.blockSignals(True)
+        if self.caption.toPlainText() != text:
+            self.caption.setPlainText(text)
+        self.caption.blockSignals(False)
+        self.caption.setReadOnly(not editable)
+
+    def _set_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.setAccessibleDescription(message)
+        self.error.setStyleSheet(f"color: {error_color(self.palette()).name()};")
+        self.error.setVisible(bool(message))
+
+    def _set_actions(self, has_caption: bool) -> None:
+        self.speak_button.setEnabled(has_caption)
+        self.copy_button.setEnabled(has_caption)
+
+    def _text_changed(self) -> None:
+        if self._record is None:
+            return
+        text = " ".join(self.caption.toPlainText().split())
+        self._set_actions(bool(text))
+        self.caption_edited.emit(text)
+
+    def _word_selected(self, index: int) -> None:
+        self.view.set_word(None if index < 0 else index)

@@ -1,0 +1,766 @@
+"""The main window: photo list on the left, the selected photo on the right.
+
+Long work happens off the UI thread (``CaptionWorker``, ``ThumbnailLoader``). Every problem
+(bad model, delegate that will not load, unreadable photo, export failure) is shown in the
+window (message bar, error row, status bar) and announced to screen readers; none ends the app.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAccessible,
+    QAccessibleAnnouncementEvent,
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop import settings as settings_store
+from desktop.gui import export
+from desktop.gui.inspector import Inspector
+from desktop.gui.photo_list import PhotoListView, error_color
+from desktop.gui.photo_model import PhotoListModel, Status
+from desktop.gui.settings_dialog import AUTO_READ_LABELS, SettingsDialog
+from desktop.gui.theme import Theme
+from desktop.gui.thumbnails import ThumbnailLoader
+from desktop.gui.worker import CaptionWorker, ModelSpec
+from desktop.paths import default_model_dir
+from desktop.settings import Settings
+from desktop.speech import Speech
+from desktop.walk import display_path, find_photos
+
+# Exit codes of a scripted run (--exit-when-done), as ``captioner caption``.
+EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE = 0, 1, 2
+
+SHORTCUT_HELP = [
+    ("Ctrl+O", "Open a folder of photos"),
+    ("Ctrl+Shift+O", "Open photos"),
+    ("F9", "Caption again (all photos not marked reviewed)"),
+    ("Esc", "Cancel captioning (keeps the captions done so far)"),
+    ("Ctrl+E", "Export captions (CSV, JSON, text)"),
+    ("Ctrl+Shift+X", "Write XMP sidecars beside the photos"),
+    ("Ctrl+Shift+C", "Copy the caption"),
+    ("F5 or Ctrl+R", "Read the caption aloud"),
+    ("Shift+F5 or Ctrl+Shift+R", "Stop reading"),
+    ("Ctrl+1 / Ctrl+2 / Ctrl+3", "Go to the photo list / the photo / the caption"),
+    ("Alt+Down / Alt+Up", "Next / previous photo, from anywhere"),
+    ("Left / Right (photo or words)", "Step through the words' heat maps; Home: plain photo"),
+    ("Ctrl+Shift+H", "High-contrast colours on or off"),
+    ("Ctrl+,", "Settings"),
+]
+
+
+class MessageBar(QFrame):
+    """A dismissable line at the top of the window for problems that need attention."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName("Problem")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 6, 6)
+        self.icon = QLabel(self)
+        self.icon.setPixmap(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(20, 20))
+        row.addWidget(self.icon)
+        self.text = QLabel(self)
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row.addWidget(self.text, 1)
+        self.close_button = QPushButton("Dismiss", self)
+        self.close_button.setAccessibleName("Dismiss message")
+        self.close_button.clicked.connect(self.hide)
+        row.addWidget(self.close_button)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        color = error_color(self.palette())
+        self.setStyleSheet(f"MessageBar {{ border: 2px solid {color.name()}; }}")
+        self.text.setText(text)
+        self.setAccessibleDescription(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    captioning_done = Signal()  # a captioning run (or model load) has ended
+
+    def __init__(self, settings: Settings | None = None, *,
+                 settings_problems: Sequence[str] = (),
+                 model_dir_override: str | None = None,
+                 speech: Speech | None = None,
+                 captioner: Any = None,
+                 save_settings: bool = True,
+                 screenshot: str | os.PathLike | None = None,
+                 exit_when_done: bool = False) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self._save_settings = save_settings
+        self._model_dir_override = model_dir_override
+        self._captioner = captioner
+        self._captioner_spec: ModelSpec | None = self.model_spec() if captioner else None
+        self._worker: CaptionWorker | None = None
+        self._thumbs: ThumbnailLoader | None = None
+        self._screenshot = Path(screenshot) if screenshot else None
+        self._exit_when_done = exit_when_done
+        self._model_failed = False
+        self.exit_code = EXIT_OK
+        self.screenshot_saved: Path | None = None
+        app = QApplication.instance()
+        self.theme = Theme(app)
+
+        self.setWindowTitle("Captioner")
+        self.setAccessibleName("Captioner")
+        self.setAcceptDrops(True)
+        self.speech = speech or Speech(self, voice=self.settings.voice, rate=self.settings.rate)
+        if self.speech.parent() is None:
+            self.speech.setParent(self)
+        self.speech.failed.connect(lambda message: self.report(f"Reading aloud failed: {message}"))
+
+        self.model = PhotoListModel(self)
+        self.list = PhotoListView(self)
+        self.list.setModel(self.model)
+        self.inspector = Inspector(self)
+        self.message_bar = MessageBar(self)
+
+        central = QWidget(self)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(8, 6, 8, 4)
+        outer.setSpacing(6)
+        outer.addWidget(self.message_bar)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, central)
+        self.splitter.addWidget(self.list)
+        self.splitter.addWidget(self.inspector)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([430, 850])
+        self.splitter.setChildrenCollapsible(False)
+        self.list.setMinimumWidth(280)
+        outer.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+
+        self.progress = QProgressBar(self)
+        self.progress.setFormat("%v of %m")
+        self.progress.setTextVisible(True)
+        self.progress.setMinimumWidth(200)
+        self.progress.setMaximumWidth(320)
+        self.progress.setAccessibleName("Captioning progress")
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setAccessibleName("Cancel captioning")
+        self.cancel_button.setAccessibleDescription(
+            "Stop after the current photo; captions done so far are kept (Esc).")
+        self.cancel_button.hide()
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self.statusBar().setAccessibleName("Status")
+
+        self._make_actions()
+        self._make_menus_and_toolbar()
+        self._connect()
+        self.theme.apply(self.settings.high_contrast)
+        self.inspector.show_record(None)
+        QWidget.setTabOrder(self.list, self.inspector.view)
+        self.list.setFocus()
+        for problem in settings_problems:
+            self.report(problem, banner=True)
+        if not self.speech.available and self.speech.problem:
+            self.statusBar().showMessage(self.speech.problem, 8000)
+        self._update_actions()
+
+    # -- construction -----------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcuts: Sequence[str | QKeySequence.StandardKey] = (),
+                *, tip: str = "", icon: QStyle.StandardPixmap | None = None,
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcuts:
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        if tip:
+            action.setStatusTip(tip)
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            action.setToolTip(f"{tip} ({keys})" if keys else tip)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        action.setCheckable(checkable)
+        if checkable:
+            action.toggled.connect(slot)
+        else:
+            action.triggered.connect(lambda _checked=False: slot())
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.addAction(action)  # shortcuts work even with the menu bar hidden
+        return action
+
+    def _make_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        self.act_open = self._action("&Open Folder\u2026", self.open_folder_dialog,
+                                     [QKeySequence.StandardKey.Open],
+                                     tip="Open a folder of photos", icon=sp.SP_DirOpenIcon)
+        self.act_open_files = self._action("Open &Photos\u2026", self.open_files_dialog,
+                                           ["Ctrl+Shift+O"], tip="Open one or more photos",
+                                           icon=sp.SP_FileIcon)
+        self.act_export = self._action("&Export Captions\u2026", self.export_dialog, ["Ctrl+E"],
+                                       tip="Save the captions as CSV, JSON or text",
+                                       icon=sp.SP_DialogSaveButton)
+        self.act_xmp = self._action("Write &XMP Sidecars", self.write_sidecars, ["Ctrl+Shift+X"],
+                                    tip="Write each caption to an .xmp file beside its photo")
+        self.act_quit = self._action("&Quit", self.close, [QKeySequence.StandardKey.Quit])
+        self.act_copy = self._action("&Copy Caption", self.copy_caption, ["Ctrl+Shift+C"],
+                                     tip="Copy the caption to the clipboard")
+        self.act_settings = self._action("&Settings\u2026", self.open_settings,
+                                         ["Ctrl+,", QKeySequence.StandardKey.Preferences],
+                                         tip="Model, accelerator, voice and appearance",
+                                         icon=sp.SP_FileDialogDetailedView)
+        self.act_recaption = self._action("Caption &Again", self.caption_again, ["F9"],
+                                          tip="Caption every photo not marked reviewed",
+                                          icon=sp.SP_BrowserReload)
+        self.act_cancel = self._action("&Cancel Captioning", self.cancel_captioning, ["Esc"],
+                                       tip="Stop after the current photo, keeping what is done",
+                                       icon=sp.SP_BrowserStop)
+        self.act_speak = self._action("&Read Aloud", self.speak_selected, ["F5", "Ctrl+R"],
+                                      tip="Read the caption aloud", icon=sp.SP_MediaPlay)
+        self.act_stop = self._action("S&top Reading", self.stop_speaking,
+                                     ["Shift+F5", "Ctrl+Shift+R"], tip="Stop reading aloud",
+                                     icon=sp.SP_MediaStop)
+        self.act_next = self._action("&Next Photo", lambda: self.move_selection(1), ["Alt+Down"])
+        self.act_prev = self._action("&Previous Photo", lambda: self.move_selection(-1),
+                                     ["Alt+Up"])
+        self.act_focus_list = self._action("Photo &List", self.list.setFocus, ["Ctrl+1"])
+        self.act_focus_photo = self._action("P&hoto", self.inspector.view.setFocus, ["Ctrl+2"])
+        self.act_focus_caption = self._action("Ca&ption", self.inspector.caption.setFocus,
+                                              ["Ctrl+3"])
+        self.act_contrast = self._action("&High Contrast", self.set_high_contrast,
+                                         ["Ctrl+Shift+H"], tip="White on black, yellow focus",
+                                         checkable=True)
+        self.act_contrast.blockSignals(True)
+        self.act_contrast.setChecked(self.settings.high_contrast)
+        self.act_contrast.blockSignals(False)
+        self.act_shortcuts = self._action("&Keyboard Shortcuts", self.show_shortcuts,
+                                          [QKeySequence.StandardKey.HelpContents])
+        self.act_about = self._action("&About Captioner", self.show_about)
+        self.auto_read_group = QActionGroup(self)
+        self.auto_read_actions: dict[str, QAction] = {}
+        for key, label in AUTO_READ_LABELS.items():
+            action = QAction(label, self, checkable=True)
+            action.setData(key)
+            action.setChecked(key == self.settings.auto_read)
+            action.triggered.connect(lambda _c=False, k=key: self.set_auto_read(k))
+            self.auto_read_group.addAction(action)
+            self.auto_read_actions[key] = action
+
+    def _make_menus_and_toolbar(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for action in (self.act_open, self.act_open_files, None, self.act_export, self.act_xmp,
+                       None, self.act_settings, None, self.act_quit):
+            file_menu.addSeparator() if action is None else file_menu.addAction(action)
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addAction(self.act_copy)
+        captions_menu = bar.addMenu("&Captions")
+        captions_menu.addAction(self.act_recaption)
+        captions_menu.addAction(self.act_cancel)
+        speech_menu = bar.addMenu("&Speech")
+        speech_menu.addAction(self.act_speak)
+        speech_menu.addAction(self.act_stop)
+        auto = speech_menu.addMenu("Read &Automatically")
+        for action in self.auto_read_actions.values():
+            auto.addAction(action)
+        go_menu = bar.addMenu("&Go")
+        for action in (self.act_next, self.act_prev, None, self.act_focus_list,
+                       self.act_focus_photo, self.act_focus_caption):
+            go_menu.addSeparator() if action is None else go_menu.addAction(action)
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.act_contrast)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_shortcuts)
+        help_menu.addAction(self.act_about)
+
+        tools = QToolBar("Main toolbar", self)
+        tools.setObjectName("mainToolbar")
+        tools.setAccessibleName("Main toolbar")
+        tools.setMovable(False)
+        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action in (self.act_open, self.act_recaption, self.act_cancel, None, self.act_speak,
+                       self.act_stop, None, self.act_export, self.act_settings):
+            tools.addSeparator() if action is None else tools.addAction(action)
+        self.addToolBar(tools)
+        self.toolbar = tools
+
+    def _connect(self) -> None:
+        self.list.selectionModel().currentChanged.connect(self._current_changed)
+        self.cancel_button.clicked.connect(self.cancel_captioning)
+        ins = self.inspector
+        ins.caption_edited.connect(self._caption_edited)
+        ins.reviewed_toggled.connect(self._reviewed_toggled)
+        ins.speak_requested.connect(self.speak_selected)
+        ins.copy_requested.connect(self.copy_caption)
+        self.model.dataChanged.connect(self._rows_changed)
+
+    # -- state helpers ----------------------------------------------------------------------
+    def model_spec(self) -> ModelSpec:
+        s = self.settings
+        return ModelSpec(model_dir=self._model_dir_override or s.model_dir, threads=s.threads,
+                         delegate=s.delegate)
+
+    def is_busy(self) -> bool:
+        return self._worker is not None
+
+    def current_row(self) -> int | None:
+        index = self.list.currentIndex()
+        return index.row() if index.isValid() else None
+
+    def select_row(self, row: int) -> None:
+        index = self.model.index(row)
+        self.list.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.list.scrollTo(index)
+
+    def move_selection(self, delta: int) -> None:
+        if self.model.rowCount() == 0:
+            return
+        row = self.current_row()
+        row = 0 if row is None else max(0, min(self.model.rowCount() - 1, row + delta))
+        self.select_row(row)
+
+    def announce(self, text: str, *, assertive: bool = False) -> None:
+        """Show ``text`` in the status bar and have screen readers say it."""
+        self.statusBar().showMessage(text, 10000)
+        event = QAccessibleAnnouncementEvent(self, text)
+        if assertive:
+            event.setPoliteness(QAccessible.AnnouncementPoliteness.Assertive)
+        QAccessible.updateAccessibility(event)
+
+    def report(self, text: str, *, banner: bool = True) -> None:
+        if banner:
+            self.message_bar.show_message(text)
+        self.announce(text, assertive=True)
+
+    def _update_actions(self) -> None:
+        busy = self.is_busy()
+        has_rows = self.model.rowCount() > 0
+        record = self.inspector.record
+        has_caption = record is not None and bool(record.caption.strip())
+        self.act_cancel.setEnabled(busy)
+        self.act_recaption.setEnabled(has_rows and not busy)
+        self.act_export.setEnabled(has_rows)
+        self.act_xmp.setEnabled(self.model.count(Status.DONE) > 0)
+        self.act_copy.setEnabled(has_caption)
+        self.act_speak.setEnabled(has_caption and self.speech.available)
+        self.cancel_button.setVisible(busy)
+
+    # -- opening ------------------------------------------------------------------------------
+    def open_folder_dialog(self) -> None:
+        start = self.settings.last_folder or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", start)
+        if folder:
+            self.open_paths([folder])
+
+    def open_files_dialog(self) -> None:
+        start = self.settings.last_folder or str(Path.home())
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open photos", start,
+            "Photos (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.gif);;All files (*)")
+        if files:
+            self.open_paths(files)
+
+    def open_folder(self, folder: str | os.PathLike) -> None:
+        self.open_paths([folder])
+
+    def open_paths(self, paths: Sequence[str | os.PathLike]) -> None:
+        """Show the photos in ``paths`` (folders are listed, files taken as they are) and
+        caption them."""
+        self._stop_background()
+        found = list(find_photos([os.fspath(p) for p in paths]))
+        self.model.set_photos(found)
+        first = Path(os.fspath(paths[0])) if paths else None
+        folder = first if first is None or first.is_dir() else first.parent
+        if folder is not None:
+            self.setWindowTitle(f"{display_path(folder.name or str(folder))} \u2014 Captioner")
+            self._remember(last_folder=str(folder.resolve()))
+        self.message_bar.hide()
+        self._model_failed = False
+        if not found:
+            self.inspector.show_record(None)
+            self.announce(f"No photos found in {display_path(str(folder or ''))}")
+            self._update_actions()
+            self._maybe_finish_scripted()
+            return
+        self._thumbs = ThumbnailLoader([r.path for r in self.model.records], parent=self)
+        self._thumbs.loaded.connect(self.model.set_thumbnail)
+        self._thumbs.finished.connect(self._thumbs_finished)
+        self._thumbs.start()
+        self.select_row(0)
+        self.announce(f"{len(found)} photos")
+        rows = [i for i, r in enumerate(self.model.records) if r.status is Status.PENDING]
+        self.caption_rows(rows)
+
+    def _thumbs_finished(self) -> None:
+        sender = self.sender()
+        if sender is self._thumbs:
+            self._thumbs = None
+            self._maybe_finish_scripted()
+        if isinstance(sender, ThumbnailLoader):
+            sender.deleteLater()
+
+    # -- captioning ---------------------------------------------------------------------------
+    def caption_rows(self, rows: Sequence[int]) -> None:
+        if self.is_busy():
+            self._cancel_and_wait()
+        rows = list(rows)
+        if not rows:
+            self._update_actions()
+            self._maybe_finish_scripted()
+            return
+        self.model.set_pending(rows)
+        spec = self.model_spec()
+        captioner = self._captioner if spec == self._captioner_spec else None
+        worker = CaptionWorker([self.model.record(r).path for r in rows],
+                               beam_width=self.settings.beam_width, spec=spec,
+                               captioner=captioner, parent=self)
+        worker.progress.connect(self._progress)
+        worker.result.connect(self._result)
+        worker.error.connect(self._photo_error)
+        worker.model_ready.connect(lambda c, s=spec: self._model_ready(c, s))
+        worker.model_failed.connect(self._model_load_failed)
+        worker.failed.connect(lambda message: self.report(message))
+        worker.finished.connect(self._worker_finished)
+        self._worker = worker
+        self.progress.setRange(0, len(rows))
+        self.progress.setValue(0)
+        self.progress.show()
+        if captioner is None:
+            self.statusBar().showMessage(f"Loading the model ({spec.describe()})\u2026")
+        self._update_actions()
+        worker.start()
+
+    def caption_again(self) -> None:
+        # Reviewed captions are the user's: never overwritten.
+        self.caption_rows([i for i, r in enumerate(self.model.records) if not r.reviewed])
+
+    def cancel_captioning(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            self.statusBar().showMessage("Cancelling after the current photo\u2026")
+
+    def _cancel_and_wait(self) -> None:
+        worker = self._worker
+        if worker is None:
+            return
+        worker.cancel()
+        worker.wait()
+        QApplication.processEvents()  # deliver what it produced before it stopped
+        if self._worker is worker:
+            self._worker_finished_for(worker)
+
+    def _model_ready(self, captioner: Any, spec: ModelSpec) -> None:
+        self._captioner = captioner
+        self._captioner_spec = spec
+        self.statusBar().showMessage("Model loaded", 3000)
+
+    def _model_load_failed(self, message: str) -> None:
+        self._model_failed = True
+        self._captioner = None
+        self._captioner_spec = None
+        self.model.skip_pending("the model could not be loaded")
+        self.report(f"{message}. Choose another model folder or accelerator in Settings "
+                    "(Ctrl+,).")
+
+    def _row_for(self, path: str) -> int | None:
+        return self.model.row_of(path)
+
+    def _result(self, path: str, result: Any) -> None:
+        row = self._row_for(path)
+        if row is None:
+            return
+        record = self.model.set_result(row, result)
+        if self.settings.auto_read == "arrival":
+            self.speech.say(record.caption, queue=True)
+
+    def _photo_error(self, path: str, message: str) -> None:
+        row = self._row_for(path)
+        if row is not None:
+            self.model.set_error(row, message)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setAccessibleDescription(f"{done} of {total} photos captioned")
+
+    def _worker_finished(self) -> None:
+        worker = self.sender()
+        if isinstance(worker, CaptionWorker):
+            self._worker_finished_for(worker)
+
+    def _worker_finished_for(self, worker: CaptionWorker) -> None:
+        if worker is not self._worker:
+            return
+        self._worker = None
+        worker.deleteLater()
+        cancelled = worker.cancelled
+        skipped = self.model.skip_pending("cancelled" if cancelled else "stopped")
+        self.progress.hide()
+        done = self.model.count(Status.DONE)
+        failed = self.model.count(Status.FAILED)
+        if self._model_failed:
+            pass  # already reported
+        elif cancelled:
+            self.announce(f"Cancelled: {worker.done} of {worker.total} photos captioned, "
+                          f"{skipped} not captioned")
+        else:
+            text = f"Done: {done} captioned"
+            if failed:
+                text += f", {failed} could not be read"
+            self.announce(text)
+        self._update_actions()
+        self.captioning_done.emit()
+        self._maybe_finish_scripted()
+
+    def _stop_background(self) -> None:
+        if self._worker is not None:
+            worker = self._worker
+            self._worker = None
+            for signal in (worker.result, worker.error, worker.progress, worker.finished):
+                signal.disconnect()
+            worker.cancel()
+            worker.wait()
+            worker.deleteLater()
+            self.progress.hide()
+        if self._thumbs is not None:
+            thumbs = self._thumbs
+            self._thumbs = None
+            thumbs.loaded.disconnect()
+            thumbs.requestInterruption()
+            thumbs.wait()
+
+    # -- the selected photo ---------------------------------------------------------------------
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        record = self.model.record(current.row()) if current.isValid() else None
+        self.inspector.show_record(record)
+        self._update_actions()
+        if record is not None and self.settings.auto_read == "selection" and record.caption:
+            self.speech.say(record.caption)
+
+    def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, roles=()) -> None:
+        row = self.current_row()
+        if row is None or not top.row() <= row <= bottom.row():
+            return
+        if roles and Qt.ItemDataRole.DecorationRole in roles and len(roles) == 1:
+            return
+        self.inspector.show_record(self.model.record(row))
+        self._update_actions()
+
+    def _caption_edited(self, text: str) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.model.edit_caption(row, text)
+
+    def _reviewed_toggled(self, reviewed: bool) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.model.set_reviewed(row, reviewed)
+
+    def selected_caption(self) -> str:
+        row = self.current_row()
+        return self.model.record(row).caption.strip() if row is not None else ""
+
+    def speak_selected(self) -> None:
+        caption = self.selected_caption()
+        if not caption:
+            self.announce("There is no caption to read")
+            return
+        self.speech.say(caption)
+
+    def stop_speaking(self) -> None:
+        self.speech.stop()
+
+    def copy_caption(self) -> None:
+        caption = self.selected_caption()
+        if caption:
+            QGuiApplication.clipboard().setText(caption)
+            self.announce("Caption copied")
+
+    # -- export -------------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        folder = Path(self.settings.last_folder or Path.home())
+        name = f"{folder.name or 'captions'}-captions.csv"
+        filters = ";;".join(export.FILTERS.values())
+        path, chosen = QFileDialog.getSaveFileName(self, "Export captions", str(folder / name),
+                                                   filters)
+        if not path:
+            return
+        fmt = next((k for k, v in export.FILTERS.items() if v == chosen), "csv")
+        if Path(path).suffix.lower().lstrip(".") not in export.FILTERS:
+            path += f".{fmt}"
+        self.export_to(path)
+
+    def export_to(self, path: str | os.PathLike) -> bool:
+        try:
+            count = export.export_captions(self.model.records, path)
+        except (OSError, ValueError) as exc:
+            self.report(f"Could not export captions: {exc}")
+            return False
+        self.announce(f"Exported {count} captions to {display_path(path)}")
+        return True
+
+    def write_sidecars(self) -> None:
+        report = export.write_sidecars(self.model.records)
+        text = f"Wrote {len(report.written)} XMP sidecars"
+        if report.problems:
+            self.report(f"{text}; {len(report.problems)} failed: {report.problems[0]}")
+        else:
+            self.announce(text)
+
+    # -- settings -----------------------------------------------------------------------------
+    def _remember(self, **changes: Any) -> None:
+        try:
+            self.settings = self.settings.replace(**changes)
+        except ValueError as exc:
+            self.report(f"Setting not changed: {exc}")
+            return
+        if self._save_settings:
+            try:
+                settings_store.save(self.settings)
+            except OSError as exc:
+                self.statusBar().showMessage(f"Could not save settings: {exc}", 8000)
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.speech.voices(),
+                                default_model=str(default_model_dir()),
+                                speech_backend=self.speech.backend, parent=self)
+        dialog.test_voice.connect(self._test_voice)
+        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
+            self.speech.set_voice(self.settings.voice)
+            self.speech.set_rate(self.settings.rate)
+            return
+        try:
+            new = dialog.settings()
+        except ValueError as exc:
+            self.report(f"Settings not saved: {exc}")
+            return
+        self.apply_settings(new)
+
+    def _test_voice(self, voice: str, rate: float) -> None:
+        self.speech.set_voice(voice)
+        self.speech.set_rate(rate)
+        self.speech.say("A dog runs through the grass.")
+
+    def apply_settings(self, new: Settings) -> None:
+        old_spec = self.model_spec()
+        old = self.settings
+        self._remember(**{k: getattr(new, k) for k in new.__dataclass_fields__})
+        self.speech.set_voice(self.settings.voice)
+        self.speech.set_rate(self.settings.rate)
+        if old.high_contrast != self.settings.high_contrast:
+            self.act_contrast.setChecked(self.settings.high_contrast)
+        self.auto_read_actions[self.settings.auto_read].setChecked(True)
+        if self.model_spec() != old_spec or old.beam_width != self.settings.beam_width:
+            if self.model_spec() != old_spec:
+                self._captioner = None
+                self._captioner_spec = None
+            if self.model.rowCount():
+                self.announce("Settings saved. Press F9 to caption again with them.")
+                return
+        self.announce("Settings saved")
+
+    def set_high_contrast(self, on: bool) -> None:
+        self.theme.apply(on)
+        if self.message_bar.isVisible():
+            self.message_bar.show_message(self.message_bar.text.text())  # recolour
+        row = self.current_row()
+        self.inspector.show_record(self.model.record(row) if row is not None else None)
+        if on != self.settings.high_contrast:
+            self._remember(high_contrast=on)
+        self.announce("High contrast on" if on else "High contrast off")
+
+    def set_auto_read(self, mode: str) -> None:
+        self._remember(auto_read=mode)
+        self.announce(f"Read automatically: {AUTO_READ_LABELS[mode].lower()}")
+
+    # -- help ---------------------------------------------------------------------------------
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUT_HELP)
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(f"<table cellspacing='6'>{rows}</table>")
+        box.exec()
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, "About Captioner",
+            "<p><b>Captioner</b> describes photos in plain English, offline, on your own "
+            "computer (Show, Attend and Tell on LiteRT).</p>"
+            f"<p>Speech: {self.speech.backend}. Model: {self.model_spec().describe()}.</p>")
+
+    # -- drag and drop ------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # -- scripted runs (--screenshot / --exit-when-done) ---------------------------------------
+    def _maybe_finish_scripted(self) -> None:
+        if not (self._screenshot or self._exit_when_done):
+            return
+        if self.is_busy() or self._thumbs is not None:
+            return
+        if self.model.rowCount():
+            self.select_row(0)
+            # Show the heat map of the first noun-ish word so the screenshot shows it off.
+            words = self.inspector.words.words
+            if words:
+                self.inspector.select_word(min(1, len(words) - 1))
+        # Let layouts and paints settle before grabbing.
+        QTimer.singleShot(150, self._finish_scripted)
+
+    def _finish_scripted(self) -> None:
+        if self._model_failed:
+            self.exit_code = EXIT_UNUSABLE
+        elif self.model.count(Status.FAILED):
+            self.exit_code = EXIT_SOME_FAILED
+        if self._screenshot is not None:
+            image: QImage = self.grab().toImage()
+            self._screenshot.parent.mkdir(parents=True, exist_ok=True)
+            if image.save(str(self._screenshot), "PNG"):
+                self.screenshot_saved = self._screenshot
+            else:
+                self.exit_code = EXIT_UNUSABLE
+                self.report(f"Could not save the screenshot to {self._screenshot}")
+            self._screenshot = None
+        if self._exit_when_done:
+            QTimer.singleShot(0, lambda: QApplication.exit(self.exit_code))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._stop_background()
+        self.speech.stop()
+        super().closeEvent(event)

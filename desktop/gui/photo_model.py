@@ -1,0 +1,168 @@
+"""The list of photos and what is known about each: the model behind the photo list.
+
+Each row is a frozen ``PhotoRecord``; updates replace it. Screen readers get the file name as
+the item's accessible name and the caption (or the reason there is none) as its accessible
+description, so Orca, NVDA and VoiceOver read a photo's caption as focus lands on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QImage, QPixmap
+
+from desktop.walk import Found, display_path
+
+
+class Status(enum.Enum):
+    PENDING = "pending"  # waiting for the model
+    DONE = "done"
+    FAILED = "failed"  # the photo could not be read or captioned
+    SKIPPED = "skipped"  # the run was cancelled, or the model did not load
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    path: Path
+    status: Status = Status.PENDING
+    result: Any = None  # desktop.captioner.CaptionResult once captioned
+    caption: str = ""  # what is shown and exported: the model's text or the user's edit
+    edited: bool = False
+    reviewed: bool = False
+    error: str = ""
+
+    @property
+    def name(self) -> str:
+        # Names that are not valid UTF-8 carry surrogate escapes, which Qt cannot show.
+        return display_path(self.path.name)
+
+    @property
+    def description(self) -> str:
+        """What a screen reader says after the name: the caption, or why there is none."""
+        if self.status is Status.DONE:
+            return self.caption
+        if self.status is Status.FAILED:
+            return f"No caption: {self.error}"
+        if self.status is Status.SKIPPED:
+            return f"Not captioned{': ' + self.error if self.error else ''}"
+        return "Waiting for a caption"
+
+
+RecordRole = Qt.ItemDataRole.UserRole + 1
+StatusRole = Qt.ItemDataRole.UserRole + 2
+
+
+class PhotoListModel(QAbstractListModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._records: list[PhotoRecord] = []
+        self._rows: dict[Path, int] = {}
+        self._thumbs: dict[int, QPixmap] = {}
+        self._placeholder = QPixmap()
+
+    # -- Qt model interface ------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(self._records)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._records):
+            return None
+        record = self._records[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return record.name
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return record.name
+        if role in (Qt.ItemDataRole.AccessibleDescriptionRole, Qt.ItemDataRole.ToolTipRole):
+            return record.description
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbs.get(index.row(), self._placeholder)
+        if role == RecordRole:
+            return record
+        if role == StatusRole:
+            return record.status.value
+        return None
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def records(self) -> Sequence[PhotoRecord]:
+        return tuple(self._records)
+
+    def record(self, row: int) -> PhotoRecord:
+        return self._records[row]
+
+    def row_of(self, path: str | Path) -> int | None:
+        return self._rows.get(Path(path))
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self._records if r.status is status)
+
+    def has_thumbnail(self, row: int) -> bool:
+        return row in self._thumbs
+
+    # -- changing ----------------------------------------------------------------------------
+    def set_photos(self, found: Sequence[Found]) -> None:
+        """Rows for what ``walk.find_photos`` found; entries it could not use are error rows."""
+        self.beginResetModel()
+        self._records = [
+            PhotoRecord(path=Path(f.path), status=Status.FAILED, error=f.error)
+            if f.error
+            else PhotoRecord(path=Path(f.path))
+            for f in found
+        ]
+        self._rows = {r.path: i for i, r in enumerate(self._records)}
+        self._thumbs = {}
+        self.endResetModel()
+
+    def _replace(self, row: int, **changes: Any) -> PhotoRecord:
+        record = dataclasses.replace(self._records[row], **changes)
+        self._records[row] = record
+        index = self.index(row)
+        self.dataChanged.emit(index, index)
+        return record
+
+    def set_result(self, row: int, result: Any) -> PhotoRecord:
+        if self._records[row].edited:
+            # The user wrote a caption before the model got here: theirs wins.
+            return self._replace(row, status=Status.DONE, result=result, error="")
+        return self._replace(
+            row, status=Status.DONE, result=result, caption=result.text, edited=False,
+            reviewed=False, error="",
+        )
+
+    def set_error(self, row: int, message: str) -> PhotoRecord:
+        return self._replace(row, status=Status.FAILED, result=None, caption="", error=message)
+
+    def set_pending(self, rows: Iterable[int]) -> None:
+        for row in rows:
+            self._replace(row, status=Status.PENDING, error="")
+
+    def skip_pending(self, reason: str) -> int:
+        """Mark every row still waiting as not captioned; returns how many."""
+        rows = [i for i, r in enumerate(self._records) if r.status is Status.PENDING]
+        for row in rows:
+            self._replace(row, status=Status.SKIPPED, error=reason)
+        return len(rows)
+
+    def edit_caption(self, row: int, text: str) -> PhotoRecord:
+        """The user's own words: kept, and the photo counts as reviewed."""
+        record = self._records[row]
+        if text == record.caption:
+            return record
+        return self._replace(row, caption=text, edited=True, reviewed=True,
+                             status=Status.DONE if text.strip() else record.status)
+
+    def set_reviewed(self, row: int, reviewed: bool) -> PhotoRecord:
+        return self._replace(row, reviewed=reviewed)
+
+    def set_thumbnail(self, row: int, image: QImage) -> None:
+        if 0 <= row < len(self._records):
+            self._thumbs[row] = QPixmap.fromImage(image)
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])

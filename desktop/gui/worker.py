@@ -1,0 +1,102 @@
+"""The captioning thread: loads the model (if needed) and captions photos without blocking the UI.
+
+Typed signals carry everything back to the UI thread. ``cancel()`` may be called from any
+thread; the facade's ``caption_many`` then stops after the photo it is working on, and every
+result produced so far has already been delivered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QThread, Signal
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What ``Captioner.load`` needs; equal specs can share one loaded captioner."""
+
+    model_dir: str | None = None
+    threads: int | None = None
+    delegate: str | None = None
+
+    def describe(self) -> str:
+        parts = [self.model_dir or "the default model"]
+        if self.delegate:
+            parts.append(f"delegate {self.delegate}")
+        elif self.threads:
+            parts.append(f"{self.threads} CPU threads")
+        return ", ".join(parts)
+
+
+def load_captioner(spec: ModelSpec) -> Any:
+    # Imported here: LiteRT is heavy, and the window should appear before it loads.
+    from desktop.captioner import Captioner
+
+    return Captioner.load(model_dir=spec.model_dir, threads=spec.threads, delegate=spec.delegate)
+
+
+class CaptionWorker(QThread):
+    progress = Signal(int, int)  # photos finished, photos in this run
+    result = Signal(str, object)  # path, CaptionResult
+    error = Signal(str, str)  # path, why it has no caption
+    model_ready = Signal(object)  # the loaded Captioner, for the next run to reuse
+    model_failed = Signal(str)  # the model or its delegate could not be loaded
+    failed = Signal(str)  # the run stopped for an unexpected reason
+
+    def __init__(self, paths: Sequence[Path], *, beam_width: int, spec: ModelSpec,
+                 captioner: Any = None, parent=None) -> None:
+        super().__init__(parent)
+        self._paths = [Path(p) for p in paths]
+        self._beam_width = beam_width
+        self._spec = spec
+        self._captioner = captioner
+        self._cancel = threading.Event()
+        self.done = 0
+
+    @property
+    def total(self) -> int:
+        return len(self._paths)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        """Stop after the current photo. Safe from any thread."""
+        self._cancel.set()
+
+    def run(self) -> None:
+        captioner = self._captioner
+        if captioner is None:
+            try:
+                captioner = load_captioner(self._spec)
+            except Exception as exc:  # a bad bundle or delegate must not take the app down
+                self.model_failed.emit(f"Could not load the model ({self._spec.describe()}): "
+                                       f"{exc}")
+                return
+            self.model_ready.emit(captioner)
+        from desktop.captioner import CaptionOptions
+
+        total = len(self._paths)
+        self.progress.emit(0, total)
+        try:
+            items = captioner.caption_many(
+                self._paths,
+                options=CaptionOptions(beam_width=self._beam_width),
+                cancel=self._cancel,
+            )
+            for item in items:
+                path = str(item.path)
+                if item.error is not None:
+                    self.error.emit(path, str(item.error))
+                else:
+                    self.result.emit(path, item.result)
+                self.done += 1
+                self.progress.emit(self.done, total)
+        except Exception as exc:  # e.g. the delegate failing mid-run
+            self.failed.emit(f"Captioning stopped: {exc}")
