@@ -10,8 +10,11 @@ new_hidden [B, units], attention [B, L])`` is the bundle's ``decoder_step`` sign
 - Beam search runs all beams in one decoder call with a constant batch of ``beam_width``
   (the first step too, its duplicate beams held at -inf), so the interpreter is never
   resized between photos or steps. Finished hypotheses leave the beam as in fairseq: an
-  ``<end>`` ranked within the top ``beam_width`` candidates finishes a hypothesis, and the
-  search stops once ``beam_width`` hypotheses are finished or ``max_length`` is reached.
+  ``<end>`` ranked within the top ``beam_width`` candidates finishes a hypothesis. The
+  search stops at ``max_length``, or once ``beam_width`` hypotheses are finished and none
+  of the live beams scores better so far than the best finished one (fairseq alone stops
+  at ``beam_width`` finished, which can return a poor caption when improbable ones
+  finish early). Captions cut at ``max_length`` compete with the finished ones.
 """
 
 from __future__ import annotations
@@ -155,7 +158,13 @@ class Decoder:
             token_hist.append(words)
             parent_hist.append(parents)
             sums, token = scores, words
-            if len(done) >= width or live == 0:
+            if live == 0 or (
+                len(done) >= width
+                # A live beam that already scores better than every finished caption would
+                # beat them if it ended next (with a tiny vocabulary a beam can fill up with
+                # improbable finished captions early).
+                and max(d[0] for d in done) >= _normalise(scores[0], t + 1, alpha)
+            ):
                 break
             hidden = new_hidden[parents]
         else:

@@ -1,0 +1,257 @@
+"""desktop.decoding: greedy and beam search, scores, masking, attention.
+
+Two kinds of step function: small numpy language models whose best caption is known (to
+check the search itself), and the real decoder_step.tflite of the shipped bundle.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from desktop.bundle import Tokens
+from desktop.captioner import CaptionOptions
+from desktop.decoding import Decoder, sentence
+
+TOKENS = Tokens(pad=0, start=1, end=2, unk=3)
+CELLS = 4
+UNITS = 6
+
+
+def table_step(table: dict[int, dict[int, float]], vocab: int):
+    """Next-token probabilities depend on the previous token only (a bigram model);
+    a token missing from the table is followed by <end>."""
+
+    def step(token, hidden, features):
+        logits = np.full((len(token), vocab), -30.0, dtype=np.float32)
+        for row, t in enumerate(token):
+            for word, p in table.get(int(t), {TOKENS.end: 1.0}).items():
+                logits[row, word] = np.log(p)
+        attention = np.zeros((len(token), CELLS), dtype=np.float32)
+        attention[np.arange(len(token)), token % CELLS] = 1.0
+        return logits, hidden + 1.0, attention
+
+    return step
+
+
+def recurrent_step(vocab: int, seed: int):
+    """Logits depend on the whole history through the hidden state (tests beam reordering)."""
+    rng = np.random.default_rng(seed)
+    embed = rng.standard_normal((vocab, UNITS)).astype(np.float32)
+    mix = rng.standard_normal((UNITS, UNITS)).astype(np.float32) * 0.5
+    out = rng.standard_normal((UNITS, vocab)).astype(np.float32) * 1.5
+
+    def step(token, hidden, features):
+        new_hidden = np.tanh(hidden @ mix + embed[token])
+        logits = new_hidden @ out
+        score = new_hidden[:, :CELLS]
+        attention = np.exp(score) / np.exp(score).sum(axis=1, keepdims=True)
+        return logits.astype(np.float32), new_hidden.astype(np.float32), attention
+
+    return step
+
+
+def features(batch: int = 1) -> np.ndarray:
+    return np.zeros((batch, CELLS, 2), dtype=np.float32)
+
+
+def log_softmax(x):
+    x = x - x.max()
+    return x - np.log(np.exp(x).sum())
+
+
+def teacher_forced_score(decoder: Decoder, feats, ids, finished: bool, alpha: float = 1.0):
+    """Mean masked log-probability of a given caption, step by step."""
+    seq = [*ids, decoder.tokens.end] if finished else list(ids)
+    hidden = np.zeros((1, decoder.units), np.float32)
+    token = decoder.tokens.start
+    total = 0.0
+    for t, word in enumerate(seq):
+        logits, hidden, _ = decoder.step(np.array([token], np.int32), hidden, feats)
+        x = logits[0].astype(np.float64) + (decoder.first_mask if t == 0 else decoder.mask)
+        total += log_softmax(x)[word]
+        token = word
+    return total / len(seq) ** alpha
+
+
+# -- the search, on models with a known answer --------------------------------------------------
+
+A, B, C = 4, 5, 6
+
+
+def test_unk_pad_start_are_never_emitted_and_end_not_first():
+    table = {
+        TOKENS.start: {
+            TOKENS.unk: 0.4,
+            TOKENS.end: 0.3,
+            TOKENS.pad: 0.1,
+            TOKENS.start: 0.1,
+            A: 0.1,
+        },
+        A: {TOKENS.unk: 0.5, TOKENS.end: 0.4, B: 0.1},
+    }
+    decoder = Decoder(table_step(table, 7), TOKENS, vocab_size=7, units=UNITS, max_length=10)
+    for width in (1, 2, 3):
+        out = decoder.decode(features(), beam_width=width)
+        assert out.tokens == (A,), width
+        assert out.finished
+
+
+def test_beam_finds_the_better_caption_greedy_misses():
+    table = {
+        TOKENS.start: {A: 0.6, B: 0.4},
+        A: {TOKENS.end: 0.3, A: 0.25, B: 0.25, C: 0.2},
+        B: {TOKENS.end: 0.99, C: 0.01},
+        C: {TOKENS.end: 1.0},
+    }
+    decoder = Decoder(table_step(table, 7), TOKENS, vocab_size=7, units=UNITS, max_length=10)
+    greedy = decoder.decode(features(), beam_width=1)
+    beam = decoder.decode(features(), beam_width=3)
+    assert greedy.tokens == (A,)
+    assert greedy.score == pytest.approx((np.log(0.6) + np.log(0.3)) / 2, abs=1e-5)
+    assert beam.tokens == (B,)
+    assert beam.score == pytest.approx((np.log(0.4) + np.log(0.99)) / 2, abs=1e-5)
+    # Attention of every word, none for <end>: the table model looks at cell (prev token % 4).
+    np.testing.assert_array_equal(beam.attention, [[0, 1, 0, 0]])
+
+
+def test_length_cut_at_max_length():
+    table = {t: {A: 0.9, TOKENS.end: 0.1} for t in (TOKENS.start, A)}
+    decoder = Decoder(table_step(table, 7), TOKENS, vocab_size=7, units=UNITS, max_length=5)
+    for width in (1, 3):
+        out = decoder.decode(features(), beam_width=width)
+        assert out.tokens == (A,) * 5 and not out.finished
+        assert out.attention.shape == (5, CELLS)
+    assert len(decoder.decode(features(), beam_width=3, max_length=2).tokens) == 2
+
+
+def test_beam_wider_than_the_vocabulary():
+    table = {TOKENS.start: {A: 0.7, B: 0.3}, A: {TOKENS.end: 1.0}, B: {TOKENS.end: 1.0}}
+    decoder = Decoder(table_step(table, 6), TOKENS, vocab_size=6, units=UNITS, max_length=4)
+    out = decoder.decode(features(), beam_width=8)
+    assert out.tokens == (A,)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_beam_width_one_is_greedy(seed):
+    decoder = Decoder(recurrent_step(12, seed), TOKENS, vocab_size=12, units=UNITS, max_length=8)
+    greedy = decoder.greedy(features(), 8, True, 1.0)
+    beam = decoder.beam(features(), 1, 8, True, 1.0)
+    assert greedy.tokens == beam.tokens
+    assert greedy.finished == beam.finished
+    assert greedy.score == pytest.approx(beam.score, abs=1e-6)
+    np.testing.assert_allclose(greedy.attention, beam.attention, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exhaustive_beam_equals_brute_force(seed):
+    """A beam wider than every possible caption must find the best one, with its exact score
+    and attention: this checks the back-pointers and the hidden-state reordering."""
+    vocab, max_length = 7, 3  # words 4, 5, 6
+    decoder = Decoder(recurrent_step(vocab, seed), TOKENS, vocab, UNITS, max_length)
+    feats = features()
+    candidates = []
+    for n in range(1, max_length + 1):
+        for ids in itertools.product((A, B, C), repeat=n):
+            if n < max_length:
+                candidates.append((teacher_forced_score(decoder, feats, ids, True), ids, True))
+            candidates.append((teacher_forced_score(decoder, feats, ids, False), ids, False))
+    # Only captions that reached max_length may end without <end>.
+    candidates = [c for c in candidates if c[2] or len(c[1]) == max_length]
+    best_score, best_ids, best_finished = max(candidates)
+    out = decoder.decode(feats, beam_width=64)
+    assert out.tokens == best_ids and out.finished == best_finished
+    assert out.score == pytest.approx(best_score, abs=1e-5)
+    # Attention rows are those the model produced while emitting each word.
+    hidden = np.zeros((1, UNITS), np.float32)
+    token = TOKENS.start
+    for i, word in enumerate(best_ids):
+        _, hidden, attention = decoder.step(np.array([token], np.int32), hidden, feats)
+        np.testing.assert_allclose(out.attention[i], attention[0], atol=1e-6)
+        token = word
+
+
+def test_length_penalty_alpha():
+    table = {
+        TOKENS.start: {A: 0.5, B: 0.5},
+        A: {TOKENS.end: 0.5, A: 0.5},
+        B: {TOKENS.end: 0.5, B: 0.5},
+    }
+    decoder = Decoder(table_step(table, 7), TOKENS, vocab_size=7, units=UNITS, max_length=6)
+    mean = decoder.decode(features(), beam_width=1)
+    total = decoder.decode(features(), beam_width=1, alpha=0.0)
+    assert mean.score == pytest.approx(np.log(0.5), abs=1e-5)
+    assert total.score == pytest.approx(2 * np.log(0.5), abs=1e-5)
+
+
+def test_bad_beam_width():
+    decoder = Decoder(recurrent_step(8, 0), TOKENS, 8, UNITS, 5)
+    with pytest.raises(ValueError, match="beam width"):
+        decoder.decode(features(), beam_width=0)
+
+
+@pytest.mark.parametrize(
+    ("words", "text"),
+    [
+        (("a", "dog", "runs"), "A dog runs."),
+        (("two", "dogs", "play", "."), "Two dogs play ."),
+        (("is", "it", "raining", "?"), "Is it raining ?"),
+        (("x",), "X."),
+        ((), ""),
+    ],
+)
+def test_sentence(words, text):
+    assert sentence(words) == text
+
+
+# -- the real model ------------------------------------------------------------------------------
+
+SPECIALS = {"<pad>", "<start>", "<end>", "<unk>"}
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_real_model_captions_are_sentences(captioner, samples, width):
+    gh, gw = captioner.bundle.feature_grid
+    for photo in samples:
+        result = captioner.caption(photo, CaptionOptions(beam_width=width))
+        assert result.words, photo
+        assert not SPECIALS & set(result.words)
+        assert result.text[0].isupper() and result.text.endswith(".")
+        assert result.text.lower().rstrip(".") == " ".join(result.words)
+        assert np.isfinite(result.score) and result.score <= 0
+        assert result.attention.shape == (len(result.words), gh, gw)
+        np.testing.assert_allclose(result.attention.sum(axis=(1, 2)), 1.0, rtol=1e-3)
+        assert not result.attention.flags.writeable
+        t = result.timings
+        assert min(t.load_ms, t.encode_ms, t.decode_ms) > 0
+        assert t.total_ms == pytest.approx(t.load_ms + t.encode_ms + t.decode_ms)
+
+
+@pytest.mark.parametrize("width", [1, 3, 5])
+def test_real_model_scores_are_the_mean_log_probability(captioner, samples, width):
+    decoder = captioner.decoder
+    for photo in samples[:2]:
+        feats = captioner.encode(captioner.pixels(photo))
+        out = decoder.decode(feats, beam_width=width)
+        expected = teacher_forced_score(decoder, feats, out.tokens, out.finished)
+        assert out.score == pytest.approx(expected, abs=1e-4)
+
+
+def test_real_model_beam_keeps_one_batch_size(captioner, samples):
+    options = CaptionOptions(beam_width=3)
+    captioner.caption(samples[0], options)
+    resizes = captioner.decoder_model.resizes
+    for photo in samples:
+        captioner.caption(photo, options)
+    assert captioner.decoder_model.resizes == resizes  # no re-plan per photo or per step
+
+
+def test_real_model_options(captioner, samples):
+    gh, gw = captioner.bundle.feature_grid
+    short = captioner.caption(samples[0], CaptionOptions(beam_width=3, max_length=2))
+    assert 1 <= len(short.words) <= 2
+    bare = captioner.caption(samples[0], CaptionOptions(with_attention=False))
+    assert bare.attention.shape == (0, gh, gw)
+    assert bare.words == captioner.caption(samples[0], CaptionOptions()).words
