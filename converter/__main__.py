@@ -28,7 +28,7 @@ def _train(args) -> int:
         history = trainer.run()
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted after epoch {int(trainer.epoch)}; continue with the same command and --resume",
+            f"\ninterrupted after epoch {int(trainer.epoch.numpy())}; continue with the same command and --resume",
             file=sys.stderr,
         )
         return 130

@@ -183,7 +183,7 @@ class Trainer:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
             if (self.out / "history.json").is_file():
                 self.history = json.loads((self.out / "history.json").read_text())
-            log.info("resumed from %s (epoch %d)", self.manager.latest_checkpoint, int(self.epoch))
+            log.info("resumed from %s (epoch %d)", self.manager.latest_checkpoint, int(self.epoch.numpy()))
         self._write_config()
         self._train_step = self._make_train_step()
         self._eval_step = tf.function(
@@ -258,10 +258,10 @@ class Trainer:
 
     def run(self) -> list[dict]:
         tf = self.tf
-        rng = random.Random(self.config.seed + int(self.epoch))
+        rng = random.Random(self.config.seed + int(self.epoch.numpy()))
         best = max((h.get("dev_BLEU-4", 0.0) for h in self.history), default=-1.0)
-        while int(self.epoch) < self.config.epochs:
-            epoch = int(self.epoch) + 1
+        while int(self.epoch.numpy()) < self.config.epochs:
+            epoch = int(self.epoch.numpy()) + 1
             lr = self.config.learning_rate * self.config.lr_decay ** max(0, epoch - 1 - self.config.decay_after)
             self.optimizer.learning_rate.assign(lr)
             started = time.time()
