@@ -1,0 +1,204 @@
+"""desktop.xmp: captions into XMP sidecars, merged with what is there, photos untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from desktop.cli import main
+from desktop.xmp import (
+    DC,
+    RDF,
+    XML_LANG,
+    XmpError,
+    get_description,
+    sidecar_path,
+    write_description,
+)
+
+LIGHTROOM_SIDECAR = """<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:lr="http://ns.adobe.com/lightroom/1.0/"
+    xmp:Rating="4"
+    xmp:Label="Green">
+   <dc:subject>
+    <rdf:Bag><rdf:li>holiday</rdf:li><rdf:li>dog</rdf:li></rdf:Bag>
+   </dc:subject>
+   <dc:description>
+    <rdf:Alt>
+     <rdf:li xml:lang="x-default">old caption</rdf:li>
+     <rdf:li xml:lang="de">Ein Hund am Strand</rdf:li>
+    </rdf:Alt>
+   </dc:description>
+   <lr:hierarchicalSubject>
+    <rdf:Bag><rdf:li>animals|dog</rdf:li></rdf:Bag>
+   </lr:hierarchicalSubject>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def photo(tmp_path, samples):
+    path = tmp_path / "beach.jpg"
+    shutil.copy2(samples[0], path)
+    return path
+
+
+def test_new_sidecar(photo):
+    before, mtime = _digest(photo), photo.stat().st_mtime_ns
+    sidecar = write_description(photo, "A dog runs on the beach.")
+    assert sidecar == photo.with_suffix(".xmp") == sidecar_path(photo)
+    assert get_description(sidecar) == "A dog runs on the beach."
+    root = ET.parse(sidecar).getroot()
+    assert root.tag == "{adobe:ns:meta/}xmpmeta"
+    alt = root.find(f".//{{{DC}}}description/{{{RDF}}}Alt")
+    assert [li.get(XML_LANG) for li in alt] == ["x-default"]
+    text = sidecar.read_text()
+    assert "<dc:description>" in text and "<rdf:Alt>" in text  # standard prefixes
+    assert _digest(photo) == before and photo.stat().st_mtime_ns == mtime
+
+
+def test_merge_keeps_everything_else(photo):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(LIGHTROOM_SIDECAR)
+    write_description(photo, "A brown dog on the sand.")
+    assert get_description(sidecar) == "A brown dog on the sand."
+    root = ET.parse(sidecar).getroot()
+    desc = root.find(f".//{{{RDF}}}Description")
+    xmp_ns = "http://ns.adobe.com/xap/1.0/"
+    assert desc.get(f"{{{xmp_ns}}}Rating") == "4" and desc.get(f"{{{xmp_ns}}}Label") == "Green"
+    assert [li.text for li in desc.iter(f"{{{RDF}}}li")][:2] == ["holiday", "dog"]
+    langs = {
+        li.get(XML_LANG): li.text for li in desc.find(f"{{{DC}}}description").iter(f"{{{RDF}}}li")
+    }
+    assert langs == {"x-default": "A brown dog on the sand.", "de": "Ein Hund am Strand"}
+    hier = desc.find("{http://ns.adobe.com/lightroom/1.0/}hierarchicalSubject")
+    assert hier.find(f".//{{{RDF}}}li").text == "animals|dog"
+    text = sidecar.read_text()
+    # The original prefixes survive (no ns0:), and the toolkit attribute is kept.
+    assert "ns0:" not in text and "lr:hierarchicalSubject" in text and 'xmp:Rating="4"' in text
+    assert 'x:xmptk="Adobe XMP Core 7.0"' in text
+    # Writing again changes only the caption.
+    write_description(photo, "Second caption.")
+    assert get_description(sidecar) == "Second caption."
+    assert "Ein Hund am Strand" in sidecar.read_text()
+
+
+def test_sidecar_without_a_description_gets_one(photo):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
+        'tiff:Orientation="1"/></rdf:RDF></x:xmpmeta>'
+    )
+    write_description(photo, "A cat.")
+    assert get_description(sidecar) == "A cat."
+    assert 'tiff:Orientation="1"' in sidecar.read_text()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "<x:xmpmeta xmlns:x='adobe:ns:meta/'><unclosed>",
+        "not xml at all",
+        # Entity expansion ("billion laughs"): refused by defusedxml, never expanded.
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">&lol2;</x:xmpmeta>',
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><nothing/></x:xmpmeta>',
+    ],
+)
+def test_unreadable_sidecar_is_left_alone(photo, content):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(content)
+    with pytest.raises(XmpError, match="left unchanged"):
+        write_description(photo, "A caption.")
+    assert sidecar.read_text() == content
+
+
+def test_cli_write_xmp_round_trip(tmp_path, samples, default_model_dir):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in samples[:2]:
+        shutil.copy2(p, folder / p.name)
+    shutil.copy2(samples[0], folder / "tagged.jpg")
+    (folder / "tagged.xmp").write_text(LIGHTROOM_SIDECAR)
+    digests = {p.name: (_digest(p), p.stat().st_mtime_ns) for p in folder.glob("*.jpg")}
+    out = tmp_path / "out.jsonl"
+    code = main(
+        [
+            "caption",
+            str(folder),
+            "--write-xmp",
+            "-o",
+            str(out),
+            "--beam",
+            "1",
+            "--model",
+            str(default_model_dir),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 3
+    for record in records:
+        photo = folder / record["path"].rsplit("/", 1)[1]
+        assert get_description(photo.with_suffix(".xmp")) == record["caption"]
+    assert {p.name: (_digest(p), p.stat().st_mtime_ns) for p in folder.glob("*.jpg")} == digests
+    assert "Ein Hund am Strand" in (folder / "tagged.xmp").read_text()
+    # The sidecars are not photos: a second run finds the same three files.
+    assert (
+        main(
+            [
+                "caption",
+                str(folder),
+                "-o",
+                str(out),
+                "--beam",
+                "1",
+                "--no-progress",
+                "--model",
+                str(default_model_dir),
+            ]
+        )
+        == 0
+    )
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_cli_reports_a_sidecar_it_cannot_write(tmp_path, samples, default_model_dir, capsys):
+    photo = tmp_path / "a.jpg"
+    shutil.copy2(samples[0], photo)
+    photo.with_suffix(".xmp").write_text("garbage")
+    code = main(
+        [
+            "caption",
+            str(photo),
+            "--write-xmp",
+            "--beam",
+            "1",
+            "--no-progress",
+            "--model",
+            str(default_model_dir),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "a.xmp" in captured.err and "left unchanged" in captured.err
+    assert captured.out.startswith(f"{photo}\t")  # the caption itself is still reported
