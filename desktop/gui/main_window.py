@@ -109,6 +109,7 @@ class MessageBar(QFrame):
 
 
 class MainWindow(QMainWindow):
+    captioning_started = Signal(object)  # the CaptionWorker, just before it starts
     captioning_done = Signal()  # a captioning run (or model load) has ended
 
     def __init__(self, settings: Settings | None = None, *,
@@ -447,6 +448,7 @@ class MainWindow(QMainWindow):
         worker.error.connect(self._photo_error)
         worker.model_ready.connect(lambda c, s=spec: self._model_ready(c, s))
         worker.model_failed.connect(self._model_load_failed)
+        worker.model_warning.connect(lambda message: self.report(message))
         worker.failed.connect(lambda message: self.report(message))
         worker.finished.connect(self._worker_finished)
         self._worker = worker
@@ -456,6 +458,7 @@ class MainWindow(QMainWindow):
         if captioner is None:
             self.statusBar().showMessage(f"Loading the model ({spec.describe()})\u2026")
         self._update_actions()
+        self.captioning_started.emit(worker)
         worker.start()
 
     def caption_again(self) -> None:

@@ -7,6 +7,7 @@ result produced so far has already been delivered.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,11 +34,35 @@ class ModelSpec:
         return ", ".join(parts)
 
 
-def load_captioner(spec: ModelSpec) -> Any:
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def load_captioner(spec: ModelSpec) -> tuple[Any, list[str]]:
+    """The loaded captioner and the runtime's warnings while loading it.
+
+    The runtime falls back to the CPU when a delegate will not load, and says why only in a
+    log warning; the user asked for the delegate, so the GUI shows that warning."""
     # Imported here: LiteRT is heavy, and the window should appear before it loads.
     from desktop.captioner import Captioner
 
-    return Captioner.load(model_dir=spec.model_dir, threads=spec.threads, delegate=spec.delegate)
+    collect = _Collect()
+    runtime_log = logging.getLogger("desktop.runtime")
+    runtime_log.addHandler(collect)
+    try:
+        captioner = Captioner.load(model_dir=spec.model_dir, threads=spec.threads,
+                                   delegate=spec.delegate)
+    finally:
+        runtime_log.removeHandler(collect)
+    problems = list(dict.fromkeys(collect.messages))
+    if spec.delegate and not getattr(captioner, "delegate_active", True) and not problems:
+        problems.append(f"delegate {spec.delegate} could not be used; running on the CPU")
+    return captioner, problems
 
 
 class CaptionWorker(QThread):
@@ -45,7 +70,8 @@ class CaptionWorker(QThread):
     result = Signal(str, object)  # path, CaptionResult
     error = Signal(str, str)  # path, why it has no caption
     model_ready = Signal(object)  # the loaded Captioner, for the next run to reuse
-    model_failed = Signal(str)  # the model or its delegate could not be loaded
+    model_failed = Signal(str)  # the model could not be loaded
+    model_warning = Signal(str)  # loaded, but not as asked (e.g. delegate → CPU fallback)
     failed = Signal(str)  # the run stopped for an unexpected reason
 
     def __init__(self, paths: Sequence[Path], *, beam_width: int, spec: ModelSpec,
@@ -74,12 +100,14 @@ class CaptionWorker(QThread):
         captioner = self._captioner
         if captioner is None:
             try:
-                captioner = load_captioner(self._spec)
+                captioner, problems = load_captioner(self._spec)
             except Exception as exc:  # a bad bundle or delegate must not take the app down
                 self.model_failed.emit(f"Could not load the model ({self._spec.describe()}): "
                                        f"{exc}")
                 return
             self.model_ready.emit(captioner)
+            for problem in problems:
+                self.model_warning.emit(problem[:1].upper() + problem[1:])
         from desktop.captioner import CaptionOptions
 
         total = len(self._paths)
