@@ -1,0 +1,286 @@
+"""``captioner caption``: hostile folders, output formats, kill -9 + --resume, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from desktop.cli import build_parser, main
+from desktop.outputs import journal_path, read_records
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args, model) -> int:
+    return main(["caption", *map(str, args), "--model", str(model), "--no-progress", "--beam", "1"])
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _jpeg_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims a huge size (a decompression bomb without the payload)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+
+
+@pytest.fixture
+def hostile(tmp_path, samples) -> tuple[Path, set[str], set[str]]:
+    """A folder of everything a disk can hold; returns (folder, good names, bad names)."""
+    d = tmp_path / "hostile"
+    d.mkdir()
+    shutil.copy(samples[0], d / "good.jpg")
+    good_jpeg = _jpeg_bytes(Image.new("RGB", (300, 200), (90, 120, 150)))
+    (d / "empty.jpg").write_bytes(b"")
+    (d / "truncated.jpg").write_bytes(good_jpeg[: len(good_jpeg) // 2])
+    (d / "random.jpg").write_bytes(np.random.default_rng(1).bytes(5000))
+    (d / "page.jpg").write_text("<html><body>404</body></html>")
+    (d / "bomb.png").write_bytes(_png_claiming(40000, 40000))
+    Image.new("CMYK", (64, 48), (0, 200, 200, 0)).save(d / "cmyk.jpg")
+    Image.fromarray(np.tile(np.arange(0, 65536, 256, dtype=np.uint16), (8, 1))).save(d / "deep.png")
+    pal = Image.new("P", (32, 32), 0)
+    pal.putpalette([0, 0, 0, 0, 128, 0] + [0] * 762)
+    pal.paste(1, (16, 0, 32, 32))
+    pal.save(d / "palette.png", transparency=0)
+    frames = [Image.new("RGB", (40, 40), c) for c in ((200, 0, 0), (0, 200, 0))]
+    frames[0].save(d / "anim.gif", save_all=True, append_images=frames[1:], duration=50)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (80, 40), (10, 90, 10)).save(d / "rotated.jpg", exif=exif)
+    Image.new("RGB", (1, 1), (255, 0, 0)).save(d / "tiny.png")
+    Image.new("RGB", (5000, 10), (0, 0, 255)).save(d / "wide.png")
+    with open(os.path.join(os.fsencode(d), b"caf\xe9 \xff.jpg"), "wb") as f:
+        f.write(samples[0].read_bytes())
+    (d / "x.jpg").mkdir()  # a folder with a photo's name
+    shutil.copy(samples[0], d / "x.jpg" / "inner.jpg")
+    os.symlink(".", d / "loop")  # a symlink loop through a folder
+    os.symlink("../hostile", d / "x.jpg" / "back")  # and another, deeper
+    os.symlink("selfloop.jpg", d / "selfloop.jpg")  # a link to itself
+    os.symlink("does-not-exist.jpg", d / "dangling.jpg")
+    os.mkfifo(d / "fifo.jpg")  # opening it would block forever
+    (d / "notes.txt").write_text("not a photo name: skipped")
+    shutil.copy(samples[0], d / ".hidden.jpg")  # hidden: skipped
+    good = {
+        "good.jpg",
+        "cmyk.jpg",
+        "deep.png",
+        "palette.png",
+        "anim.gif",
+        "rotated.jpg",
+        "tiny.png",
+        "wide.png",
+        "caf\\xe9 \\xff.jpg",
+        "x.jpg/inner.jpg",
+    }
+    bad = {
+        "empty.jpg",
+        "truncated.jpg",
+        "random.jpg",
+        "page.jpg",
+        "bomb.png",
+        "selfloop.jpg",
+        "dangling.jpg",
+        "fifo.jpg",
+    }
+    return d, good, bad
+
+
+def test_hostile_folder_every_file_reported_once(hostile, default_model_dir, tmp_path):
+    folder, good, bad = hostile
+    out = tmp_path / "out.jsonl"
+    assert run(folder, "-r", "-o", out, model=default_model_dir) == 1
+    records = jsonl(out)
+    names = [r["path"][len(str(folder)) + 1 :] for r in records]
+    assert sorted(names) == sorted(good | bad)  # each once: no loop, no folder, no hidden
+    for record, name in zip(records, names, strict=True):
+        assert set(record) == {"path", "caption", "score", "error"}
+        if name in good:
+            assert record["error"] is None and record["caption"].endswith("."), record
+            assert isinstance(record["score"], float)
+        else:
+            assert record["caption"] is None and record["score"] is None and record["error"]
+    reasons = {n: r["error"] for n, r in zip(names, records, strict=True) if n in bad}
+    assert "not an image" in reasons["page.jpg"]
+    assert "truncated" in reasons["truncated.jpg"]
+    assert "too large" in reasons["bomb.png"]
+    assert "broken symbolic link" in reasons["dangling.jpg"]
+    assert "loop" in reasons["selfloop.jpg"]
+    assert "not a regular file" in reasons["fifo.jpg"]
+    # The output is valid UTF-8 without lone surrogates, whatever the file names were.
+    out.read_bytes().decode("utf-8")
+
+
+def test_non_recursive_lists_only_the_folder(hostile, default_model_dir, tmp_path):
+    folder, good, bad = hostile
+    out = tmp_path / "out.jsonl"
+    run(folder, "-o", out, model=default_model_dir)
+    names = {r["path"][len(str(folder)) + 1 :] for r in jsonl(out)}
+    assert names == (good | bad) - {"x.jpg/inner.jpg"}
+
+
+def test_explicit_files_are_always_reported(default_model_dir, tmp_path, samples, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    code = run(samples[0], notes, tmp_path / "missing.jpg", samples[0], model=default_model_dir)
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert len(lines) == 3  # the duplicate argument is reported once
+    assert lines[0].startswith(f"{samples[0]}\t") and not lines[0].split("\t")[1].startswith(
+        "ERROR"
+    )
+    assert lines[1] == f"{notes}\tERROR: not an image, or a format Pillow cannot read"
+    assert lines[2] == f"{tmp_path / 'missing.jpg'}\tERROR: file not found"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "txt"])
+def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
+    out = tmp_path / f"captions.{fmt}"
+    assert run(*samples[:2], "-o", out, model=default_model_dir) == 0
+    first = read_records(out, fmt)
+    assert [r.path for r in first] == [str(p) for p in samples[:2]]
+    assert all(r.caption and r.error is None for r in first)
+    # Resume with more photos: the first two are not redone, the rest are added.
+    assert run(*samples, "--resume", "-o", out, model=default_model_dir) == 0
+    records = read_records(out, fmt)
+    assert [r.path for r in records] == [str(p) for p in samples]
+    assert records[:2] == first
+    assert not journal_path(out).exists()
+    if fmt == "csv":
+        rows = list(csv.DictReader(out.open(newline="")))
+        assert list(rows[0]) == ["path", "caption", "score", "error"]
+    if fmt == "json":
+        assert isinstance(json.loads(out.read_text()), list)
+
+
+def test_resume_cuts_a_torn_last_line(default_model_dir, tmp_path, samples):
+    out = tmp_path / "out.jsonl"
+    run(samples[0], "-o", out, model=default_model_dir)
+    with out.open("a") as f:
+        f.write('{"path": "' + str(samples[1]) + '", "capt')  # killed mid-write
+    assert run(*samples[:3], "--resume", "-o", out, model=default_model_dir) == 0
+    assert [r["path"] for r in jsonl(out)] == [str(p) for p in samples[:3]]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_kill_9_then_resume_loses_nothing(fmt, flickr_photos, default_model_dir, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in flickr_photos:
+        shutil.copy(p, folder / p.name)
+    out = tmp_path / f"out.{fmt}"
+    written = out if fmt == "jsonl" else journal_path(out)
+    cmd = [
+        sys.executable,
+        "-m",
+        "desktop.cli",
+        "caption",
+        str(folder),
+        "-o",
+        str(out),
+        "--format",
+        fmt,
+        "--beam",
+        "3",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--model",
+        str(default_model_dir),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if written.exists() and written.read_bytes().count(b"\n") >= 5:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    done = written.read_bytes().count(b"\n")
+    assert 5 <= done < len(flickr_photos)
+    if fmt == "csv":
+        assert not out.exists()  # never a half-written csv
+    assert run(folder, "--resume", "-o", out, "--format", fmt, model=default_model_dir) == 0
+    records = read_records(out, fmt)
+    assert sorted(r.path for r in records) == sorted(str(folder / p.name) for p in flickr_photos)
+    assert all(r.caption and r.error is None for r in records)
+    assert not journal_path(out).exists()
+
+
+def test_usage_errors_exit_2(default_model_dir, tmp_path, samples, capsys):
+    assert main(["caption"]) == 2
+    assert main(["caption", str(samples[0]), "--beam", "0"]) == 2
+    assert main(["caption", str(samples[0]), "--format", "xml"]) == 2
+    assert main(["frobnicate"]) == 2
+    assert run(samples[0], "--resume", model=default_model_dir) == 2
+    assert "--resume needs --output" in capsys.readouterr().err
+    assert run(samples[0], "-o", tmp_path, model=default_model_dir) == 2
+
+
+def test_unusable_model_exits_2(default_model_dir, tmp_path, samples, capsys):
+    assert main(["caption", str(samples[0]), "--model", str(tmp_path / "none")]) == 2
+    assert "cannot use the model" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(default_model_dir, broken)
+    (broken / "vocab.json").write_text("[]")
+    assert main(["caption", str(samples[0]), "--model", str(broken)]) == 2
+    assert "cannot use the model: vocab.json: is 2 bytes" in capsys.readouterr().err
+
+
+def test_resume_of_a_file_that_is_not_an_output_exits_2(default_model_dir, tmp_path, samples):
+    out = tmp_path / "out.json"
+    out.write_text("{not json")
+    assert run(samples[0], "--resume", "-o", out, model=default_model_dir) == 2
+    assert out.read_text() == "{not json"  # left as it was
+
+
+def test_subcommands_are_wired():
+    parser = build_parser()
+    gui = parser.parse_args(
+        ["gui", "photos", "--model", "m", "--screenshot", "s.png", "--exit-when-done"]
+    )
+    assert (gui.folder, gui.model, gui.screenshot, gui.exit_when_done) == (
+        "photos",
+        "m",
+        "s.png",
+        True,
+    )
+    serve = parser.parse_args(
+        ["serve", "--port", "9000", "--allow-paths", "/a", "--allow-paths", "/b", "--threads", "2"]
+    )
+    assert (serve.host, serve.port, serve.allow_paths, serve.threads) == (
+        "127.0.0.1",
+        9000,
+        ["/a", "/b"],
+        2,
+    )
+    bench = parser.parse_args(["bench", "--images", "d", "--json"])
+    assert bench.images == "d" and bench.json
