@@ -95,7 +95,7 @@ class AttentionView(QWidget):
                 img.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
                 self._photo = np.asarray(img, dtype=np.uint8)
             except (PhotoError, OSError, ValueError) as exc:
-                self.clear(str(exc))
+                self.clear(f"Cannot show this photo: {getattr(exc, 'reason', None) or exc}")
                 self._path = path
                 return
             self._path = path
@@ -275,7 +275,11 @@ class WordStrip(QWidget):
             return
         had_focus = any(b.hasFocus() for b in self._buttons)
         for button in self._buttons:
+            # Out of the layout and hidden now; deleteLater alone leaves it drawn until the
+            # event loop gets round to deleting it.
             self._group.removeButton(button)
+            self._row.removeWidget(button)
+            button.hide()
             button.deleteLater()
         self._buttons = []
         self._words = words

@@ -195,7 +195,7 @@ class Inspector(QWidget):
         self.reviewed.blockSignals(False)
         self.reviewed.setEnabled(record.status is Status.DONE)
         if record.status is Status.FAILED:
-            self._set_error(record.error)
+            self._set_error(f"Could not caption this photo: {record.error}")
         elif record.status is Status.SKIPPED and record.error:
             self._set_error(f"Not captioned: {record.error}")
         else:

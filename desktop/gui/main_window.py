@@ -143,6 +143,9 @@ class MainWindow(QMainWindow):
         if self.speech.parent() is None:
             self.speech.setParent(self)
         self.speech.failed.connect(lambda message: self.report(f"Reading aloud failed: {message}"))
+        self.speech.started.connect(lambda _text: self._update_actions())
+        self.speech.finished.connect(self._update_actions)
+        self.speech.failed.connect(lambda _message: self._update_actions())
 
         self.model = PhotoListModel(self)
         self.list = PhotoListView(self)
@@ -186,6 +189,7 @@ class MainWindow(QMainWindow):
         self._make_menus_and_toolbar()
         self._connect()
         self.theme.apply(self.settings.high_contrast)
+        self._style_toolbar()
         self.inspector.show_record(None)
         QWidget.setTabOrder(self.list, self.inspector.view)
         self.list.setFocus()
@@ -322,6 +326,12 @@ class MainWindow(QMainWindow):
         ins.copy_requested.connect(self.copy_caption)
         self.model.dataChanged.connect(self._rows_changed)
 
+    def _style_toolbar(self) -> None:
+        # The style's stock icons are dark line art, invisible on black: text only then.
+        self.toolbar.setToolButtonStyle(
+            Qt.ToolButtonStyle.ToolButtonTextOnly if self.theme.high_contrast
+            else Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+
     # -- state helpers ----------------------------------------------------------------------
     def model_spec(self) -> ModelSpec:
         s = self.settings
@@ -372,6 +382,7 @@ class MainWindow(QMainWindow):
         self.act_xmp.setEnabled(self.model.count(Status.DONE) > 0)
         self.act_copy.setEnabled(has_caption)
         self.act_speak.setEnabled(has_caption and self.speech.available)
+        self.act_stop.setEnabled(self.speech.speaking)
         self.cancel_button.setVisible(busy)
 
     # -- opening ------------------------------------------------------------------------------
@@ -692,6 +703,7 @@ class MainWindow(QMainWindow):
 
     def set_high_contrast(self, on: bool) -> None:
         self.theme.apply(on)
+        self._style_toolbar()
         if self.message_bar.isVisible():
             self.message_bar.show_message(self.message_bar.text.text())  # recolour
         row = self.current_row()

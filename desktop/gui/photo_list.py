@@ -73,7 +73,7 @@ class PhotoDelegate(QStyledItemDelegate):
         if record.status is Status.DONE:
             return record.caption
         if record.status is Status.FAILED:
-            return record.error
+            return f"Could not caption: {record.error}"
         return ""
 
     def sizeHint(self, option: QStyleOptionViewItem,
@@ -118,6 +118,11 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.drawPixmap(target, pixmap)
         else:
             painter.fillRect(square, palette.color(QPalette.ColorRole.Mid))
+            if record.status is Status.FAILED:
+                icon = self._view.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+                mark = QRect(0, 0, THUMB_SIZE // 3, THUMB_SIZE // 3)
+                mark.moveCenter(square.center())
+                icon.paint(painter, mark)
 
         name_font, body_font, small_font = self._fonts(option)
         text = self._text_rect(rect)

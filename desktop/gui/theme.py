@@ -67,6 +67,9 @@ QPushButton:focus, QToolButton:focus, QComboBox:focus, QLineEdit:focus, QSpinBox
 QPlainTextEdit:focus, QListView:focus, QCheckBox:focus, QSlider:focus {
     border: 3px solid #ffff00;
 }
+QCheckBox::indicator { width: 14px; height: 14px; border: 2px solid #ffffff; background: #000000; }
+QCheckBox::indicator:checked { background: #ffff00; }
+QCheckBox::indicator:disabled { border-color: #a0a0a0; }
 QProgressBar { border: 1px solid #ffffff; text-align: center; }
 QProgressBar::chunk { background: #ffff00; }
 """

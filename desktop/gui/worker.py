@@ -121,7 +121,8 @@ class CaptionWorker(QThread):
             for item in items:
                 path = str(item.path)
                 if item.error is not None:
-                    self.error.emit(path, str(item.error))
+                    # The row already names the photo: show just the reason where there is one.
+                    self.error.emit(path, getattr(item.error, "reason", None) or str(item.error))
                 else:
                     self.result.emit(path, item.result)
                 self.done += 1
