@@ -403,3 +403,64 @@ def test_screenshot_of_a_scripted_run_is_not_blank(tmp_path: Path, default_model
     assert image.shape[0] >= 600 and image.shape[1] >= 1000
     assert image.std() > 20  # photos, text and a heat map, not a flat fill
     assert len(np.unique(image.reshape(-1, 3)[::7], axis=0)) > 1000
+
+
+def test_auto_read_as_captions_arrive_and_on_selection(make_window, photo_folder: Path) -> None:
+    window = make_window(Settings(auto_read="arrival"))
+    if not window.speech.available:
+        pytest.skip("no speech engine here (espeak-ng missing and no Qt engine)")
+    spoken: list[str] = []
+    window.speech.started.connect(spoken.append)
+    open_and_wait(window, photo_folder)
+    captions = [r.caption for r in window.model.records]
+    # Queued, so each caption is read in full, in order.
+    assert pump_until(lambda: len(spoken) == len(captions) and not window.speech.speaking)
+    assert spoken == captions
+
+    window.set_auto_read("selection")
+    spoken.clear()
+    window.select_row(2)
+    assert spoken == [captions[2]]
+
+
+def test_settings_dialog_round_trip(make_window) -> None:
+    from desktop.gui.settings_dialog import SettingsDialog
+    from desktop.speech import Voice
+
+    window = make_window()
+    original = Settings(beam_width=4, voice="en-gb", rate=0.3, threads=2)
+    dialog = SettingsDialog(original, [Voice("en-gb", "English (en-gb)")],
+                            default_model="models/default", speech_backend="test", parent=window)
+    assert dialog.settings() == original  # nothing changed → the same settings
+    dialog.accelerator.setCurrentIndex(1)
+    dialog.delegate.edit.setText("/opt/lib/libgpu_delegate.so")
+    dialog.beam.setValue(6)
+    dialog.auto_read.setCurrentIndex(dialog.auto_read.findData("arrival"))
+    dialog.rate.setValue(-5)
+    dialog.high_contrast.setChecked(True)
+    edited = dialog.settings()
+    assert edited == original.replace(delegate="/opt/lib/libgpu_delegate.so", threads=None,
+                                      beam_width=6, auto_read="arrival", rate=-0.5,
+                                      high_contrast=True)
+    dialog.deleteLater()
+    # Applying them takes effect at once where it can (palette, voice rate).
+    window.apply_settings(edited)
+    assert window.settings == edited and window.theme.high_contrast
+    assert window.speech.rate == -0.5
+    window.apply_settings(original)
+
+
+def test_dropping_a_folder_opens_it(make_window, photo_folder: Path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo_folder))])
+    event = QDropEvent(QPointF(400, 300), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert event.isAccepted()
+    assert pump_until(lambda: not window.is_busy())
+    assert window.model.rowCount() == 4
+    assert window.model.count(Status.DONE) == 4

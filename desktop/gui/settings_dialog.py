@@ -73,6 +73,7 @@ class SettingsDialog(QDialog):
                  speech_backend: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
         self.setAccessibleName("Settings")
         self._original = settings
         outer = QVBoxLayout(self)
