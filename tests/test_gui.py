@@ -464,3 +464,35 @@ def test_dropping_a_folder_opens_it(make_window, photo_folder: Path) -> None:
     assert pump_until(lambda: not window.is_busy())
     assert window.model.rowCount() == 4
     assert window.model.count(Status.DONE) == 4
+
+
+def test_heatmap_follows_the_attention_peak() -> None:
+    cells = np.full((7, 7), 0.01, dtype=np.float32)
+    cells[6, 0] = 1.0  # bottom-left cell
+    photo = np.full((140, 210, 3), 128, dtype=np.uint8)
+    weight = heatmap.upsample(cells, (210, 140))
+    assert weight.shape == (140, 210)
+    assert weight.max() == pytest.approx(1.0) and weight.min() >= 0.0
+    assert np.unravel_index(np.argmax(weight), weight.shape)[0] > 100  # near the bottom
+    out = heatmap.overlay(photo, cells)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    # The peak is brighter than the far corner, which is dimmed.
+    assert out[135, 5].mean() > out[5, 205].mean()
+    assert heatmap.describe_focus(cells) == "at the bottom left"
+    assert heatmap.describe_focus(np.ones((7, 7))) == "spread across the whole photo"
+    with pytest.raises(ValueError):
+        heatmap.upsample(np.ones(49), (10, 10))
+
+
+def test_scripted_run_with_a_bad_model_exits_2_and_still_shows_why(tmp_path: Path) -> None:
+    shot = tmp_path / "window.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "CAPTIONER_CONFIG_DIR": str(tmp_path / "cfg")}
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop.cli", "gui", str(REPO / "samples"),
+         "--model", str(tmp_path / "missing-model"), "--screenshot", str(shot),
+         "--exit-when-done"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert shot.is_file()
