@@ -24,6 +24,7 @@ import numpy as np
 
 from desktop.captioner import Captioner, CaptionOptions
 from desktop.paths import app_roots
+from desktop.runtime import default_threads
 from desktop.walk import find_photos
 
 
@@ -122,6 +123,7 @@ def run_bench(
             del item
         throughput[name] = round(count / (time.perf_counter() - t), 1)
 
+    rss_after = _rss_mb()
     return {
         "model": {
             "name": b.name,
@@ -134,7 +136,8 @@ def run_bench(
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "threads": captioner.options.threads or None,
+            "threads": captioner.options.threads or default_threads(),
+            "decoder_threads": captioner.options.decoder_threads,
             "delegate": captioner.options.delegate if captioner.delegate_active else None,
         },
         "photos": {"folder": str(folder), "count": len(photos), "latency_sample": len(sample)},
@@ -145,9 +148,10 @@ def run_bench(
         "photos_per_s": throughput,
         "rss_mb": {
             "before_throughput": round(rss_before, 1),
-            "after": round(_rss_mb(), 1),
+            "after": round(rss_after, 1),
             "every_100_photos": rss_samples,
-            "peak": round(_peak_rss_mb(), 1),
+            # getrusage and /proc count slightly differently; a peak is never below a sample.
+            "peak": round(max(_peak_rss_mb(), rss_after, *rss_samples), 1),
         },
     }
 

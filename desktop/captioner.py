@@ -7,6 +7,7 @@ Photos are decoded on a thread pool (Pillow releases the GIL) while the model ru
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -77,7 +78,11 @@ class Captioner:
         self.bundle = bundle
         self.options = options
         self.encoder = Model(bundle.encoder.path, bundle.encoder.signature, options)
-        self.decoder_model = Model(bundle.decoder.path, bundle.decoder.signature, options)
+        self.decoder_model = Model(
+            bundle.decoder.path,
+            bundle.decoder.signature,
+            dataclasses.replace(options, threads=options.decoder_threads),
+        )
         self._check_signatures()
         self._lock = threading.Lock()
         # Bound once: the decode loop calls this per step.
