@@ -1,0 +1,120 @@
+"""benchmarks/vs_seed.py on 2 photos: the seed-style Keras pipeline and the LiteRT runtime
+caption the same photos the same way, and a bundle of another run is refused.
+
+Uses the first training run under runs/ that models/default was exported from (the bundle's
+parity check covered the first dev photos, so the two pipelines must agree on them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("tensorflow", reason="vs_seed needs the training extra (tensorflow-cpu)")
+
+from benchmarks import vs_seed  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.training
+
+
+def _runs() -> list[Path]:
+    return sorted(p for p in (ROOT / "runs").glob("*") if (p / "best.weights.h5").is_file())
+
+
+@pytest.fixture(scope="module")
+def bundle(default_model_dir):
+    from desktop.bundle import load_bundle
+
+    return load_bundle(default_model_dir)
+
+
+@pytest.fixture(scope="module")
+def run(bundle) -> vs_seed.RunInfo:
+    """The run models/default is the current export of (same vocabulary, same best epoch)."""
+    tried = []
+    for path in _runs():
+        info = vs_seed.read_run(path)
+        mismatches, warnings = vs_seed.compare_with_bundle(info, bundle)
+        if not mismatches and not warnings:
+            return info
+        tried.append(f"{path.name}: {'; '.join(mismatches + warnings)}")
+    pytest.skip(
+        f"no training run under {ROOT / 'runs'} has models/default as its current export "
+        f"({' | '.join(tried) or 'no runs with best.weights.h5'})"
+    )
+
+
+@pytest.fixture(scope="module")
+def photos(run) -> list[Path]:
+    try:
+        found = vs_seed.dev_photos(run.info, 2)
+    except vs_seed.BenchError as e:
+        pytest.skip(str(e))
+    if len(found) < 2:
+        pytest.skip(f"fewer than 2 dev photos for {run.path}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def comparison(run, bundle, photos) -> vs_seed.Comparison:
+    return vs_seed.compare(run.path, bundle.path, photos, count=2, threads=2, batch=True)
+
+
+def test_both_pipelines_caption_every_photo_the_same(comparison, photos):
+    assert comparison.photos == len(photos) == 2
+    assert comparison.skipped == {}
+    assert comparison.differences == (), comparison.differences
+    assert comparison.same_caption == 1.0
+
+
+def test_figures_are_consistent(comparison):
+    for figures in (comparison.seed, comparison.runtime):
+        assert 0 < figures.p50_ms <= figures.p95_ms
+        assert figures.first_ms > 0 and figures.photos_per_s > 0
+        # photos/s is the inverse of the mean time per photo.
+        assert figures.photos_per_s == pytest.approx(1e3 / figures.mean_ms, rel=0.01)
+    assert comparison.speedup == pytest.approx(
+        comparison.runtime.photos_per_s / comparison.seed.photos_per_s, abs=0.06
+    )
+    assert comparison.runtime_batch_photos_per_s > 0
+
+
+def test_report_and_json(comparison):
+    text = vs_seed.format_report(comparison)
+    assert "seed-style (Keras, eager)" in text and "runtime (LiteRT," in text
+    assert "same caption: 100% (2/2 photos)" in text
+    assert f"speed-up: {comparison.speedup:.1f}x photos/s" in text
+    data = json.loads(json.dumps(comparison.to_dict()))
+    assert data["photos"] == 2 and data["seed"]["p50_ms"] == comparison.seed.p50_ms
+
+
+def test_a_bundle_of_another_model_is_refused(run, bundle):
+    other_words = (*bundle.vocabulary[:5], "zebra-" + bundle.vocabulary[5], *bundle.vocabulary[6:])
+    other = dataclasses.replace(bundle, vocabulary=other_words)
+    mismatches, _ = vs_seed.compare_with_bundle(run, other)
+    assert mismatches == [
+        f"vocabulary: word 5 is {bundle.vocabulary[5]!r} in the run, "
+        f"{other_words[5]!r} in the bundle"
+    ]
+    other = dataclasses.replace(bundle, backbone="inception_v3", vocab_size=bundle.vocab_size + 1)
+    mismatches, _ = vs_seed.compare_with_bundle(run, other)
+    assert [m.split(":")[0] for m in mismatches] == ["backbone", "vocab_size"]
+
+
+def test_an_older_export_is_flagged(run, bundle):
+    older = dataclasses.replace(run, best_epoch=(run.best_epoch or 0) + 1)
+    mismatches, warnings = vs_seed.compare_with_bundle(older, bundle)
+    assert mismatches == [] and len(warnings) == 1 and "re-export" in warnings[0]
+
+
+def test_cli_errors_are_clear(tmp_path, capsys, default_model_dir):
+    (tmp_path / "config.json").write_text("{}")
+    code = vs_seed.main(["--run", str(tmp_path), "--bundle", str(default_model_dir), "-n", "1"])
+    assert code == vs_seed.EXIT_USAGE
+    assert f"--run {tmp_path}: no vocab.json" in capsys.readouterr().err
+    help_text = " ".join(vs_seed.build_parser().format_help().split())  # unwrap the lines
+    assert "needs the training extra (TensorFlow): pip install '.[train]'" in help_text
