@@ -221,6 +221,12 @@ def cmd_caption(args) -> int:
             for f in find_photos(args.paths, recursive=args.recursive)
             if path_key(display_path(f.path)) not in done
         ]
+        if not found and not writer.previous:
+            print(
+                "captioner: no photos found (folders are searched for photo file names; "
+                "-r descends into sub-folders)",
+                file=sys.stderr,
+            )
         if args.resume and writer.previous:
             print(
                 f"captioner: resuming: {len(writer.previous)} already done, {len(found)} to go",

@@ -151,7 +151,10 @@ def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> 
 
 
 def _upright_rgb(img: Image.Image, copy: bool) -> Image.Image:
-    orientation = img.getexif().get(0x0112, 1)
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # damaged EXIF must not make an otherwise fine photo unreadable
+        orientation = 1
     if orientation not in (1, None):
         img = ImageOps.exif_transpose(img)
         copy = False
