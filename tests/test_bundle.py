@@ -148,3 +148,28 @@ def test_wrong_signature_name_is_refused(bundle_copy):
     _edit_manifest(bundle_copy, decoder={"file": "decoder_step.tflite", "signature": "decode"})
     with pytest.raises(BundleError, match=r"decoder_step.tflite: has no signature 'decode'"):
         Captioner.load(bundle_copy)
+
+
+def test_default_model_dir_in_checkout_and_frozen_app(monkeypatch, tmp_path, default_model_dir):
+    import sys
+
+    from desktop import paths
+
+    monkeypatch.delenv(paths.MODEL_ENV, raising=False)
+    assert paths.default_model_dir() == default_model_dir
+    # A PyInstaller build: data unpacked under sys._MEIPASS, executable elsewhere.
+    bundled = tmp_path / "meipass" / "models" / "default"
+    bundled.mkdir(parents=True)
+    (bundled / "manifest.json").write_text("{}")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path / "meipass"), raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "app" / "captioner"))
+    assert paths.default_model_dir() == bundled
+    # One-folder build with models/ beside the executable instead.
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path / "empty"), raising=False)
+    beside = tmp_path / "app" / "models" / "default"
+    beside.mkdir(parents=True)
+    (beside / "manifest.json").write_text("{}")
+    assert paths.default_model_dir() == beside
+    monkeypatch.setenv(paths.MODEL_ENV, str(tmp_path / "mine"))
+    assert paths.default_model_dir() == tmp_path / "mine"
