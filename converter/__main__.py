@@ -15,11 +15,21 @@ def _train(args) -> int:
     from converter.train import TrainConfig, Trainer
 
     config = TrainConfig(
-        dataset=args.dataset, data_dir=str(args.data_dir), backbone=args.backbone, out=str(args.out),
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        top_k=args.top_k, min_count=args.min_count, max_caption_words=args.max_length,
-        max_examples=args.max_examples, dropout=args.dropout, seed=args.seed,
-        strategy=args.strategy, cache_dir=str(args.cache_dir),
+        dataset=args.dataset,
+        data_dir=str(args.data_dir),
+        backbone=args.backbone,
+        out=str(args.out),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        top_k=args.top_k,
+        min_count=args.min_count,
+        max_caption_words=args.max_length,
+        max_examples=args.max_examples,
+        dropout=args.dropout,
+        seed=args.seed,
+        strategy=args.strategy,
+        cache_dir=str(args.cache_dir),
         backbone_weights=str(args.backbone_weights) if args.backbone_weights else None,
         dev_limit=args.dev_limit,
     )
@@ -27,14 +37,16 @@ def _train(args) -> int:
     try:
         history = trainer.run()
     except KeyboardInterrupt:
+        epoch = int(trainer.epoch.numpy())
         print(
-            f"\ninterrupted after epoch {int(trainer.epoch.numpy())}; continue with the same command and --resume",
+            f"\ninterrupted after epoch {epoch}; run the same command with --resume",
             file=sys.stderr,
         )
         return 130
     best = max(history, key=lambda h: h["dev_BLEU-4"]) if history else None
     if best:
-        print(f"best epoch {best['epoch']}: dev BLEU-4 {best['dev_BLEU-4']:.3f} CIDEr {best['dev_CIDEr']:.3f}")
+        bleu, cider = best["dev_BLEU-4"], best["dev_CIDEr"]
+        print(f"best epoch {best['epoch']}: dev BLEU-4 {bleu:.3f} CIDEr {cider:.3f} (greedy, TF)")
     return 0
 
 
@@ -42,8 +54,14 @@ def _evaluate(args) -> int:
     from converter.evaluate import evaluate
 
     report = evaluate(
-        run=args.run, bundle=args.bundle, split=args.split, beam=args.beam, limit=args.limit,
-        plots=args.plots, out=args.out, data_dir=args.data_dir,
+        run=args.run,
+        bundle=args.bundle,
+        split=args.split,
+        beam=args.beam,
+        limit=args.limit,
+        plots=args.plots,
+        out=args.out,
+        data_dir=args.data_dir,
     )
     for key, value in report["metrics"].items():
         print(f"{key:8s} {value:.4f}")
@@ -55,12 +73,19 @@ def _export(args) -> int:
     from converter.export import export
 
     manifest = export(
-        run=args.run, out=args.out, quantize=args.quantize, name=args.name,
-        parity_photos=args.parity_photos, representative=args.representative,
+        run=args.run,
+        out=args.out,
+        quantize=args.quantize,
+        name=args.name,
+        parity_photos=args.parity_photos,
+        representative=args.representative,
     )
-    print(f"exported {args.out} ({manifest['quantization']}): " + ", ".join(
-        f"{name} {info['bytes'] / 1e6:.1f} MB" for name, info in manifest["files"].items()
-    ))
+    print(
+        f"exported {args.out} ({manifest['quantization']}): "
+        + ", ".join(
+            f"{name} {info['bytes'] / 1e6:.1f} MB" for name, info in manifest["files"].items()
+        )
+    )
     return 0
 
 
@@ -75,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", choices=["flickr8k", "coco"], required=True)
     train.add_argument("--data-dir", type=Path, required=True)
     train.add_argument("--backbone", choices=sorted(BACKBONES), default="efficientnet_lite2")
-    train.add_argument("--backbone-weights", type=Path, help="local ImageNet weights file (offline)")
+    train.add_argument(
+        "--backbone-weights", type=Path, help="local ImageNet weights file (offline)"
+    )
     train.add_argument("--out", type=Path, required=True, help="run folder")
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch-size", type=int, default=64)
@@ -107,9 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a LiteRT model bundle")
     export.add_argument("--run", type=Path, required=True)
     export.add_argument("--out", type=Path, required=True)
-    export.add_argument("--quantize", choices=["float32", "float16", "dynamic", "int8"], default="float16")
+    export.add_argument(
+        "--quantize", choices=["float32", "float16", "dynamic", "int8"], default="float16"
+    )
     export.add_argument("--name", default=None)
-    export.add_argument("--parity-photos", type=int, default=8, help="dev photos for the TF/LiteRT check")
+    export.add_argument(
+        "--parity-photos", type=int, default=8, help="dev photos for the TF/LiteRT check"
+    )
     export.add_argument("--representative", type=int, default=100, help="photos to calibrate int8")
     export.set_defaults(func=_export)
     return parser

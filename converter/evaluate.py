@@ -32,7 +32,7 @@ def evaluate(
     out: Path | None = None,
     data_dir: Path | None = None,
 ) -> dict:
-    from desktop.captioner import CaptionOptions, Captioner
+    from desktop.captioner import Captioner, CaptionOptions
 
     tf_metrics = None
     if run is not None:
@@ -115,7 +115,9 @@ def _tf_greedy(run: Path, examples: list[datasets.Example]) -> dict[str, str]:
     for start in range(0, len(ids), 250):
         chunk = ids[start : start + 250]
         features = tf.constant(cache.load(chunk), tf.float32)
-        for image_id, row in zip(chunk, model.greedy_tokens(features, info["max_length"], banned).numpy(), strict=True):
+        for image_id, row in zip(
+            chunk, model.greedy_tokens(features, info["max_length"], banned).numpy(), strict=True
+        ):
             hypotheses[image_id] = " ".join(vocab.decode(row))
     return hypotheses
 
@@ -132,7 +134,10 @@ def _plot_some(examples, captions, count: int, out: Path) -> None:
         if result is None or result.attention is None:
             continue
         plots.plot_attention(
-            example.path, list(result.words), result.attention, out / f"attention-{example.image_id}.png"
+            example.path,
+            list(result.words),
+            result.attention,
+            out / f"attention-{example.image_id}.png",
         )
         count -= 1
 

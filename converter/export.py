@@ -8,7 +8,6 @@ the app would load it.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from converter import datasets, tflite
 from converter.backbones import registry
 from converter.features import load_pixels
 from converter.train import load_run
+from desktop.bundle import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,6 @@ PARITY_REQUIRED = {"float32": 1.0, "float16": 1.0, "dynamic": 0.75, "int8": 0.5}
 
 class ExportError(Exception):
     pass
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_graphs(model, backbone: str, weights: Path | None = None):
@@ -117,7 +109,8 @@ def export(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     encoder_bytes = tflite.convert(
-        {"encode": encode}, [cnn, model],
+        {"encode": encode},
+        [cnn, model],
         _quantizer(quantize, representative_data if quantize == "int8" else None),
     )
     # The decoder stays float (or weight-only int8): its softmax over thousands of words is
@@ -186,7 +179,7 @@ def export(
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
     manifest["files"] = {
-        p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
+        p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         for p in sorted(folder.iterdir())
         if p.name not in ("manifest.json",) and not p.name.startswith(".")
     }
@@ -205,7 +198,11 @@ def _metrics(run: Path) -> dict:
     metrics = {}
     for report in sorted(run.glob("eval-*/report.json")):
         data = json.loads(report.read_text())
-        metrics[report.parent.name] = {"split": data["split"], "beam": data["beam"], **data["metrics"]}
+        metrics[report.parent.name] = {
+            "split": data["split"],
+            "beam": data["beam"],
+            **data["metrics"],
+        }
     if not metrics and (run / "best.json").is_file():
         best = json.loads((run / "best.json").read_text())
         metrics["training-dev-greedy"] = {k[4:]: v for k, v in best.items() if k.startswith("dev_")}
@@ -223,11 +220,13 @@ def _dev_photos(train: dict, count: int) -> list[Path]:
     return [e.path for e in split[:count]]
 
 
-def parity_check(model, cnn, vocab, bundle: Path, photos: list[Path], size: int, info: dict) -> float:
+def parity_check(
+    model, cnn, vocab, bundle: Path, photos: list[Path], size: int, info: dict
+) -> float:
     """Share of photos whose greedy caption is identical under TF and under the LiteRT bundle."""
     import tensorflow as tf
 
-    from desktop.captioner import CaptionOptions, Captioner
+    from desktop.captioner import Captioner, CaptionOptions
 
     captioner = Captioner.load(bundle)
     banned = tf.constant(BANNED_TOKENS, tf.int32)
@@ -242,7 +241,12 @@ def parity_check(model, cnn, vocab, bundle: Path, photos: list[Path], size: int,
         if got == expected:
             same += 1
         else:
-            log.warning("parity: %s\n  TF:     %s\n  LiteRT: %s", path.name, " ".join(expected), " ".join(got))
+            log.warning(
+                "parity: %s\n  TF:     %s\n  LiteRT: %s",
+                path.name,
+                " ".join(expected),
+                " ".join(got),
+            )
     return same / max(len(photos), 1)
 
 

@@ -63,7 +63,10 @@ class FeatureCache:
         return [(i, p) for i, p in items if not self.path(i).is_file()]
 
     def extract(
-        self, items: Iterable[tuple[str, Path]], weights: Path | None = None, threads: int | None = None
+        self,
+        items: Iterable[tuple[str, Path]],
+        weights: Path | None = None,
+        threads: int | None = None,
     ) -> dict[str, str]:
         """Compute features for every photo not yet cached; returns ``{image_id: error}``."""
         todo = self.missing(items)
@@ -72,7 +75,8 @@ class FeatureCache:
         from ai_edge_litert.interpreter import Interpreter
 
         interpreter = Interpreter(
-            model_content=backbone_tflite(self.backbone, weights), num_threads=threads or os.cpu_count()
+            model_content=backbone_tflite(self.backbone, weights),
+            num_threads=threads or os.cpu_count(),
         )
         interpreter.allocate_tensors()
         run = interpreter.get_signature_runner()
@@ -80,7 +84,9 @@ class FeatureCache:
         size = registry.spec(self.backbone).input_size
         errors: dict[str, str] = {}
         for image_id, pixels in tqdm(
-            self._decoded(todo, size, errors), total=len(todo), desc=f"features {self.backbone}",
+            self._decoded(todo, size, errors),
+            total=len(todo),
+            desc=f"features {self.backbone}",
             unit="photo",
         ):
             features = next(iter(run(**{input_name: pixels[None]}).values()))[0]

@@ -153,9 +153,8 @@ class Trainer:
         self.tf = tf
         self.config = config
         self.out = Path(config.out)
-        if self.out.exists() and any(self.out.iterdir()) and not resume:
-            if (self.out / "ckpt").exists():
-                raise TrainingError(f"{self.out} already holds a run: pass --resume or another --out")
+        if (self.out / "ckpt").exists() and not resume:
+            raise TrainingError(f"{self.out} already holds a run: pass --resume or another --out")
         self.out.mkdir(parents=True, exist_ok=True)
         vocab = None
         if resume and (self.out / "vocab.json").is_file():
@@ -164,30 +163,46 @@ class Trainer:
         self.data.vocab.save(self.out / "vocab.json")
         channels = self.data.train_features.shape[-1]
         self.model_config = ModelConfig(
-            vocab_size=len(self.data.vocab), feature_channels=channels, dropout=config.dropout,
+            vocab_size=len(self.data.vocab),
+            feature_channels=channels,
+            dropout=config.dropout,
             attention_penalty=config.attention_penalty,
         )
         self.strategy = (
-            tf.distribute.MirroredStrategy() if config.strategy == "mirrored" else tf.distribute.get_strategy()
+            tf.distribute.MirroredStrategy()
+            if config.strategy == "mirrored"
+            else tf.distribute.get_strategy()
         )
         with self.strategy.scope():
             self.model = CaptionModel(self.model_config)
             self.model.build_all()
-            self.optimizer = tf.keras.optimizers.Adam(config.learning_rate, clipnorm=config.clip_norm)
+            self.optimizer = tf.keras.optimizers.Adam(
+                config.learning_rate, clipnorm=config.clip_norm
+            )
             self.optimizer.build(self.model.trainable_variables)
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, epoch=self.epoch)
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, epoch=self.epoch
+        )
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.out / "ckpt", max_to_keep=2)
         self.history: list[dict] = []
         if resume and self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            self.checkpoint.restore(
+                self.manager.latest_checkpoint
+            ).assert_existing_objects_matched()
             if (self.out / "history.json").is_file():
                 self.history = json.loads((self.out / "history.json").read_text())
-            log.info("resumed from %s (epoch %d)", self.manager.latest_checkpoint, int(self.epoch.numpy()))
+            log.info(
+                "resumed from %s (epoch %d)",
+                self.manager.latest_checkpoint,
+                int(self.epoch.numpy()),
+            )
         self._write_config()
         self._train_step = self._make_train_step()
         self._eval_step = tf.function(
-            lambda f, i, t: self.model.caption_loss(tf.cast(f, tf.float32), i, t, training=False)[0],
+            lambda f, i, t: self.model.caption_loss(tf.cast(f, tf.float32), i, t, training=False)[
+                0
+            ],
             reduce_retracing=True,
         )
 
@@ -210,7 +225,9 @@ class Trainer:
 
         def replica_step(features, inputs, targets):
             with tf.GradientTape() as tape:
-                xent, total = model.caption_loss(tf.cast(features, tf.float32), inputs, targets, training=True)
+                xent, total = model.caption_loss(
+                    tf.cast(features, tf.float32), inputs, targets, training=True
+                )
                 scaled = total / strategy.num_replicas_in_sync
             grads = tape.gradient(scaled, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
@@ -250,19 +267,22 @@ class Trainer:
         hypotheses = {}
         for start in range(0, len(ids), 250):
             feats = tf.constant(self.data.dev_features[start : start + 250], tf.float32)
-            tokens = self.model.greedy_tokens(feats, self.config.max_caption_words + 1, banned).numpy()
+            tokens = self.model.greedy_tokens(
+                feats, self.config.max_caption_words + 1, banned
+            ).numpy()
             for image_id, row in zip(ids[start : start + 250], tokens, strict=True):
                 hypotheses[image_id] = " ".join(self.data.vocab.decode(row))
         references = {i: self.data.dev_references[i] for i in ids}
         return quick_scores(references, hypotheses)
 
     def run(self) -> list[dict]:
-        tf = self.tf
         rng = random.Random(self.config.seed + int(self.epoch.numpy()))
         best = max((h.get("dev_BLEU-4", 0.0) for h in self.history), default=-1.0)
         while int(self.epoch.numpy()) < self.config.epochs:
             epoch = int(self.epoch.numpy()) + 1
-            lr = self.config.learning_rate * self.config.lr_decay ** max(0, epoch - 1 - self.config.decay_after)
+            lr = self.config.learning_rate * self.config.lr_decay ** max(
+                0, epoch - 1 - self.config.decay_after
+            )
             self.optimizer.learning_rate.assign(lr)
             started = time.time()
             count, batches = self._batches(self.data.train_captions, self.data.train_features, rng)
@@ -276,8 +296,11 @@ class Trainer:
             dev_loss = self._dev_loss()
             scores = self.dev_scores()
             record = {
-                "epoch": epoch, "learning_rate": lr, "train_loss": total / max(steps, 1),
-                "dev_loss": dev_loss, "train_seconds": round(train_seconds, 1),
+                "epoch": epoch,
+                "learning_rate": lr,
+                "train_loss": total / max(steps, 1),
+                "dev_loss": dev_loss,
+                "train_seconds": round(train_seconds, 1),
                 **{f"dev_{k}": v for k, v in scores.items()},
             }
             self.history.append(record)

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow", reason="the training extra (tensorflow-cpu) is not installed")
+tf = pytest.importorskip(
+    "tensorflow", reason="the training extra (tensorflow-cpu) is not installed"
+)
 
 from converter.model import CaptionModel, ModelConfig  # noqa: E402
 
@@ -54,16 +56,20 @@ def test_exported_step_matches_the_keras_step(tmp_path):
     model = CaptionModel(ModelConfig(vocab_size=40, feature_channels=32))
     model.build_all()
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.int32, name="token"),
-        tf.TensorSpec([None, 512], tf.float32, name="hidden"),
-        tf.TensorSpec([None, None, 256], tf.float32, name="features"),
-    ])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.int32, name="token"),
+            tf.TensorSpec([None, 512], tf.float32, name="hidden"),
+            tf.TensorSpec([None, None, 256], tf.float32, name="features"),
+        ]
+    )
     def step(token, hidden, features):
         logits, new_hidden, attention = model.step(token, hidden, features)
         return {"logits": logits, "new_hidden": new_hidden, "attention": attention}
 
-    runner = Interpreter(model_content=tflite.convert({"step": step}, [model])).get_signature_runner("step")
+    runner = Interpreter(
+        model_content=tflite.convert({"step": step}, [model])
+    ).get_signature_runner("step")
     rng = np.random.default_rng(1)
     for batch in (1, 3):
         token = rng.integers(0, 40, batch).astype(np.int32)
@@ -77,8 +83,12 @@ def test_exported_step_matches_the_keras_step(tmp_path):
 
 def _converter(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "converter", *args], cwd=cwd, capture_output=True, text=True,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, timeout=600,
+        [sys.executable, "-m", "converter", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        timeout=600,
     )
 
 
@@ -86,13 +96,31 @@ def _converter(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_tiny_run_trains_resumes_and_exports_a_bundle_with_litert_parity(tmp_path):
     run, bundle, cache = tmp_path / "run", tmp_path / "bundle", tmp_path / "cache"
     common = [
-        "train", "--dataset", "flickr8k", "--data-dir", str(FLICKR), "--backbone", "efficientnet_lite0",
-        "--out", str(run), "--max-examples", "40", "--dev-limit", "10", "--batch-size", "16",
-        "--cache-dir", str(cache), "--min-count", "1",
+        "train",
+        "--dataset",
+        "flickr8k",
+        "--data-dir",
+        str(FLICKR),
+        "--backbone",
+        "efficientnet_lite0",
+        "--out",
+        str(run),
+        "--max-examples",
+        "40",
+        "--dev-limit",
+        "10",
+        "--batch-size",
+        "16",
+        "--cache-dir",
+        str(cache),
+        "--min-count",
+        "1",
     ]
     first = _converter(*common, "--epochs", "1", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert len(list((cache / "efficientnet_lite0").glob("*.npy"))) == 50  # 40 train + the 10 dev photos scored
+    assert (
+        len(list((cache / "efficientnet_lite0").glob("*.npy"))) == 50
+    )  # 40 train + the 10 dev photos scored
 
     refused = _converter(*common, "--epochs", "2", cwd=tmp_path)
     assert refused.returncode == 2 and "--resume" in refused.stderr
@@ -105,7 +133,15 @@ def test_tiny_run_trains_resumes_and_exports_a_bundle_with_litert_parity(tmp_pat
     assert (run / "loss.png").stat().st_size > 1000
 
     exported = _converter(
-        "export", "--run", str(run), "--out", str(bundle), "--quantize", "float32", "--parity-photos", "4",
+        "export",
+        "--run",
+        str(run),
+        "--out",
+        str(bundle),
+        "--quantize",
+        "float32",
+        "--parity-photos",
+        "4",
         cwd=tmp_path,
     )
     assert exported.returncode == 0, exported.stderr[-3000:]
@@ -118,13 +154,21 @@ def test_tiny_run_trains_resumes_and_exports_a_bundle_with_litert_parity(tmp_pat
 
 def test_mirrored_strategy_trains_on_one_device(tmp_path):
     """``--strategy mirrored`` runs the same step through tf.distribute (here: one CPU)."""
-    from converter.train import Trainer, TrainConfig
+    from converter.train import TrainConfig, Trainer
 
     if not (FLICKR / "Flickr8k.token.txt").is_file():
         pytest.skip(f"Flickr8k not found at {FLICKR}")
     config = TrainConfig(
-        dataset="flickr8k", data_dir=str(FLICKR), backbone="efficientnet_lite0", out=str(tmp_path / "run"),
-        epochs=1, batch_size=16, max_examples=12, dev_limit=4, min_count=1, strategy="mirrored",
+        dataset="flickr8k",
+        data_dir=str(FLICKR),
+        backbone="efficientnet_lite0",
+        out=str(tmp_path / "run"),
+        epochs=1,
+        batch_size=16,
+        max_examples=12,
+        dev_limit=4,
+        min_count=1,
+        strategy="mirrored",
         cache_dir=str(tmp_path / "cache"),
     )
     history = Trainer(config).run()
@@ -133,13 +177,27 @@ def test_mirrored_strategy_trains_on_one_device(tmp_path):
 
 def test_cli_reports_bad_input_clearly(tmp_path):
     missing = _converter(
-        "train", "--dataset", "flickr8k", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "r"),
+        "train",
+        "--dataset",
+        "flickr8k",
+        "--data-dir",
+        str(tmp_path / "nope"),
+        "--out",
+        str(tmp_path / "r"),
         cwd=tmp_path,
     )
     assert missing.returncode == 2 and "dataset folder not found" in missing.stderr
     unknown = _converter(
-        "train", "--dataset", "flickr8k", "--data-dir", str(tmp_path), "--backbone", "resnet9000",
-        "--out", str(tmp_path / "r"), cwd=tmp_path,
+        "train",
+        "--dataset",
+        "flickr8k",
+        "--data-dir",
+        str(tmp_path),
+        "--backbone",
+        "resnet9000",
+        "--out",
+        str(tmp_path / "r"),
+        cwd=tmp_path,
     )
     assert unknown.returncode == 2 and "resnet9000" in unknown.stderr
     for command in ("train", "evaluate", "export"):

@@ -58,9 +58,7 @@ def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, bn_name: str,
     return layers.ReLU(6.0, name=f"{bn_name}_relu6")(x) if act else x
 
 
-def build(
-    variant: str, include_top: bool = False, input_size: int | None = None
-) -> keras.Model:
+def build(variant: str, include_top: bool = False, input_size: int | None = None) -> keras.Model:
     """Build EfficientNet-Lite taking RGB pixels in 0..255 (normalisation is inside).
 
     Without the top the output is the last feature map ``[grid, grid, 1280]``.
@@ -91,7 +89,9 @@ def build(
     return keras.Model(inputs, x, name=variant)
 
 
-def _mbconv(x, index: int, filters_in: int, filters_out: int, kernel: int, stride: int, expand: int):
+def _mbconv(
+    x, index: int, filters_in: int, filters_out: int, kernel: int, stride: int, expand: int
+):
     prefix = f"blocks_{index}"
     shortcut = x
     hidden = filters_in * expand
@@ -130,14 +130,15 @@ def port_torch_state_dict(model: keras.Model, state_dict: dict) -> None:
             layer.set_weights([take(f"{torch_name}.weight").transpose(2, 3, 1, 0)])
         elif isinstance(layer, layers.BatchNormalization):
             layer.set_weights(
-                [take(f"{torch_name}.{k}") for k in ("weight", "bias", "running_mean", "running_var")]
+                [
+                    take(f"{torch_name}.{k}")
+                    for k in ("weight", "bias", "running_mean", "running_var")
+                ]
             )
         elif isinstance(layer, layers.Dense):
             layer.set_weights([take("_fc.weight").T, take("_fc.bias")])
-    unused = {
-        k for k in state_dict if k not in used and not k.endswith("num_batches_tracked")
-    }
-    if not model.get_layer(index=-1).name == "fc":
+    unused = {k for k in state_dict if k not in used and not k.endswith("num_batches_tracked")}
+    if model.get_layer(index=-1).name != "fc":
         unused = {k for k in unused if not k.startswith("_fc.")}
     if unused:
         raise ValueError(f"state dict entries not ported: {sorted(unused)[:5]}…")

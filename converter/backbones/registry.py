@@ -63,9 +63,8 @@ def weights_path(name: str, override: Path | None = None) -> Path | None:
     if name.startswith("efficientnet_lite"):
         path = WEIGHTS_DIR / f"{name}.weights.h5"
         if not path.is_file():
-            raise BackboneError(
-                f"{path} is missing: port it with `python -m converter.backbones.port_efficientnet_lite {name}`"
-            )
+            port = f"python -m converter.backbones.port_efficientnet_lite {name}"
+            raise BackboneError(f"{path} is missing: port it with `{port}`")
         return path
     if name == "mobilenet_v2":
         path = SHARED_WEIGHTS / "mobilenet_v2_1.0_224_no_top.weights.h5"
@@ -90,11 +89,19 @@ def build(name: str, weights: Path | None = None, include_top: bool = False):
         inputs = keras.Input((size, size, 3), name="pixels")
         # Both Keras models expect pixels scaled to [-1, 1].
         x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalize")(inputs)
-        app = keras.applications.MobileNetV2 if name == "mobilenet_v2" else keras.applications.InceptionV3
+        app = (
+            keras.applications.MobileNetV2
+            if name == "mobilenet_v2"
+            else keras.applications.InceptionV3
+        )
         kwargs = {"alpha": 1.0} if name == "mobilenet_v2" else {}
         try:
-            base = app(include_top=False, weights=str(path) if path else "imagenet",
-                       input_shape=(size, size, 3), **kwargs)
+            base = app(
+                include_top=False,
+                weights=str(path) if path else "imagenet",
+                input_shape=(size, size, 3),
+                **kwargs,
+            )
         except Exception as exc:  # keras raises several types when the download fails
             raise BackboneError(
                 f"cannot load ImageNet weights for {name} (offline? pass --backbone-weights): {exc}"
