@@ -88,6 +88,7 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False  # keep "caption" first, as documented
+    app.json.ensure_ascii = False  # UTF-8 JSON; file names stay readable in messages
     # For tests and embedders (e.g. to hold a captioner and see the queue fill up).
     app.extensions["captioner_service"] = {"pool": pool, "policy": policy, "config": config}
 
@@ -267,6 +268,8 @@ def _register_error_handlers(app: Flask, config: ServiceConfig) -> None:
 
     @app.errorhandler(PhotoError)
     def bad_photo(exc: PhotoError) -> Response:
+        if getattr(exc, "name", None) == "<bytes>":
+            return error(400, f"the uploaded photo cannot be read: {exc.reason}")
         return error(400, str(exc))
 
     @app.errorhandler(CaptionerError)
@@ -348,6 +351,7 @@ def serve(
             file=sys.stderr,
         )
     try:
+        PathPolicy.from_folders(config.allow_paths)  # a typo fails before the slow model load
         captioners = load_captioners(model_dir, workers=workers, threads=threads)
         app = create_app(captioners, config)
     except (CaptionerError, ValueError) as exc:
@@ -358,11 +362,12 @@ def serve(
     except OSError as exc:
         print(f"error: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
+    roots = app.extensions["captioner_service"]["policy"].roots
     shown_host = f"[{host}]" if ":" in host else host
     print(
         f"Captioning on http://{shown_host}:{server.effective_port}/ "
-        f"(model {captioners[0].manifest.get('name')!r}, {workers} worker(s), "
-        f"local paths: {', '.join(config.allow_paths) or 'off'}). Ctrl+C stops.",
+        f"(model {captioners[0].bundle.name!r}, {workers} worker(s), "
+        f"local paths: {', '.join(map(str, roots)) or 'off'}). Ctrl+C stops.",
         flush=True,
     )
     try:

@@ -35,7 +35,7 @@ class CaptionerPool:
         self.size = len(captioners)
         self.queue_size = queue_size
         self.wait_s = wait_s
-        self.manifest: dict[str, Any] = dict(captioners[0].manifest)
+        self.manifest: dict[str, Any] = dict(captioners[0].bundle.manifest)
         self._idle: queue.Queue[Any] = queue.Queue()
         for captioner in captioners:
             self._idle.put(captioner)

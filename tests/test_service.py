@@ -281,7 +281,7 @@ def test_post_multipart_and_form_encoded_bytes(served: Any) -> None:
 def test_attention_on_request(served: Any, captioners: list[Any]) -> None:
     answer = call(served.port, "POST", f"/caption?attention=1&{BEAM_1}", SAMPLE.read_bytes())
     assert answer.status == 200, answer.json
-    grid = captioners[0].manifest["feature_grid"]
+    grid = captioners[0].bundle.manifest["feature_grid"]
     body = answer.json
     assert body["attention_grid"] == grid
     assert len(body["attention"]) == len(body["words"])
@@ -374,7 +374,9 @@ def test_health_model_and_index(served: Any, captioners: list[Any]) -> None:
     assert health.status == 200
     assert health.json["status"] == "ok" and health.json["workers"] == len(captioners)
     model = call(served.port, "GET", "/model")
-    assert model.status == 200 and model.json == json.loads(json.dumps(captioners[0].manifest))
+    assert model.status == 200 and model.json == json.loads(
+        json.dumps(captioners[0].bundle.manifest)
+    )
     assert "POST /caption" in call(served.port, "GET", "/").json["endpoints"]
 
 
@@ -440,6 +442,18 @@ def test_serve_reports_a_bad_model_and_returns_nonzero(
 ) -> None:
     from desktop.service import serve
 
-    status = serve(host="127.0.0.1", port=0, model_dir=tmp_path / "no-model")
-    assert status == 2
-    assert "error:" in capsys.readouterr().err
+    assert serve(host="127.0.0.1", port=0, model_dir=tmp_path / "no-model") == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "warning" not in err
+    # Another host warns first (it stops at the bad model, so nothing is ever exposed).
+    assert serve(host="0.0.0.0", port=0, model_dir=tmp_path / "no-model") == 2
+    assert "warning: listening on 0.0.0.0" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_allow_path_that_is_not_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop.service import serve
+
+    assert serve(port=0, allow_paths=[tmp_path, tmp_path / "missing"]) == 2
+    assert "not a folder" in capsys.readouterr().err
