@@ -167,6 +167,19 @@ def compare_with_bundle(run: RunInfo, bundle) -> tuple[list[str], list[str]]:
 # -- the two pipelines -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Captioned:
+    words: tuple[str, ...]
+    load_ms: float  # read + decode + resize the photo
+    encode_ms: float  # backbone + Dense encoder
+    decode_ms: float  # the greedy loop
+    steps: int  # decoder calls
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1e3
+
+
 class SeedPipeline:
     """The seed's ``evaluate()``: Keras models called eagerly, one Python step per word."""
 
@@ -192,21 +205,26 @@ class SeedPipeline:
         first[2] = -np.inf  # <end> not as the first word
         self.first_mask, self.mask = tf.constant(first), tf.constant(later)
 
-    def caption(self, path: Path) -> tuple[str, ...]:
+    def caption(self, path: Path) -> Captioned:
         from converter.features import load_pixels
 
         tf = self.tf
+        t0 = time.perf_counter()
         attention_plot = np.zeros((self.max_length, self.cells), np.float32)
         hidden = tf.zeros((1, self.model.config.units))
         temp_input = tf.expand_dims(load_pixels(path, self.size), 0)
+        t1 = time.perf_counter()
         img_tensor_val = self.cnn(temp_input, training=False)
         img_tensor_val = tf.reshape(
             img_tensor_val, (img_tensor_val.shape[0], -1, img_tensor_val.shape[3])
         )
         features = self.model.encode(img_tensor_val)
+        t2 = time.perf_counter()  # eager ops on the CPU have finished when they return
         dec_input = tf.constant([1], tf.int32)  # <start>
         result = []
+        steps = 0
         for i in range(self.max_length):
+            steps += 1
             predictions, hidden, attention_weights = self.model.step(dec_input, hidden, features)
             attention_plot[i] = tf.reshape(attention_weights, (-1,)).numpy()
             mask = self.first_mask if i == 0 else self.mask
@@ -215,7 +233,8 @@ class SeedPipeline:
                 break
             result.append(self.vocab.words[predicted_id])
             dec_input = tf.constant([predicted_id], tf.int32)
-        return tuple(result)
+        t3 = time.perf_counter()
+        return Captioned(tuple(result), _ms(t1 - t0), _ms(t2 - t1), _ms(t3 - t2), steps)
 
 
 class RuntimePipeline:
@@ -229,8 +248,12 @@ class RuntimePipeline:
         self.captioner = Captioner.load(bundle, threads=threads)
         self.options = CaptionOptions(beam_width=1, with_attention=True)
 
-    def caption(self, path: Path) -> tuple[str, ...]:
-        return self.captioner.caption(path, self.options).words
+    def caption(self, path: Path) -> Captioned:
+        result = self.captioner.caption(path, self.options)
+        t = result.timings
+        # Greedy stops at <end> (one step more than the words) or at max_length.
+        steps = min(len(result.words) + 1, self.captioner.bundle.max_length)
+        return Captioned(result.words, t.load_ms, t.encode_ms, t.decode_ms, steps)
 
     def throughput(self, photos: Sequence[Path]) -> float:
         """Photos/s through ``caption_many`` (the CLI's path: photos decoded on a thread pool)."""
@@ -254,6 +277,12 @@ class Figures:
     p95_ms: float
     mean_ms: float
     photos_per_s: float  # one photo at a time, as evaluate() is called
+    # Where the time goes (medians over the photos):
+    load_p50_ms: float
+    encode_p50_ms: float
+    decode_p50_ms: float
+    step_p50_ms: float  # one decoder step
+    words_mean: float
 
 
 @dataclass(frozen=True)
@@ -287,8 +316,14 @@ class Comparison:
         return asdict(self)
 
 
-def _figures(load_s: float, first_ms: float, times_ms: list[float]) -> Figures:
+def _figures(
+    load_s: float, first_ms: float, times_ms: list[float], parts: list[Captioned]
+) -> Figures:
     a = np.asarray(times_ms)
+
+    def median(values) -> float:
+        return round(float(np.median(list(values))), 2)
+
     return Figures(
         load_s=round(load_s, 2),
         first_ms=round(first_ms, 1),
@@ -296,6 +331,11 @@ def _figures(load_s: float, first_ms: float, times_ms: list[float]) -> Figures:
         p95_ms=round(float(np.percentile(a, 95)), 2),
         mean_ms=round(float(a.mean()), 2),
         photos_per_s=round(len(a) / (a.sum() / 1e3), 3),
+        load_p50_ms=median(c.load_ms for c in parts),
+        encode_p50_ms=median(c.encode_ms for c in parts),
+        decode_p50_ms=median(c.decode_ms for c in parts),
+        step_p50_ms=median(c.decode_ms / c.steps for c in parts),
+        words_mean=round(float(np.mean([len(c.words) for c in parts])), 1),
     )
 
 
@@ -317,20 +357,20 @@ def measure(
         raise BenchError("no photos to caption")
     first_seed, _ = _timed(seed.caption, photos[0])
     first_runtime, _ = _timed(runtime.caption, photos[0])
-    times = {"seed": [], "runtime": []}
-    captions = {"seed": [], "runtime": []}
+    times: dict[str, list[float]] = {"seed": [], "runtime": []}
+    parts: dict[str, list[Captioned]] = {"seed": [], "runtime": []}
     for i, path in enumerate(photos):
         # Alternate who goes first, so neither always runs right after the other's work.
         order = (("seed", seed), ("runtime", runtime))
         for key, pipeline in order if i % 2 == 0 else order[::-1]:
-            ms, words = _timed(pipeline.caption, path)
+            ms, captioned = _timed(pipeline.caption, path)
             times[key].append(ms)
-            captions[key].append(words)
+            parts[key].append(captioned)
     return {
-        "seed": _figures(load_s[0], first_seed, times["seed"]),
-        "runtime": _figures(load_s[1], first_runtime, times["runtime"]),
-        "seed_captions": captions["seed"],
-        "runtime_captions": captions["runtime"],
+        "seed": _figures(load_s[0], first_seed, times["seed"], parts["seed"]),
+        "runtime": _figures(load_s[1], first_runtime, times["runtime"], parts["runtime"]),
+        "seed_captions": [c.words for c in parts["seed"]],
+        "runtime_captions": [c.words for c in parts["runtime"]],
         "batch": runtime.throughput(photos) if batch else None,
     }
 
@@ -422,6 +462,15 @@ def format_report(c: Comparison) -> str:
         lines.append(
             f"{name:{width}}  {f.p50_ms:9.1f} {f.p95_ms:9.1f} {f.photos_per_s:9.2f} "
             f"{f.first_ms:9.0f} {f.load_s:7.1f}"
+        )
+    lines.append(
+        f"{'median ms':{width}}  {'photo':>9} {'encoder':>9} {'decoding':>9} {'per step':>9} "
+        f"{'words':>7}"
+    )
+    for name, f in rows:
+        lines.append(
+            f"{name:{width}}  {f.load_p50_ms:9.1f} {f.encode_p50_ms:9.1f} {f.decode_p50_ms:9.1f} "
+            f"{f.step_p50_ms:9.2f} {f.words_mean:7.1f}"
         )
     verdict = "met" if c.speedup >= c.target else "NOT met"
     lines.append(

@@ -77,6 +77,10 @@ def test_figures_are_consistent(comparison):
         assert figures.first_ms > 0 and figures.photos_per_s > 0
         # photos/s is the inverse of the mean time per photo.
         assert figures.photos_per_s == pytest.approx(1e3 / figures.mean_ms, rel=0.01)
+        assert figures.load_p50_ms > 0 and figures.encode_p50_ms > 0
+        assert 0 < figures.step_p50_ms <= figures.decode_p50_ms
+    # Same captions, so the same number of words.
+    assert comparison.seed.words_mean == comparison.runtime.words_mean > 0
     assert comparison.speedup == pytest.approx(
         comparison.runtime.photos_per_s / comparison.seed.photos_per_s, abs=0.06
     )
