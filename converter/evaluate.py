@@ -39,7 +39,12 @@ def evaluate(
         run = Path(run)
         info = json.loads((run / "config.json").read_text())
         bundle = run / "bundle-float32"
-        if not (bundle / "manifest.json").is_file():
+        manifest = bundle / "manifest.json"
+        # Re-export when training has found a better epoch since the last export.
+        if (
+            not manifest.is_file()
+            or manifest.stat().st_mtime < (run / "best.weights.h5").stat().st_mtime
+        ):
             export(run, bundle, quantize="float32")
         dataset, default_dir = info["train"]["dataset"], info["train"]["data_dir"]
     else:
