@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("tensorflow", reason="vs_seed needs the training extra (tensorflow-cpu)")
-
-from benchmarks import vs_seed  # noqa: E402
+from benchmarks import vs_seed
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.training
+training = pytest.mark.training  # needs TensorFlow
+
+
+@pytest.fixture(scope="module")
+def tensorflow():
+    return pytest.importorskip(
+        "tensorflow", reason="vs_seed needs the training extra (tensorflow-cpu)"
+    )
 
 
 def _runs() -> list[Path]:
@@ -26,7 +33,7 @@ def _runs() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def bundle(default_model_dir):
+def bundle(tensorflow, default_model_dir):
     from desktop.bundle import load_bundle
 
     return load_bundle(default_model_dir)
@@ -64,6 +71,7 @@ def comparison(run, bundle, photos) -> vs_seed.Comparison:
     return vs_seed.compare(run.path, bundle.path, photos, count=2, threads=2, batch=True)
 
 
+@training
 def test_both_pipelines_caption_every_photo_the_same(comparison, photos):
     assert comparison.photos == len(photos) == 2
     assert comparison.skipped == {}
@@ -71,6 +79,7 @@ def test_both_pipelines_caption_every_photo_the_same(comparison, photos):
     assert comparison.same_caption == 1.0
 
 
+@training
 def test_figures_are_consistent(comparison):
     for figures in (comparison.seed, comparison.runtime):
         assert 0 < figures.p50_ms <= figures.p95_ms
@@ -87,6 +96,7 @@ def test_figures_are_consistent(comparison):
     assert comparison.runtime_batch_photos_per_s > 0
 
 
+@training
 def test_report_and_json(comparison):
     text = vs_seed.format_report(comparison)
     assert "seed-style (Keras, eager)" in text and "runtime (LiteRT," in text
@@ -96,6 +106,7 @@ def test_report_and_json(comparison):
     assert data["photos"] == 2 and data["seed"]["p50_ms"] == comparison.seed.p50_ms
 
 
+@training
 def test_a_bundle_of_another_model_is_refused(run, bundle):
     other_words = (*bundle.vocabulary[:5], "zebra-" + bundle.vocabulary[5], *bundle.vocabulary[6:])
     other = dataclasses.replace(bundle, vocabulary=other_words)
@@ -109,16 +120,30 @@ def test_a_bundle_of_another_model_is_refused(run, bundle):
     assert [m.split(":")[0] for m in mismatches] == ["backbone", "vocab_size"]
 
 
+@training
 def test_an_older_export_is_flagged(run, bundle):
     older = dataclasses.replace(run, best_epoch=(run.best_epoch or 0) + 1)
     mismatches, warnings = vs_seed.compare_with_bundle(older, bundle)
     assert mismatches == [] and len(warnings) == 1 and "re-export" in warnings[0]
 
 
-def test_cli_errors_are_clear(tmp_path, capsys, default_model_dir):
+@training
+def test_cli_errors_are_clear(tensorflow, tmp_path, capsys, default_model_dir):
     (tmp_path / "config.json").write_text("{}")
     code = vs_seed.main(["--run", str(tmp_path), "--bundle", str(default_model_dir), "-n", "1"])
     assert code == vs_seed.EXIT_USAGE
     assert f"--run {tmp_path}: no vocab.json" in capsys.readouterr().err
     help_text = " ".join(vs_seed.build_parser().format_help().split())  # unwrap the lines
     assert "needs the training extra (TensorFlow): pip install '.[train]'" in help_text
+
+
+def test_without_tensorflow_it_says_what_to_install():
+    # None in sys.modules makes `import tensorflow` raise ImportError, as when it is absent.
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "from benchmarks import vs_seed\n"
+        "sys.exit(vs_seed.main(['--run', 'runs/placeholder', '-n', '1']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == vs_seed.EXIT_USAGE, done.stderr
+    assert "needs the training extra (TensorFlow): pip install '.[train]'" in done.stderr
