@@ -407,11 +407,17 @@ def compare(
         raise BenchError(f"--run {run}: {type(e).__name__}: {e}") from e
     seed_load = time.perf_counter() - start
     start = time.perf_counter()
-    runtime = RuntimePipeline(bundle, threads)
+    try:
+        runtime = RuntimePipeline(bundle, threads)
+    except CaptionerError as e:
+        raise BenchError(f"--bundle {bundle}: {e}") from e
     runtime_load = time.perf_counter() - start
 
     chosen = list(photos) if photos is not None else dev_photos(seed.info, count)
     chosen, skipped = readable(chosen[:count], seed.size)
+    if not chosen:
+        reasons = "; ".join(f"{Path(k).name}: {v}" for k, v in list(skipped.items())[:3])
+        raise BenchError(f"none of the photos can be read ({reasons})")
     raw = measure(seed, runtime, chosen, (seed_load, runtime_load), batch)
 
     same = [a == b for a, b in zip(raw["seed_captions"], raw["runtime_captions"], strict=True)]
