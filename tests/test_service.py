@@ -135,6 +135,8 @@ def captioners(model_dir: Path) -> list[Any]:
 @contextmanager
 def running(app: Any, *, workers: int) -> Iterator[int]:
     """Serve ``app`` with waitress in a thread on a free loopback port; yield the port."""
+    from waitress import wasyncore
+
     from desktop.service import make_server
 
     config = app.extensions["captioner_service"]["config"]
@@ -144,12 +146,11 @@ def running(app: Any, *, workers: int) -> Iterator[int]:
     try:
         yield server.effective_port
     finally:
-        # Close every socket of the server's loop (which then ends), then its worker threads.
-        while server._map:
-            for channel in list(server._map.values()):
-                channel.handle_close()
-        server.task_dispatcher.shutdown()
+        # Close every socket from inside the server's own loop thread (waitress runs trigger
+        # thunks there); with its map empty the loop ends. Then stop the worker threads.
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         thread.join(timeout=10)
+        server.task_dispatcher.shutdown()
 
 
 @pytest.fixture(scope="module")
