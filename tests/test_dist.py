@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, default_model_dir: Path) -> Pa
     pytest.importorskip(
         "PySide6", reason="PySide6 is not installed, so the app's GUI cannot be bundled"
     )
+    if sys.platform.startswith("linux") and shutil.which("objdump") is None:
+        pytest.skip("PyInstaller needs objdump on Linux: apt-get install binutils")
     root = tmp_path_factory.mktemp("pyinstaller")
     done = subprocess.run(
         [sys.executable, "-m", "PyInstaller", "--noconfirm",
