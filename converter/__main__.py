@@ -62,6 +62,7 @@ def _evaluate(args) -> int:
         plots=args.plots,
         out=args.out,
         data_dir=args.data_dir,
+        epoch=args.epoch,
     )
     for key, value in report["metrics"].items():
         print(f"{key:8s} {value:.4f}")
@@ -79,6 +80,7 @@ def _export(args) -> int:
         name=args.name,
         parity_photos=args.parity_photos,
         representative=args.representative,
+        epoch=args.epoch,
     )
     print(
         f"exported {args.out} ({manifest['quantization']}): "
@@ -123,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=Path, help="training run (exported to a float32 bundle)")
     source.add_argument("--bundle", type=Path, help="exported model bundle")
+    evaluate.add_argument("--epoch", type=int, help="a given epoch's weights (default: best)")
     evaluate.add_argument("--data-dir", type=Path, help="dataset folder (default: the run's)")
     evaluate.add_argument("--split", default="dev", choices=["train", "dev", "test"])
     evaluate.add_argument("--beam", type=int, default=3, help="beam width (1 = greedy)")
@@ -138,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quantize", choices=["float32", "float16", "dynamic", "int8"], default="float16"
     )
     export.add_argument("--name", default=None)
+    export.add_argument("--epoch", type=int, help="a given epoch's weights (default: best)")
     export.add_argument(
         "--parity-photos", type=int, default=8, help="dev photos for the TF/LiteRT check"
     )

@@ -18,6 +18,7 @@ import numpy as np
 
 from converter import datasets, text
 from converter.export import BANNED_TOKENS, export
+from converter.train import run_weights
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +32,23 @@ def evaluate(
     plots: int = 4,
     out: Path | None = None,
     data_dir: Path | None = None,
+    epoch: int | None = None,
 ) -> dict:
     from desktop.captioner import Captioner, CaptionOptions
 
-    tf_metrics = None
+    tf_metrics, suffix = None, ""
     if run is not None:
         run = Path(run)
         info = json.loads((run / "config.json").read_text())
-        bundle = run / "bundle-float32"
+        suffix = f"-epoch{epoch}" if epoch else ""
+        bundle = run / f"bundle-float32{suffix}"
         manifest = bundle / "manifest.json"
         # Re-export when training has found a better epoch since the last export.
         if (
             not manifest.is_file()
-            or manifest.stat().st_mtime < (run / "best.weights.h5").stat().st_mtime
+            or manifest.stat().st_mtime < run_weights(run, epoch).stat().st_mtime
         ):
-            export(run, bundle, quantize="float32")
+            export(run, bundle, quantize="float32", epoch=epoch)
         dataset, default_dir = info["train"]["dataset"], info["train"]["data_dir"]
     else:
         bundle = Path(bundle)
@@ -77,9 +80,9 @@ def evaluate(
 
     scores = scoring.score(references, hypotheses)
     if run is not None and beam == 1:
-        tf_metrics = scoring.score(references, _tf_greedy(run, examples))
+        tf_metrics = scoring.score(references, _tf_greedy(run, examples, epoch))
 
-    out = Path(out) if out else (run or bundle) / f"eval-{split}-beam{beam}"
+    out = Path(out) if out else (run or bundle) / f"eval-{split}-beam{beam}{suffix}"
     out.mkdir(parents=True, exist_ok=True)
     lengths = [len(h.split()) for h in hypotheses.values() if h]
     report = {
@@ -105,14 +108,14 @@ def evaluate(
     return report
 
 
-def _tf_greedy(run: Path, examples: list[datasets.Example]) -> dict[str, str]:
+def _tf_greedy(run: Path, examples: list[datasets.Example], epoch: int | None) -> dict[str, str]:
     """Greedy captions of the TF model itself, from the cached backbone features."""
     import tensorflow as tf
 
     from converter.features import FeatureCache
     from converter.train import load_run
 
-    model, vocab, info = load_run(run)
+    model, vocab, info = load_run(run, epoch)
     cache = FeatureCache(info["backbone"], Path(info["train"]["cache_dir"]))
     ids = [e.image_id for e in examples]
     banned = tf.constant(BANNED_TOKENS, tf.int32)

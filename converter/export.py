@@ -90,9 +90,10 @@ def export(
     name: str | None = None,
     parity_photos: int = 8,
     representative: int = 100,
+    epoch: int | None = None,
 ) -> dict:
     run, out = Path(run), Path(out)
-    model, vocab, info = load_run(run)
+    model, vocab, info = load_run(run, epoch)
     backbone = info["backbone"]
     train = info["train"]
     weights = Path(train["backbone_weights"]) if train.get("backbone_weights") else None
@@ -147,10 +148,10 @@ def export(
             "dataset": train["dataset"],
             "images": info.get("train_images"),
             "captions": info.get("train_captions"),
-            "epochs_trained": _best_epoch(run),
+            "epoch": epoch or _best_epoch(run),
             "backbone_licence": registry.spec(backbone).licence,
         },
-        "metrics": _metrics(run),
+        "metrics": _metrics(run, epoch),
     }
     _write_manifest(staging, manifest)
 
@@ -193,19 +194,25 @@ def _best_epoch(run: Path) -> int | None:
     return json.loads(best.read_text())["epoch"] if best.is_file() else None
 
 
-def _metrics(run: Path) -> dict:
-    """Dev metrics of the run: the evaluate reports if present, else the training history."""
+def _metrics(run: Path, epoch: int | None) -> dict:
+    """Dev metrics of the exported weights: evaluate reports if present, else the history."""
     metrics = {}
-    for report in sorted(run.glob("eval-*/report.json")):
+    suffix = f"-epoch{epoch}" if epoch else ""
+    for report in sorted(run.glob(f"eval-*-beam?{suffix}/report.json")):
         data = json.loads(report.read_text())
         metrics[report.parent.name] = {
             "split": data["split"],
             "beam": data["beam"],
             **data["metrics"],
         }
-    if not metrics and (run / "best.json").is_file():
-        best = json.loads((run / "best.json").read_text())
-        metrics["training-dev-greedy"] = {k[4:]: v for k, v in best.items() if k.startswith("dev_")}
+    history = run / "history.json"
+    if not metrics and history.is_file():
+        chosen = epoch or _best_epoch(run)
+        for record in json.loads(history.read_text()):
+            if record["epoch"] == chosen:
+                metrics["training-dev-greedy"] = {
+                    k[4:]: v for k, v in record.items() if k.startswith("dev_")
+                }
     return metrics
 
 

@@ -310,6 +310,9 @@ class Trainer:
                 self._save_best(record)
             self.epoch.assign(epoch)
             self.manager.save(checkpoint_number=epoch)
+            # Every epoch's weights stay available: dev scores are noisy from epoch to epoch, so
+            # the final choice (beam search, pycocoevalcap) is made on a few candidates.
+            self._save_weights(self.out / "epochs" / f"epoch-{epoch:02d}.weights.h5")
             atomic_write_text(self.out / "history.json", json.dumps(self.history, indent=2))
             self._plot()
         return self.history
@@ -330,10 +333,14 @@ class Trainer:
             weights.append(float((targets > 0).sum()))
         return float(np.average(losses, weights=weights))
 
-    def _save_best(self, record: dict) -> None:
-        tmp = self.out / ".best.tmp.weights.h5"
+    def _save_weights(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.weights.h5")
         self.model.save_weights(tmp)
-        os.replace(tmp, self.out / "best.weights.h5")
+        os.replace(tmp, path)
+
+    def _save_best(self, record: dict) -> None:
+        self._save_weights(self.out / "best.weights.h5")
         atomic_write_text(self.out / "best.json", json.dumps(record, indent=2))
 
 
@@ -350,8 +357,22 @@ def quick_scores(references: dict[str, list[str]], hypotheses: dict[str, str]) -
     return {"BLEU-4": float(bleu[3]), "CIDEr": float(cider)}
 
 
-def load_run(run: Path):
-    """The best model of a finished (or interrupted) run, its vocabulary and its config."""
+def run_weights(run: Path, epoch: int | None = None) -> Path:
+    """The weights file of ``epoch`` (default: the best epoch by dev BLEU-4)."""
+    run = Path(run)
+    if epoch is None:
+        weights = run / "best.weights.h5"
+        if not weights.is_file():
+            raise TrainingError(f"{run} has no best.weights.h5 yet: train at least one epoch")
+        return weights
+    weights = run / "epochs" / f"epoch-{epoch:02d}.weights.h5"
+    if not weights.is_file():
+        raise TrainingError(f"{run} has no weights for epoch {epoch} ({weights})")
+    return weights
+
+
+def load_run(run: Path, epoch: int | None = None):
+    """A run's model (best epoch, or ``epoch``), its vocabulary and its config."""
     from converter.model import CaptionModel, ModelConfig
 
     run = Path(run)
@@ -359,9 +380,7 @@ def load_run(run: Path):
     if not config_path.is_file():
         raise TrainingError(f"{run} is not a training run (no config.json)")
     info = json.loads(config_path.read_text())
-    weights = run / "best.weights.h5"
-    if not weights.is_file():
-        raise TrainingError(f"{run} has no best.weights.h5 yet: train at least one epoch")
+    weights = run_weights(run, epoch)
     model = CaptionModel(ModelConfig(**info["model"]))
     model.build_all()
     model.load_weights(weights)
