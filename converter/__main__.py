@@ -22,6 +22,8 @@ def _train(args) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        lr_decay=args.lr_decay,
+        decay_after=args.decay_after,
         top_k=args.top_k,
         min_count=args.min_count,
         max_caption_words=args.max_length,
@@ -109,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument(
+        "--lr-decay", type=float, default=0.8, help="learning rate × this per epoch…"
+    )
+    train.add_argument("--decay-after", type=int, default=3, help="…after this many epochs")
     train.add_argument("--top-k", type=int, default=5000, help="vocabulary size cap")
     train.add_argument("--min-count", type=int, default=5, help="drop words seen fewer times")
     train.add_argument("--max-length", type=int, default=30, help="caption length cap (words)")
