@@ -182,7 +182,7 @@ def _write_manifest(folder: Path, manifest: dict) -> None:
     manifest["files"] = {
         p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         for p in sorted(folder.iterdir())
-        if p.name not in ("manifest.json",) and not p.name.startswith(".")
+        if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")
     }
     tmp = folder / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
