@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL_DIR = REPO / "models" / "default"
+# $CAPTIONER_MODEL runs the suite against another bundle (e.g. an int8 export).
+MODEL_DIR = Path(os.environ.get("CAPTIONER_MODEL", REPO / "models" / "default"))
 SAMPLES_DIR = REPO / "samples"
 # Read-only Flickr8k photos beside the checkout (never copied into the repo).
 FLICKR8K_DIR = Path(

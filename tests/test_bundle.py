@@ -150,13 +150,14 @@ def test_wrong_signature_name_is_refused(bundle_copy):
         Captioner.load(bundle_copy)
 
 
-def test_default_model_dir_in_checkout_and_frozen_app(monkeypatch, tmp_path, default_model_dir):
+def test_default_model_dir_in_checkout_and_frozen_app(monkeypatch, tmp_path):
     import sys
 
     from desktop import paths
 
     monkeypatch.delenv(paths.MODEL_ENV, raising=False)
-    assert paths.default_model_dir() == default_model_dir
+    checkout = Path(__file__).resolve().parent.parent
+    assert paths.default_model_dir() == checkout / "models" / "default"
     # A PyInstaller build: data unpacked under sys._MEIPASS, executable elsewhere.
     bundled = tmp_path / "meipass" / "models" / "default"
     bundled.mkdir(parents=True)
