@@ -83,6 +83,7 @@ def _export(args) -> int:
         parity_photos=args.parity_photos,
         representative=args.representative,
         epoch=args.epoch,
+        decoder_quantize=args.decoder_quantize,
     )
     print(
         f"exported {args.out} ({manifest['quantization']}): "
@@ -145,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True)
     export.add_argument(
         "--quantize", choices=["float32", "float16", "dynamic", "int8"], default="float16"
+    )
+    export.add_argument(
+        "--decoder-quantize",
+        choices=["float32", "float16", "dynamic"],
+        help="decoder weights (default: float32 for a float32 export, else dynamic)",
     )
     export.add_argument("--name", default=None)
     export.add_argument("--epoch", type=int, help="a given epoch's weights (default: best)")

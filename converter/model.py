@@ -133,10 +133,13 @@ class CaptionModel(keras.Model):
         token = tf.fill([batch], 1)
         hidden = tf.zeros([batch, self.config.units])
         mask = tf.reduce_sum(tf.one_hot(banned, self.config.vocab_size), axis=0) * -1e9
+        # As the desktop runtime does: no empty caption, so <end> cannot come first.
+        first_mask = mask + tf.one_hot(2, self.config.vocab_size) * -1e9
         out = tf.TensorArray(tf.int32, size=max_length)
         for t in tf.range(max_length):
             context, _ = self._attend(encoded, keys, hidden)
             hidden = self._cell(self.embedding(token), context, hidden)
-            token = tf.argmax(self._logits(hidden) + mask, axis=-1, output_type=tf.int32)
+            step_mask = tf.where(tf.equal(t, 0), first_mask, mask)
+            token = tf.argmax(self._logits(hidden) + step_mask, axis=-1, output_type=tf.int32)
             out = out.write(t, token)
         return tf.transpose(out.stack())
