@@ -64,7 +64,7 @@ def _evaluate(args) -> int:
         plots=args.plots,
         out=args.out,
         data_dir=args.data_dir,
-        epoch=args.epoch,
+        epochs=tuple(args.epoch) if args.epoch else None,
     )
     for key, value in report["metrics"].items():
         print(f"{key:8s} {value:.4f}")
@@ -82,7 +82,7 @@ def _export(args) -> int:
         name=args.name,
         parity_photos=args.parity_photos,
         representative=args.representative,
-        epoch=args.epoch,
+        epochs=tuple(args.epoch) if args.epoch else None,
         decoder_quantize=args.decoder_quantize,
     )
     print(
@@ -92,6 +92,9 @@ def _export(args) -> int:
         )
     )
     return 0
+
+
+EPOCH_HELP = "weights of this epoch, or the average of several (default: the best epoch)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=Path, help="training run (exported to a float32 bundle)")
     source.add_argument("--bundle", type=Path, help="exported model bundle")
-    evaluate.add_argument("--epoch", type=int, help="a given epoch's weights (default: best)")
+    evaluate.add_argument("--epoch", type=int, nargs="+", help=EPOCH_HELP)
     evaluate.add_argument("--data-dir", type=Path, help="dataset folder (default: the run's)")
     evaluate.add_argument("--split", default="dev", choices=["train", "dev", "test"])
     evaluate.add_argument("--beam", type=int, default=3, help="beam width (1 = greedy)")
@@ -153,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="decoder weights (default: float32 for a float32 export, else dynamic)",
     )
     export.add_argument("--name", default=None)
-    export.add_argument("--epoch", type=int, help="a given epoch's weights (default: best)")
+    export.add_argument("--epoch", type=int, nargs="+", help=EPOCH_HELP)
     export.add_argument(
         "--parity-photos", type=int, default=8, help="dev photos for the TF/LiteRT check"
     )

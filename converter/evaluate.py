@@ -18,7 +18,7 @@ import numpy as np
 
 from converter import datasets, text
 from converter.export import BANNED_TOKENS, export
-from converter.train import run_weights
+from converter.train import epochs_label, run_weights
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def evaluate(
     plots: int = 4,
     out: Path | None = None,
     data_dir: Path | None = None,
-    epoch: int | None = None,
+    epochs: tuple[int, ...] | None = None,
 ) -> dict:
     from desktop.captioner import Captioner, CaptionOptions
 
@@ -40,15 +40,14 @@ def evaluate(
     if run is not None:
         run = Path(run)
         info = json.loads((run / "config.json").read_text())
-        suffix = f"-epoch{epoch}" if epoch else ""
+        suffix = epochs_label(epochs)
         bundle = run / f"bundle-float32{suffix}"
         manifest = bundle / "manifest.json"
         # Re-export when training has found a better epoch since the last export.
-        if (
-            not manifest.is_file()
-            or manifest.stat().st_mtime < run_weights(run, epoch).stat().st_mtime
+        if not manifest.is_file() or manifest.stat().st_mtime < max(
+            p.stat().st_mtime for p in run_weights(run, epochs)
         ):
-            export(run, bundle, quantize="float32", epoch=epoch)
+            export(run, bundle, quantize="float32", epochs=epochs)
         dataset, default_dir = info["train"]["dataset"], info["train"]["data_dir"]
     else:
         bundle = Path(bundle)
@@ -80,7 +79,7 @@ def evaluate(
 
     scores = scoring.score(references, hypotheses)
     if run is not None and beam == 1:
-        tf_metrics = scoring.score(references, _tf_greedy(run, examples, epoch))
+        tf_metrics = scoring.score(references, _tf_greedy(run, examples, epochs))
 
     out = Path(out) if out else (run or bundle) / f"eval-{split}-beam{beam}{suffix}"
     out.mkdir(parents=True, exist_ok=True)
@@ -108,14 +107,16 @@ def evaluate(
     return report
 
 
-def _tf_greedy(run: Path, examples: list[datasets.Example], epoch: int | None) -> dict[str, str]:
+def _tf_greedy(
+    run: Path, examples: list[datasets.Example], epochs: tuple[int, ...] | None
+) -> dict[str, str]:
     """Greedy captions of the TF model itself, from the cached backbone features."""
     import tensorflow as tf
 
     from converter.features import FeatureCache
     from converter.train import load_run
 
-    model, vocab, info = load_run(run, epoch)
+    model, vocab, info = load_run(run, epochs)
     cache = FeatureCache(info["backbone"], Path(info["train"]["cache_dir"]))
     ids = [e.image_id for e in examples]
     banned = tf.constant(BANNED_TOKENS, tf.int32)

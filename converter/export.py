@@ -19,7 +19,7 @@ import numpy as np
 from converter import datasets, tflite
 from converter.backbones import registry
 from converter.features import load_pixels
-from converter.train import load_run
+from converter.train import epochs_label, load_run
 from desktop.bundle import sha256_file
 
 log = logging.getLogger(__name__)
@@ -90,11 +90,11 @@ def export(
     name: str | None = None,
     parity_photos: int = 8,
     representative: int = 100,
-    epoch: int | None = None,
+    epochs: tuple[int, ...] | None = None,
     decoder_quantize: str | None = None,
 ) -> dict:
     run, out = Path(run), Path(out)
-    model, vocab, info = load_run(run, epoch)
+    model, vocab, info = load_run(run, epochs)
     backbone = info["backbone"]
     train = info["train"]
     weights = Path(train["backbone_weights"]) if train.get("backbone_weights") else None
@@ -152,10 +152,10 @@ def export(
             "dataset": train["dataset"],
             "images": info.get("train_images"),
             "captions": info.get("train_captions"),
-            "epoch": epoch or _best_epoch(run),
+            "epochs": list(epochs) if epochs else [_best_epoch(run)],
             "backbone_licence": registry.spec(backbone).licence,
         },
-        "metrics": _metrics(run, epoch),
+        "metrics": _metrics(run, epochs),
     }
     _write_manifest(staging, manifest)
 
@@ -198,11 +198,10 @@ def _best_epoch(run: Path) -> int | None:
     return json.loads(best.read_text())["epoch"] if best.is_file() else None
 
 
-def _metrics(run: Path, epoch: int | None) -> dict:
+def _metrics(run: Path, epochs: tuple[int, ...] | None) -> dict:
     """Dev metrics of the exported weights: evaluate reports if present, else the history."""
     metrics = {}
-    suffix = f"-epoch{epoch}" if epoch else ""
-    for report in sorted(run.glob(f"eval-*-beam?{suffix}/report.json")):
+    for report in sorted(run.glob(f"eval-*-beam?{epochs_label(epochs)}/report.json")):
         data = json.loads(report.read_text())
         metrics[report.parent.name] = {
             "split": data["split"],
@@ -211,7 +210,9 @@ def _metrics(run: Path, epoch: int | None) -> dict:
         }
     history = run / "history.json"
     if not metrics and history.is_file():
-        chosen = epoch or _best_epoch(run)
+        if epochs and len(epochs) > 1:
+            return metrics  # an average of epochs has no training-time scores
+        chosen = epochs[0] if epochs else _best_epoch(run)
         for record in json.loads(history.read_text()):
             if record["epoch"] == chosen:
                 metrics["training-dev-greedy"] = {

@@ -357,22 +357,34 @@ def quick_scores(references: dict[str, list[str]], hypotheses: dict[str, str]) -
     return {"BLEU-4": float(bleu[3]), "CIDEr": float(cider)}
 
 
-def run_weights(run: Path, epoch: int | None = None) -> Path:
-    """The weights file of ``epoch`` (default: the best epoch by dev BLEU-4)."""
+def epochs_label(epochs: tuple[int, ...] | None) -> str:
+    """Suffix naming a choice of epochs in bundle and report folders ("" for the best)."""
+    return "-epoch" + "-".join(str(e) for e in epochs) if epochs else ""
+
+
+def run_weights(run: Path, epochs: tuple[int, ...] | None = None) -> list[Path]:
+    """Weights files of ``epochs`` (default: the best epoch by dev BLEU-4)."""
     run = Path(run)
-    if epoch is None:
+    if not epochs:
         weights = run / "best.weights.h5"
         if not weights.is_file():
             raise TrainingError(f"{run} has no best.weights.h5 yet: train at least one epoch")
-        return weights
-    weights = run / "epochs" / f"epoch-{epoch:02d}.weights.h5"
-    if not weights.is_file():
-        raise TrainingError(f"{run} has no weights for epoch {epoch} ({weights})")
-    return weights
+        return [weights]
+    paths = [run / "epochs" / f"epoch-{epoch:02d}.weights.h5" for epoch in epochs]
+    for epoch, path in zip(epochs, paths, strict=True):
+        if not path.is_file():
+            raise TrainingError(f"{run} has no weights for epoch {epoch} ({path})")
+    return paths
 
 
-def load_run(run: Path, epoch: int | None = None):
-    """A run's model (best epoch, or ``epoch``), its vocabulary and its config."""
+def load_run(run: Path, epochs: tuple[int, ...] | None = None):
+    """A run's model, its vocabulary and its config.
+
+    The model holds the best epoch's weights, or those of ``epochs``: with several, their
+    average, which smooths the epoch-to-epoch noise that a small dataset gives the late epochs.
+    """
+    import numpy as np
+
     from converter.model import CaptionModel, ModelConfig
 
     run = Path(run)
@@ -380,8 +392,12 @@ def load_run(run: Path, epoch: int | None = None):
     if not config_path.is_file():
         raise TrainingError(f"{run} is not a training run (no config.json)")
     info = json.loads(config_path.read_text())
-    weights = run_weights(run, epoch)
-    model = CaptionModel(ModelConfig(**info["model"]))
-    model.build_all()
-    model.load_weights(weights)
+    snapshots = []
+    for path in run_weights(run, epochs):
+        model = CaptionModel(ModelConfig(**info["model"]))
+        model.build_all()
+        model.load_weights(path)
+        snapshots.append(model.get_weights())
+    if len(snapshots) > 1:
+        model.set_weights([np.mean(values, axis=0) for values in zip(*snapshots, strict=True)])
     return model, text.Vocabulary.load(run / "vocab.json"), info
