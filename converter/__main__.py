@@ -65,6 +65,7 @@ def _evaluate(args) -> int:
         out=args.out,
         data_dir=args.data_dir,
         epochs=tuple(args.epoch) if args.epoch else None,
+        record=args.record,
     )
     for key, value in report["metrics"].items():
         print(f"{key:8s} {value:.4f}")
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--run", type=Path, help="training run (exported to a float32 bundle)")
     source.add_argument("--bundle", type=Path, help="exported model bundle")
     evaluate.add_argument("--epoch", type=int, nargs="+", help=EPOCH_HELP)
+    evaluate.add_argument(
+        "--record", action="store_true", help="store the metrics in the bundle's manifest"
+    )
     evaluate.add_argument("--data-dir", type=Path, help="dataset folder (default: the run's)")
     evaluate.add_argument("--split", default="dev", choices=["train", "dev", "test"])
     evaluate.add_argument("--beam", type=int, default=3, help="beam width (1 = greedy)")

@@ -33,6 +33,7 @@ def evaluate(
     out: Path | None = None,
     data_dir: Path | None = None,
     epochs: tuple[int, ...] | None = None,
+    record: bool = False,
 ) -> dict:
     from desktop.captioner import Captioner, CaptionOptions
 
@@ -103,6 +104,16 @@ def evaluate(
     }
     _write_json(out / "report.json", report)
     report["path"] = str(out / "report.json")
+    if record:  # the bundle carries its own measured quality
+        manifest_path = Path(bundle) / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
+        manifest.setdefault("metrics", {})[f"{split}-beam{beam}"] = {
+            "split": split,
+            "beam": beam,
+            "photos": len(examples),
+            **scores,
+        }
+        _write_json(manifest_path, manifest)
     _plot_some(examples, captions, plots, out)
     return report
 
