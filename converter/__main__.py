@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--decoder-quantize",
         choices=["float32", "float16", "dynamic"],
-        help="decoder weights (default: float32 for a float32 export, else dynamic)",
+        help="decoder weights (default: as --quantize; dynamic for int8)",
     )
     export.add_argument("--name", default=None)
     export.add_argument("--epoch", type=int, nargs="+", help=EPOCH_HELP)
