@@ -155,13 +155,29 @@ def compare_with_bundle(run: RunInfo, bundle) -> tuple[list[str], list[str]]:
             f"{bundle.vocabulary[first]!r} in the bundle"
         )
     warnings = []
-    exported = bundle.manifest.get("training", {}).get("epochs_trained")
-    if exported is not None and run.best_epoch is not None and exported != run.best_epoch:
+    epochs = bundle_epochs(bundle)
+    if epochs is None:
         warnings.append(
-            f"the bundle was exported at best epoch {exported}, the run's best is now epoch "
-            f"{run.best_epoch}: captions will differ; re-export to compare like with like"
+            "the bundle does not say which epochs it was exported from: the run's best epoch "
+            "is used, and captions differ if that is not the one exported"
         )
+    else:
+        missing = [
+            e for e in epochs if not (run.path / "epochs" / f"epoch-{e:02d}.weights.h5").is_file()
+        ]
+        if missing:
+            mismatches.append(
+                f"epochs: the bundle holds epochs {list(epochs)}, the run lacks {missing}"
+            )
     return mismatches, warnings
+
+
+def bundle_epochs(bundle) -> tuple[int, ...] | None:
+    """The run epochs whose (averaged) weights the bundle holds, from its manifest."""
+    epochs = bundle.manifest.get("training", {}).get("epochs")
+    if not epochs or None in epochs:
+        return None
+    return tuple(int(e) for e in epochs)
 
 
 # -- the two pipelines -------------------------------------------------------------------------
@@ -185,14 +201,14 @@ class SeedPipeline:
 
     name = "seed-style"
 
-    def __init__(self, run: Path):
+    def __init__(self, run: Path, epochs: tuple[int, ...] | None = None):
         import tensorflow as tf
 
         from converter.backbones import registry
         from converter.train import load_run
 
         self.tf = tf
-        self.model, self.vocab, self.info = load_run(run)
+        self.model, self.vocab, self.info = load_run(run, epochs)
         weights = self.info["train"].get("backbone_weights")
         self.cnn = registry.build(self.info["backbone"], Path(weights) if weights else None)
         self.size = int(self.info["input_size"])
@@ -402,7 +418,7 @@ def compare(
         )
     start = time.perf_counter()
     try:
-        seed = SeedPipeline(run)
+        seed = SeedPipeline(run, bundle_epochs(loaded))
     except Exception as e:  # TrainingError, BackboneError, a damaged weights file
         raise BenchError(f"--run {run}: {type(e).__name__}: {e}") from e
     seed_load = time.perf_counter() - start

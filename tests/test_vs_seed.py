@@ -121,10 +121,10 @@ def test_a_bundle_of_another_model_is_refused(run, bundle):
 
 
 @training
-def test_an_older_export_is_flagged(run, bundle):
-    older = dataclasses.replace(run, best_epoch=(run.best_epoch or 0) + 1)
-    mismatches, warnings = vs_seed.compare_with_bundle(older, bundle)
-    assert mismatches == [] and len(warnings) == 1 and "re-export" in warnings[0]
+def test_a_run_without_the_bundles_epochs_is_refused(run, bundle, tmp_path):
+    elsewhere = dataclasses.replace(run, path=tmp_path)  # same settings, no epoch weights
+    mismatches, _ = vs_seed.compare_with_bundle(elsewhere, bundle)
+    assert [m.split(":")[0] for m in mismatches] == ["epochs"]
 
 
 @training
