@@ -162,15 +162,20 @@ def test_frozen_service_captions_an_upload(app: Path, env: dict[str, str], tmp_p
             process.wait()
 
 
+def _assert_same_tree(left: Path, right: Path) -> None:
+    comparison = filecmp.dircmp(left, right)
+    assert not (comparison.left_only or comparison.right_only or comparison.diff_files), left
+    for sub in comparison.common_dirs:  # the model card's figures
+        _assert_same_tree(left / sub, right / sub)
+
+
 def test_bundle_holds_the_model_folder_and_no_training_stack(app: Path) -> None:
     from PyInstaller.archive.readers import CArchiveReader
 
     # The model is copied as it is, wherever the build put it (one of paths.app_roots()).
     bundled = [p.parent for p in app.rglob("models/default/manifest.json")]
     assert len(bundled) == 1, bundled
-    comparison = filecmp.dircmp(REPO / "models" / "default", bundled[0])
-    assert not (comparison.left_only or comparison.right_only or comparison.diff_files)
-    assert not comparison.common_dirs  # a bundle is flat; nothing was left unchecked
+    _assert_same_tree(REPO / "models" / "default", bundled[0])
 
     files = [p.relative_to(app).as_posix() for p in app.rglob("*")]
     assert not [f for f in files if any(name in f.lower() for name in FORBIDDEN)]
