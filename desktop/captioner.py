@@ -81,7 +81,7 @@ class Captioner:
         self.decoder_model = Model(
             bundle.decoder.path,
             bundle.decoder.signature,
-            dataclasses.replace(options, threads=options.decoder_threads),
+            dataclasses.replace(options, threads=options.decoder_threads or options.threads),
         )
         self._check_signatures()
         self._lock = threading.Lock()
