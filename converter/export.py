@@ -14,8 +14,6 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from converter import datasets, tflite
 from converter.backbones import registry
 from converter.features import load_pixels
@@ -260,12 +258,3 @@ def parity_check(
                 " ".join(got),
             )
     return same / max(len(photos), 1)
-
-
-def encoder_features(bundle: Path, pixels: np.ndarray) -> np.ndarray:
-    """Run a bundle's encoder directly (for tests of the export itself)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(Path(bundle) / "encoder.tflite"))
-    runner = interpreter.get_signature_runner("encode")
-    return runner(pixels=pixels)["features"]

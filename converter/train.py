@@ -18,7 +18,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,6 @@ class TrainConfig:
     cache_dir: str = str(DEFAULT_CACHE)
     backbone_weights: str | None = None
     dev_limit: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def atomic_write_text(path: Path, content: str) -> None:
