@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from converter import datasets, text
 from converter.export import BANNED_TOKENS, export
 from converter.train import epochs_label, run_weights
+from desktop.outputs import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,4 @@ def _plot_some(examples, captions, count: int, out: Path) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2))

@@ -19,6 +19,7 @@ from converter.backbones import registry
 from converter.features import load_pixels
 from converter.train import epochs_label, load_run
 from desktop.bundle import sha256_file
+from desktop.outputs import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +187,7 @@ def _write_manifest(folder: Path, manifest: dict) -> None:
         for p in sorted(folder.iterdir())
         if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")
     }
-    tmp = folder / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / "manifest.json")
+    write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
 
 
 def _best_epoch(run: Path) -> int | None:

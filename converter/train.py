@@ -26,6 +26,7 @@ import numpy as np
 from converter import datasets, text
 from converter.backbones import registry
 from converter.features import DEFAULT_CACHE, FeatureCache
+from desktop.outputs import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,6 @@ class TrainConfig:
     cache_dir: str = str(DEFAULT_CACHE)
     backbone_weights: str | None = None
     dev_limit: int | None = None
-
-
-def atomic_write_text(path: Path, content: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(content, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -216,7 +211,7 @@ class Trainer:
             "train_images": int(self.data.train_features.shape[0]),
             "train_captions": len(self.data.train_captions),
         }
-        atomic_write_text(self.out / "config.json", json.dumps(info, indent=2))
+        write_atomic(self.out / "config.json", json.dumps(info, indent=2))
 
     def _make_train_step(self):
         tf = self.tf
@@ -312,7 +307,7 @@ class Trainer:
             # Every epoch's weights stay available: dev scores are noisy from epoch to epoch, so
             # the final choice (beam search, pycocoevalcap) is made on a few candidates.
             self._save_weights(self.out / "epochs" / f"epoch-{epoch:02d}.weights.h5")
-            atomic_write_text(self.out / "history.json", json.dumps(self.history, indent=2))
+            write_atomic(self.out / "history.json", json.dumps(self.history, indent=2))
             self._plot()
         return self.history
 
@@ -340,7 +335,7 @@ class Trainer:
 
     def _save_best(self, record: dict) -> None:
         self._save_weights(self.out / "best.weights.h5")
-        atomic_write_text(self.out / "best.json", json.dumps(record, indent=2))
+        write_atomic(self.out / "best.json", json.dumps(record, indent=2))
 
 
 def quick_scores(references: dict[str, list[str]], hypotheses: dict[str, str]) -> dict:
