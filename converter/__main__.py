@@ -29,6 +29,7 @@ def _train(args) -> int:
         max_caption_words=args.max_length,
         max_examples=args.max_examples,
         dropout=args.dropout,
+        label_smoothing=args.label_smoothing,
         seed=args.seed,
         strategy=args.strategy,
         cache_dir=str(args.cache_dir),
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-examples", type=int, help="use at most N photos per split (seeded)")
     train.add_argument("--dev-limit", type=int, help="score on the first N dev photos only")
     train.add_argument("--dropout", type=float, default=0.5)
+    train.add_argument("--label-smoothing", type=float, default=0.0)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--strategy", choices=["default", "mirrored"], default="default")
     train.add_argument("--cache-dir", type=Path, default=Path("cache/features"))

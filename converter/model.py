@@ -35,6 +35,7 @@ class ModelConfig:
     embedding_dim: int = 256
     dropout: float = 0.5
     attention_penalty: float = 1.0
+    label_smoothing: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,14 +115,22 @@ class CaptionModel(keras.Model):
         logits, alphas = self.teacher_forced(backbone_features, inputs, training=training)
         mask = tf.cast(targets > 0, tf.float32)
         xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+        objective = xent
+        if training and self.config.label_smoothing:
+            # Smoothed towards the uniform distribution; the reported loss stays plain
+            # cross-entropy so dev losses compare across settings.
+            uniform = -tf.reduce_mean(tf.nn.log_softmax(logits), axis=-1)
+            smoothing = self.config.label_smoothing
+            objective = (1.0 - smoothing) * xent + smoothing * uniform
         tokens = tf.reduce_sum(mask)
         xent = tf.reduce_sum(xent * mask) / tokens
+        objective = tf.reduce_sum(objective * mask) / tokens
         # Encourage every grid cell to be looked at about once over the caption (Xu et al. §4.2.1).
         coverage = tf.reduce_sum(alphas * mask[..., None], axis=1)  # [B, L]
         lengths = tf.reduce_sum(mask, axis=1, keepdims=True)
         locations = tf.cast(tf.shape(alphas)[-1], tf.float32)
         penalty = tf.reduce_mean(tf.square(1.0 - coverage * locations / lengths)) / locations
-        return xent, xent + self.config.attention_penalty * penalty
+        return xent, objective + self.config.attention_penalty * penalty
 
     # -- batched greedy decoding for dev scoring and the export parity check ----------------------
     @tf.function(reduce_retracing=True)

@@ -53,6 +53,7 @@ class TrainConfig:
     max_examples: int | None = None
     dropout: float = 0.5
     attention_penalty: float = 1.0
+    label_smoothing: float = 0.0
     seed: int = 0
     strategy: str = "default"
     cache_dir: str = str(DEFAULT_CACHE)
@@ -161,6 +162,7 @@ class Trainer:
             feature_channels=channels,
             dropout=config.dropout,
             attention_penalty=config.attention_penalty,
+            label_smoothing=config.label_smoothing,
         )
         self.strategy = (
             tf.distribute.MirroredStrategy()
