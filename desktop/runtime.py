@@ -7,6 +7,7 @@ when they are the only ones installed (desktop code must not pull TensorFlow in 
 from __future__ import annotations
 
 import ctypes
+import importlib
 import logging
 import os
 import warnings
@@ -47,47 +48,32 @@ class Backend:
 _backend: Backend | None = None
 
 
+# (name, module): the LiteRT flavours, best first. TensorFlow's own tf.lite is the last resort
+# (the desktop never imports TensorFlow unless nothing else is installed).
+_FLAVOURS = (
+    ("ai-edge-litert", "ai_edge_litert.interpreter"),
+    ("tflite-runtime", "tflite_runtime.interpreter"),
+    ("tensorflow.lite", "tensorflow"),
+)
+
+
 def backend() -> Backend:
     """The installed LiteRT flavour, preferring ``ai_edge_litert``."""
     global _backend
     if _backend is not None:
         return _backend
-    try:
-        from ai_edge_litert import interpreter as lite
-
+    for name, module in _FLAVOURS:
+        try:
+            lite = importlib.import_module(module)
+        except ImportError:
+            continue
+        extra = lite
+        if name == "tensorflow.lite":  # there, delegates live in tf.lite.experimental
+            lite, extra = lite.lite, lite.lite.experimental
         _backend = Backend(
-            "ai-edge-litert",
-            lite.Interpreter,
-            lite.load_delegate,
-            getattr(lite, "OpResolverType", None),
+            name, lite.Interpreter, extra.load_delegate, getattr(extra, "OpResolverType", None)
         )
         return _backend
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime import interpreter as lite  # type: ignore[import-not-found]
-
-        _backend = Backend(
-            "tflite-runtime",
-            lite.Interpreter,
-            lite.load_delegate,
-            getattr(lite, "OpResolverType", None),
-        )
-        return _backend
-    except ImportError:
-        pass
-    try:
-        import tensorflow as tf  # type: ignore[import-not-found]  # last resort only
-
-        _backend = Backend(
-            "tensorflow.lite",
-            tf.lite.Interpreter,
-            tf.lite.experimental.load_delegate,
-            getattr(tf.lite.experimental, "OpResolverType", None),
-        )
-        return _backend
-    except ImportError:
-        pass
     raise CaptionerError("no LiteRT runtime is installed: pip install ai-edge-litert")
 
 

@@ -16,12 +16,13 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import platformdirs
+
+from desktop.outputs import write_atomic
 
 APP_NAME = "captioner"
 FILE_NAME = "settings.json"
@@ -81,8 +82,10 @@ def _check_field(name: str, value: Any) -> str | None:
         ):
             return f"threads must be null or a whole number from 1 to {MAX_THREADS}, not {value!r}"
     elif name == "beam_width":
-        if isinstance(value, bool) or not isinstance(value, int) or not (
-            MIN_BEAM <= value <= MAX_BEAM
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not (MIN_BEAM <= value <= MAX_BEAM)
         ):
             return f"beam_width must be a whole number from {MIN_BEAM} to {MAX_BEAM}, not {value!r}"
     elif name == "auto_read":
@@ -92,8 +95,10 @@ def _check_field(name: str, value: Any) -> str | None:
         if not isinstance(value, str):
             return f"voice must be text, not {value!r}"
     elif name == "rate":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            MIN_RATE <= value <= MAX_RATE
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (MIN_RATE <= value <= MAX_RATE)
         ):
             return f"rate must be a number from {MIN_RATE} to {MAX_RATE}, not {value!r}"
     elif name == "high_contrast" and not isinstance(value, bool):
@@ -164,16 +169,5 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     """Write atomically (temp file in the same folder + os.replace) so a crash never truncates."""
     path = path or settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_dict(settings), indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, json.dumps(to_dict(settings), indent=2, sort_keys=True) + "\n")
     return path
