@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from desktop.bundle import load_bundle
 from desktop.runtime import Model, RuntimeOptions, backend
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +196,22 @@ def test_caption_many_is_thread_safe_with_caption(captioner, samples):
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda p: captioner.caption(p, options).words, samples * 3))
     assert got == expected * 3
+
+
+def test_falls_back_to_tensorflow_lite_when_litert_is_absent(default_model_dir):
+    """On a platform without ai-edge-litert or tflite-runtime wheels, tf.lite still runs
+    the bundle (in a subprocess: the fallback imports TensorFlow)."""
+    pytest.importorskip("tensorflow", reason="the fallback needs tensorflow installed")
+    code = (
+        "import sys; sys.modules['ai_edge_litert'] = None; sys.modules['tflite_runtime'] = None\n"
+        "from desktop import runtime\n"
+        "from desktop.captioner import Captioner\n"
+        f"result = Captioner.load({str(default_model_dir)!r}).caption('samples/chelsea.jpg')\n"
+        "print(runtime.backend().name, '|', result.text)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    name, _, text = done.stdout.strip().splitlines()[-1].partition(" | ")
+    assert name == "tensorflow.lite" and text.endswith(".") and len(text.split()) >= 3
