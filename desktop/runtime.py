@@ -7,7 +7,6 @@ when they are the only ones installed (desktop code must not pull TensorFlow in 
 from __future__ import annotations
 
 import ctypes
-import importlib
 import logging
 import os
 import warnings
@@ -48,33 +47,43 @@ class Backend:
 _backend: Backend | None = None
 
 
-# (name, module): the LiteRT flavours, best first. TensorFlow's own tf.lite is the last resort
-# (the desktop never imports TensorFlow unless nothing else is installed).
-_FLAVOURS = (
-    ("ai-edge-litert", "ai_edge_litert.interpreter"),
-    ("tflite-runtime", "tflite_runtime.interpreter"),
-    ("tensorflow.lite", "tensorflow"),
-)
+def _flavours():
+    """(name, module with Interpreter, module with load_delegate) for each installed LiteRT
+    flavour, best first. Static imports, not importlib: PyInstaller must see them to bundle
+    the runtime. TensorFlow's own tf.lite is the last resort (the desktop never imports
+    TensorFlow unless nothing else is installed)."""
+    try:
+        from ai_edge_litert import interpreter as lite
+
+        yield "ai-edge-litert", lite, lite
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter as lite  # type: ignore[import-not-found]
+
+        yield "tflite-runtime", lite, lite
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf  # type: ignore[import-not-found]
+
+        yield "tensorflow.lite", tf.lite, tf.lite.experimental  # delegates live there
+    except ImportError:
+        pass
 
 
 def backend() -> Backend:
     """The installed LiteRT flavour, preferring ``ai_edge_litert``."""
     global _backend
-    if _backend is not None:
-        return _backend
-    for name, module in _FLAVOURS:
-        try:
-            lite = importlib.import_module(module)
-        except ImportError:
-            continue
-        extra = lite
-        if name == "tensorflow.lite":  # there, delegates live in tf.lite.experimental
-            lite, extra = lite.lite, lite.lite.experimental
-        _backend = Backend(
-            name, lite.Interpreter, extra.load_delegate, getattr(extra, "OpResolverType", None)
-        )
-        return _backend
-    raise CaptionerError("no LiteRT runtime is installed: pip install ai-edge-litert")
+    if _backend is None:
+        for name, lite, extra in _flavours():
+            _backend = Backend(
+                name, lite.Interpreter, extra.load_delegate, getattr(extra, "OpResolverType", None)
+            )
+            break
+        else:
+            raise CaptionerError("no LiteRT runtime is installed: pip install ai-edge-litert")
+    return _backend
 
 
 def default_threads() -> int:
