@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from photo_bytes import jpeg_bytes, png_claiming
 from PIL import Image
 
 from desktop.cli import build_parser, main
@@ -33,36 +31,18 @@ def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def _jpeg_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG")
-    return buf.getvalue()
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header claims a huge size (a decompression bomb without the payload)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-
-
 @pytest.fixture
 def hostile(tmp_path, samples) -> tuple[Path, set[str], set[str]]:
     """A folder of everything a disk can hold; returns (folder, good names, bad names)."""
     d = tmp_path / "hostile"
     d.mkdir()
     shutil.copy(samples[0], d / "good.jpg")
-    good_jpeg = _jpeg_bytes(Image.new("RGB", (300, 200), (90, 120, 150)))
+    good_jpeg = jpeg_bytes(Image.new("RGB", (300, 200), (90, 120, 150)))
     (d / "empty.jpg").write_bytes(b"")
     (d / "truncated.jpg").write_bytes(good_jpeg[: len(good_jpeg) // 2])
     (d / "random.jpg").write_bytes(np.random.default_rng(1).bytes(5000))
     (d / "page.jpg").write_text("<html><body>404</body></html>")
-    (d / "bomb.png").write_bytes(_png_claiming(40000, 40000))
+    (d / "bomb.png").write_bytes(png_claiming(40000, 40000))
     Image.new("CMYK", (64, 48), (0, 200, 200, 0)).save(d / "cmyk.jpg")
     Image.fromarray(np.tile(np.arange(0, 65536, 256, dtype=np.uint16), (8, 1))).save(d / "deep.png")
     pal = Image.new("P", (32, 32), 0)

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from photo_bytes import jpeg_bytes, png_claiming
 from PIL import Image
 
 from desktop import PhotoError
 from desktop.images import load_pixels, open_photo
 
 SIZE = (224, 224)
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header claims a huge size (a decompression bomb without the payload)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-
-
-def _jpeg(img: Image.Image, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", **kw)
-    return buf.getvalue()
 
 
 def _check_pixels(px: np.ndarray, size=SIZE) -> None:
@@ -151,13 +131,13 @@ def test_bytes_and_pil_sources(samples):
 
 def _hostile(tmp_path: Path, name: str) -> Path:
     path = tmp_path / name
-    good = _jpeg(Image.new("RGB", (300, 200), (90, 120, 150)))
+    good = jpeg_bytes(Image.new("RGB", (300, 200), (90, 120, 150)))
     data = {
         "empty.jpg": b"",
         "truncated.jpg": good[: len(good) // 2],
         "random.jpg": np.random.default_rng(0).bytes(4096),
         "page.jpg": b"<!DOCTYPE html><html><body>Not found</body></html>",
-        "bomb.png": _png_claiming(40000, 40000),
+        "bomb.png": png_claiming(40000, 40000),
     }[name]
     path.write_bytes(data)
     return path
