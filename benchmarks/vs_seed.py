@@ -44,6 +44,8 @@ if __package__ in (None, ""):  # run as a file: make converter/ and desktop/ imp
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from desktop.cli import positive_int  # noqa: E402 - needs the sys.path line above
+
 TARGET_SPEEDUP = 25.0  # from the issue: the runtime at least 25x the seed-style photos/s
 EXIT_OK, EXIT_USAGE = 0, 2
 TRAINING_EXTRA = "needs the training extra (TensorFlow): pip install '.[train]'"
@@ -515,16 +517,6 @@ def format_report(c: Comparison) -> str:
     return "\n".join(lines)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.vs_seed",
@@ -556,11 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of photos (default: the Flickr8k dev photos of RUN's data_dir)",
     )
     p.add_argument(
-        "-n", type=_positive, default=50, metavar="N", help="number of photos (default: 50)"
+        "-n", type=positive_int, default=50, metavar="N", help="number of photos (default: 50)"
     )
     p.add_argument(
         "--threads",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="CPU threads for both TensorFlow and LiteRT (default: each its own)",
     )

@@ -26,7 +26,8 @@ class _UsageError(Exception):
     pass
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type for counts (threads, beam width, photos): a whole number ≥ 1."""
     try:
         value = int(text)
     except ValueError:
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         if runtime:
             p.add_argument(
                 "--threads",
-                type=_positive,
+                type=positive_int,
                 metavar="N",
                 help="CPU threads for the model (default: one per core, at most 4)",
             )
@@ -74,14 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write results here (default: stdout)")
     p.add_argument(
         "--beam",
-        type=_positive,
+        type=positive_int,
         default=3,
         metavar="N",
         help="beam width; 1 is greedy (default: 3)",
     )
     p.add_argument(
         "--max-length",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="longest caption in words (default: the model's)",
     )
@@ -102,14 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", metavar="DIR", help="folder of photos (default: the samples)")
     p.add_argument(
         "--limit",
-        type=_positive,
+        type=positive_int,
         default=500,
         metavar="N",
         help="photos for the throughput run (default: 500)",
     )
     p.add_argument(
         "--repeat",
-        type=_positive,
+        type=positive_int,
         default=30,
         metavar="N",
         help="photos for the latency figures (default: 30)",
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder whose photos may be captioned by path (repeatable)",
     )
-    p.add_argument("--threads", type=_positive, metavar="N", help="CPU threads per model")
+    p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads per model")
     p.add_argument("--model", metavar="DIR", help="model bundle folder (default: models/default)")
     return parser
 
