@@ -171,7 +171,23 @@ def compare_with_bundle(run: RunInfo, bundle) -> tuple[list[str], list[str]]:
             mismatches.append(
                 f"epochs: the bundle holds epochs {list(epochs)}, the run lacks {missing}"
             )
+        elif not _same_weights(run, epochs, bundle):
+            mismatches.append(
+                f"weights: the run's epochs {list(epochs)} are not the weights the bundle was "
+                "exported from (another run with the same settings?)"
+            )
     return mismatches, warnings
+
+
+def _same_weights(run: RunInfo, epochs: tuple[int, ...], bundle) -> bool:
+    """True unless the manifest's weight checksums (newer exports) name other weights."""
+    expected = bundle.manifest.get("training", {}).get("weights_sha256")
+    if expected is None:
+        return True
+    from desktop.bundle import sha256_file
+
+    files = [run.path / "epochs" / f"epoch-{e:02d}.weights.h5" for e in epochs]
+    return [sha256_file(f) for f in files] == list(expected)
 
 
 def bundle_epochs(bundle) -> tuple[int, ...] | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from converter import datasets, tflite
 from converter.backbones import registry
 from converter.features import load_pixels
-from converter.train import epochs_label, load_run
+from converter.train import TrainingError, epochs_label, load_run, run_weights
 from desktop.bundle import sha256_file
 from desktop.outputs import write_atomic
 
@@ -94,6 +94,7 @@ def export(
 ) -> dict:
     run, out = Path(run), Path(out)
     model, vocab, info = load_run(run, epochs)
+    recorded = tuple(epochs) if epochs else (_best_epoch(run),)
     backbone = info["backbone"]
     train = info["train"]
     weights = Path(train["backbone_weights"]) if train.get("backbone_weights") else None
@@ -151,7 +152,10 @@ def export(
             "dataset": train["dataset"],
             "images": info.get("train_images"),
             "captions": info.get("train_captions"),
-            "epochs": list(epochs) if epochs else [_best_epoch(run)],
+            "epochs": list(recorded),
+            # Identifies the run's weights the bundle came from (runs of the same settings
+            # share everything else), so a benchmark can pair a bundle with its run.
+            "weights_sha256": _weights_sha256(run, recorded),
             "backbone_licence": registry.spec(backbone).licence,
         },
         "metrics": _metrics(run, epochs),
@@ -188,6 +192,16 @@ def _write_manifest(folder: Path, manifest: dict) -> None:
         if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")
     }
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+
+
+def _weights_sha256(run: Path, epochs: tuple) -> list[str] | None:
+    """Checksums of the per-epoch weights files, or None for runs that predate them."""
+    if None in epochs:
+        return None
+    try:
+        return [sha256_file(p) for p in run_weights(run, epochs)]
+    except TrainingError:
+        return None
 
 
 def _best_epoch(run: Path) -> int | None:

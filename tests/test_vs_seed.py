@@ -209,3 +209,11 @@ def test_without_tensorflow_it_says_what_to_install():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == vs_seed.EXIT_USAGE, done.stderr
     assert "needs the training extra (TensorFlow): pip install '.[train]'" in done.stderr
+
+
+@training
+def test_a_bundle_of_other_weights_with_the_same_settings_is_refused(run, bundle):
+    training_info = {**bundle.manifest["training"], "weights_sha256": ["0" * 64]}
+    other = dataclasses.replace(bundle, manifest={**bundle.manifest, "training": training_info})
+    mismatches, _ = vs_seed.compare_with_bundle(run, other)
+    assert [m.split(":")[0] for m in mismatches] == ["weights"]
