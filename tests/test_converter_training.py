@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from converter_cli import run_converter
 
 tf = pytest.importorskip(
     "tensorflow", reason="the training extra (tensorflow-cpu) is not installed"
@@ -81,17 +80,6 @@ def test_exported_step_matches_the_keras_step(tmp_path):
             np.testing.assert_allclose(got[key], want[key].numpy(), rtol=1e-4, atol=1e-4)
 
 
-def _converter(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "converter", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
-        timeout=600,
-    )
-
-
 @needs_flickr
 def test_tiny_run_trains_resumes_and_exports_a_bundle_with_litert_parity(tmp_path):
     run, bundle, cache = tmp_path / "run", tmp_path / "bundle", tmp_path / "cache"
@@ -116,23 +104,23 @@ def test_tiny_run_trains_resumes_and_exports_a_bundle_with_litert_parity(tmp_pat
         "--min-count",
         "1",
     ]
-    first = _converter(*common, "--epochs", "1", cwd=tmp_path)
+    first = run_converter(*common, "--epochs", "1", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (
         len(list((cache / "efficientnet_lite0").glob("*.npy"))) == 50
     )  # 40 train + the 10 dev photos scored
 
-    refused = _converter(*common, "--epochs", "2", cwd=tmp_path)
+    refused = run_converter(*common, "--epochs", "2", cwd=tmp_path)
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
-    resumed = _converter(*common, "--epochs", "2", "--resume", cwd=tmp_path)
+    resumed = run_converter(*common, "--epochs", "2", "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     history = json.loads((run / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[1]["train_loss"] < history[0]["train_loss"]
     assert (run / "loss.png").stat().st_size > 1000
 
-    exported = _converter(
+    exported = run_converter(
         "export",
         "--run",
         str(run),
@@ -176,7 +164,7 @@ def test_mirrored_strategy_trains_on_one_device(tmp_path):
 
 
 def test_cli_reports_bad_input_clearly(tmp_path):
-    missing = _converter(
+    missing = run_converter(
         "train",
         "--dataset",
         "flickr8k",
@@ -187,7 +175,7 @@ def test_cli_reports_bad_input_clearly(tmp_path):
         cwd=tmp_path,
     )
     assert missing.returncode == 2 and "dataset folder not found" in missing.stderr
-    unknown = _converter(
+    unknown = run_converter(
         "train",
         "--dataset",
         "flickr8k",
@@ -201,5 +189,5 @@ def test_cli_reports_bad_input_clearly(tmp_path):
     )
     assert unknown.returncode == 2 and "resnet9000" in unknown.stderr
     for command in ("train", "evaluate", "export"):
-        helped = _converter(command, "--help", cwd=tmp_path)
+        helped = run_converter(command, "--help", cwd=tmp_path)
         assert helped.returncode == 0 and "usage" in helped.stdout

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from converter_cli import run_converter
 
 from benchmarks import vs_seed
 
@@ -39,7 +40,6 @@ FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k"
 def _tiny_run(folder: Path) -> tuple[Path, Path]:
     """Train one epoch on 16 Flickr8k photos and export it: a real run/bundle pair for CI,
     which has no runs/ (they are not committed)."""
-    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
     run, bundle = folder / "run", folder / "bundle"
     for args in (
         [
@@ -77,14 +77,7 @@ def _tiny_run(folder: Path) -> tuple[Path, Path]:
             "2",
         ],
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "converter", *args],
-            env=env,
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        done = run_converter(*args, cwd=folder)
         assert done.returncode == 0, done.stderr[-2000:]
     return run, bundle
 
