@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from desktop.outputs import write_atomic
+
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 SPECIALS = (PAD, START, END, UNK)
 
@@ -67,9 +69,7 @@ class Vocabulary:
         return words
 
     def save(self, path: Path) -> None:
-        tmp = Path(path).with_suffix(".tmp")
-        tmp.write_text(json.dumps(list(self.words), ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(list(self.words), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path) -> Vocabulary:
