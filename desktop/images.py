@@ -2,29 +2,69 @@
 
 The pixels must match what the model saw in training (converter/features.py ``load_pixels``):
 ``img.convert("RGB").resize((w, h), Image.BILINEAR)`` as float32 0..255, aspect ratio not
-kept. Two deliberate additions for real-world photos, both no-ops on the training photos:
+kept. Deliberate additions for real-world photos, all no-ops on the training photos:
 
 - EXIF orientation is applied, so a phone photo taken upright is seen upright.
-- Big JPEGs are decoded at a reduced DCT scale (``Image.draft``) no smaller than twice the
-  input size; the bilinear (area-averaging) downscale that follows then still averages at
-  least 2x2 source pixels per output pixel, so the result is practically the same as from a
-  full decode, at a fraction of the time and memory.
+- Big photos are decoded reduced, never larger than needed: JPEGs at a reduced DCT scale
+  (``Image.draft``), other formats box-averaged (``Image.reduce``) right after decoding,
+  before any conversion, each no smaller than twice the input size; the bilinear
+  (area-averaging) downscale that follows then still averages at least 2x2 source pixels
+  per output pixel, so the result is practically the same as from a full-size conversion,
+  at a fraction of the time and memory.
 
-Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is kept as is.
+Untrusted files (a folder, an upload) must not run anything or exhaust memory:
+
+- Only photo formats are opened (``PHOTO_FORMATS``), whatever the file is named; never
+  EPS/PS/PDF (Pillow would start Ghostscript on them) or other exotic plugins.
+- The memory a photo needs is estimated from its header (size x mode) *before* decoding:
+  past ``MAX_PHOTO_BYTES`` it is refused, and decodes running at once in one process share
+  a ``MAX_PHOTO_BYTES`` budget (a big photo waits for the others instead of adding up).
+  Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is kept as well.
+- 16-bit and float images are scaled to 8 bits a band of rows at a time, never as one
+  float64 copy of the whole photo.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from desktop import PhotoError
 
 PhotoSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image
+
+
+def _heif_available() -> bool:
+    # HEIF/HEIC is read only when the pillow-heif plugin is installed (it registers "HEIF").
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+_HEIF = _heif_available()
+
+# The Pillow plugins a photo may be opened with. Everything else, above all EPS/PS/PDF
+# (Ghostscript, an external program with no time limit), is "not a photo".
+PHOTO_FORMATS: tuple[str, ...] = (
+    "JPEG",  # also opens multi-picture JPEGs (format "MPO"), as many cameras write
+    "PNG",
+    "WEBP",
+    "GIF",
+    "BMP",
+    "DIB",
+    "TIFF",
+    *(("AVIF",) if "AVIF" in Image.registered_extensions().values() else ()),  # loads plugins
+    *(("HEIF",) if _HEIF else ()),
+)
 
 # Names a folder walk treats as photos (compared lower-case). Files named on the command
 # line are tried whatever their name.
@@ -34,6 +74,7 @@ PHOTO_EXTENSIONS = frozenset(
         ".jpeg",
         ".jpe",
         ".jfif",
+        ".mpo",
         ".png",
         ".gif",
         ".bmp",
@@ -41,17 +82,14 @@ PHOTO_EXTENSIONS = frozenset(
         ".tif",
         ".tiff",
         ".webp",
-        ".ppm",
-        ".pgm",
-        ".pbm",
-        ".pnm",
-        ".tga",
-        ".jp2",
-        ".j2k",
-        ".ico",
-        ".avif",
+        *((".avif",) if "AVIF" in PHOTO_FORMATS else ()),
+        *((".heic", ".heif") if _HEIF else ()),
     }
 )
+
+# Most memory one photo may take while it is decoded and converted (estimated from its
+# header), and the budget the decodes running at once in one process share.
+MAX_PHOTO_BYTES = 768 * 2**20
 
 _WHITE = (255, 255, 255, 255)
 
@@ -64,6 +102,59 @@ def source_name(source: PhotoSource) -> str:
     return "<bytes>"
 
 
+class _TooBig(Exception):
+    pass
+
+
+class _Budget:
+    """Bytes of decoded photos in memory at once, shared by every thread of the process."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, nbytes: int):
+        if nbytes > self.limit:
+            raise _TooBig(nbytes)
+        with self._cond:
+            self._cond.wait_for(lambda: self._used + nbytes <= self.limit)
+            self._used += nbytes
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= nbytes
+                self._cond.notify_all()
+
+
+_budget = _Budget(MAX_PHOTO_BYTES)
+
+# Bytes per pixel Pillow stores for a mode (every multi-band 8-bit mode takes 4).
+_ONE_BYTE = frozenset({"1", "L", "P"})
+_WIDE = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+# Modes Image.reduce() works on directly (others are converted first).
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "F"})
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    if mode in _ONE_BYTE:
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+def _peak_bytes(img: Image.Image, factor: int) -> int:
+    """Memory to decode ``img`` and bring it to RGB at 1/``factor`` of its size (estimate)."""
+    pixels = img.width * img.height
+    raw = pixels * _bytes_per_pixel(img.mode)
+    if img.mode in _WIDE or img.mode in _REDUCIBLE and factor > 1:
+        return raw + 4 * pixels // (factor * factor) + 64 * 2**20  # plus one band of rows
+    return raw + 4 * pixels  # converted to RGB(A) at full size first
+
+
 def _describe(e: BaseException) -> str:
     if isinstance(e, FileNotFoundError):
         return "file not found"
@@ -71,10 +162,18 @@ def _describe(e: BaseException) -> str:
         return "is a folder, not a photo"
     if isinstance(e, PermissionError):
         return "permission denied"
+    if isinstance(e, _TooBig):
+        return (
+            f"image too large to decode safely (it would take {e.args[0] / 2**20:.0f} MB, "
+            f"over the {MAX_PHOTO_BYTES / 2**20:.0f} MB per photo)"
+        )
     if isinstance(e, Image.DecompressionBombError):
         return f"image too large to decode safely ({e})"
     if isinstance(e, UnidentifiedImageError):
-        return "not an image, or a format Pillow cannot read"
+        return (
+            "not an image, or not a photo format this app reads "
+            f"({', '.join(f for f in PHOTO_FORMATS if f != 'DIB')})"
+        )
     if isinstance(e, OSError) and "truncated" in str(e).lower():
         return "truncated or damaged image file"
     if isinstance(e, MemoryError):
@@ -82,25 +181,76 @@ def _describe(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:
         return e.strerror.lower()
     text = str(e).strip()
-    return f"cannot decode image ({text})" if text else f"cannot decode image ({type(e).__name__})"
+    # Library messages may carry temp paths or command lines: a reason names no files.
+    if not text or "/" in text or "\\" in text or len(text) > 200:
+        return f"cannot decode image ({type(e).__name__})"
+    return f"cannot decode image ({text})"
+
+
+def _rows(img: Image.Image, step: int):
+    """``img`` as float32 arrays of ``step`` rows at a time (bounded memory for any size)."""
+    for top in range(0, img.height, step):
+        band = img.crop((0, top, img.width, min(img.height, top + step)))
+        yield np.asarray(band, dtype=np.float32)
+
+
+def _wide_to_l(img: Image.Image, factor: int = 1) -> Image.Image:
+    """A 16-bit, 32-bit or float image as 8-bit "L", its range scaled (not clipped), and
+    box-averaged by ``factor``; a band of rows at a time, never one copy of the whole photo."""
+    mode = img.mode
+    step = max(factor, (2**22 // max(1, img.width)) // factor * factor)  # ~16 MB float32 bands
+    if mode.startswith("I;16"):
+        lo, hi = 0.0, 65535.0
+    else:
+        lo, hi = np.inf, -np.inf
+        for rows in _rows(img, step):
+            finite = rows[np.isfinite(rows)]
+            if finite.size:
+                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+        if not np.isfinite(lo):
+            lo, hi = 0.0, 0.0
+        if mode == "I":  # 8-bit values kept as is; wider ones scaled from 0..65535
+            lo, hi = 0.0, 65535.0 if hi > 255 else 255.0
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    width = img.width // factor if factor > 1 else img.width
+    out = []
+    for rows in _rows(img, step):
+        if factor > 1:
+            rows = rows[: rows.shape[0] // factor * factor, : width * factor]
+            if not rows.size:
+                continue
+            rows = rows.reshape(rows.shape[0] // factor, factor, width, factor).mean(axis=(1, 3))
+        rows = np.nan_to_num((rows - lo) * scale, nan=0.0, posinf=255.0, neginf=0.0)
+        out.append(np.clip(rows, 0, 255).astype(np.uint8))
+    return Image.fromarray(np.concatenate(out) if out else np.zeros((0, width), np.uint8), "L")
+
+
+def _reduce_factor(img: Image.Image, min_size: tuple[int, int] | None) -> int:
+    """How much ``img`` may be box-averaged and stay at least ``min_size`` either way round."""
+    if min_size is None:
+        return 1
+    side = max(1, max(min_size))  # orientation may swap the sides
+    return max(1, min(img.width, img.height) // side)
+
+
+def _reduced(img: Image.Image, factor: int) -> Image.Image:
+    if factor < 2:
+        return img
+    if img.mode in _WIDE:
+        return _wide_to_l(img, factor)
+    if img.mode not in _REDUCIBLE:
+        img = _to_rgb(img)
+    return img.reduce(factor)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode == "RGB":
         return img
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    if mode in _WIDE:
         # Pillow clips wide integers to 0..255 when converting, which whitens a 16-bit photo;
         # scale the full range down instead.
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB")
-    if mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-        scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
-        return Image.fromarray(np.nan_to_num(scaled).astype(np.uint8), "L").convert("RGB")
+        return _wide_to_l(img).convert("RGB")
     has_alpha = (
         mode in ("RGBA", "LA", "La", "RGBa", "PA")
         or (mode == "P" and "transparency" in img.info)
@@ -118,8 +268,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> Image.Image:
     """The photo as an upright RGB image (first frame of an animation), detached from any file.
 
-    ``min_size`` (width, height) lets a big JPEG decode at a reduced scale no smaller than
-    it. Raises ``PhotoError`` naming the photo and the reason.
+    ``min_size`` (width, height) lets a big photo decode reduced, no smaller than it either
+    way round. Raises ``PhotoError`` naming the photo and the reason.
     """
     name = source_name(source)
     try:
@@ -135,30 +285,44 @@ def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> 
             # The bomb *warning* band (1-2x the limit) is allowed, as in Pillow itself; past
             # it Pillow raises DecompressionBombError.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(fp) as img:
-                if img.format == "JPEG" and min_size is not None:
-                    # draft() only reduces by 1/2, 1/4 or 1/8, staying >= the requested size.
-                    # Orientation may swap the sides, so ask for the longer side both ways.
-                    side = max(min_size)
-                    img.draft(None, (side, side))
+            with Image.open(fp, formats=PHOTO_FORMATS) as img:
                 if getattr(img, "n_frames", 1) > 1:
                     img.seek(0)
-                img.load()
-                # Closing the file destroys the image it was read into: keep a copy.
-                return _upright_rgb(img, copy=True)
+                if img.format in ("JPEG", "MPO") and min_size is not None:
+                    # draft() only reduces by 1/2, 1/4 or 1/8, staying >= the requested size.
+                    side = max(min_size)
+                    img.draft(None, (side, side))
+                factor = _reduce_factor(img, min_size)
+                with _budget.hold(_peak_bytes(img, factor)):
+                    img.load()
+                    # Closing the file destroys the image it was read into: keep a copy.
+                    reduced = _reduced(img, factor)
+                    return _upright_rgb(reduced, copy=reduced is img, exif=img.getexif)
     except Exception as e:  # Pillow raises many types for broken files; all mean "cannot read"
         raise PhotoError(name, _describe(e)) from e
 
 
-def _upright_rgb(img: Image.Image, copy: bool) -> Image.Image:
+# EXIF orientation → the transpose that makes the photo upright (as ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright_rgb(img: Image.Image, copy: bool, exif=None) -> Image.Image:
     try:
-        orientation = img.getexif().get(0x0112, 1)
+        # A reduced copy has no EXIF of its own: ``exif`` reads the original's.
+        orientation = (exif or img.getexif)().get(0x0112, 1)
     except Exception:  # damaged EXIF must not make an otherwise fine photo unreadable
         orientation = 1
-    if orientation not in (1, None):
-        img = ImageOps.exif_transpose(img)
-        copy = False
     rgb = _to_rgb(img)
+    if orientation in _UPRIGHT:
+        return rgb.transpose(_UPRIGHT[orientation])
     return rgb.copy() if copy and rgb is img else rgb
 
 
