@@ -1,18 +1,32 @@
 """Caption result files (csv, jsonl, json, txt): written as results come, never half-written.
 
 Every format holds the same records ``{"path", "caption", "score", "error"}`` (``error``
-null on success, ``caption`` and ``score`` null on failure). What survives a crash or
-``kill -9``, and what ``resume`` reads back:
+null on success, ``caption`` and ``score`` null on failure; ``path`` absolute when written
+to a file). What survives a crash or ``kill -9``, and what ``resume`` reads back:
 
-- **jsonl** is append-only: each record is one line, written and flushed as it comes, so
-  a killed run leaves every finished record in the file (at worst a torn last line, which
-  a resumed run cuts off and redoes). The file is fsynced at most once a second and on
-  close, so even a power cut loses no more than the last second.
-- **csv, json, txt** cannot be appended to safely (json) or are easier to read whole, so
-  records go to a journal ``FILE.partial`` (jsonl, as above) while the run lasts and the
-  final file is written at the end as a temp file + ``os.replace``: the file at ``FILE`` is
-  always either the previous complete one or the new complete one. A resumed run reads
-  ``FILE`` and the journal of the interrupted run.
+- **jsonl** into a new (or empty) file is append-only: each record is one line, written and
+  flushed as it comes, so a killed run leaves every finished record in the file (at worst
+  a torn last line, which a resumed run cuts off and redoes). ``resume`` appends to it. The
+  file is fsynced at most once a second and on close, so a power cut loses at most the last
+  second.
+- **Everything else** (csv, json, txt, and a jsonl run that would replace an existing
+  file) goes to a journal ``FILE.partial`` (jsonl, as above) while the run lasts, and the
+  final file is written at the end as a temp file + ``os.replace``: the file at ``FILE``
+  is always either the previous complete one or the new complete one. A resumed run
+  reads ``FILE`` and the journal of the interrupted run (the journal's newer records win).
+  An *interrupted* run that was not resuming writes ``FILE`` as the earlier records with
+  this run's replacing theirs, so Ctrl-C never leaves fewer records than were there.
+
+What is trusted and refused (``OutputError``, the file left as it is):
+
+- an existing ``FILE`` is only replaced or resumed if it reads back as this tool's output
+  (every record has the four fields; csv has the header; txt has a tab on every line);
+- only a torn *last* line that does not parse is cut; a complete last record without its
+  newline is kept; only ``\n`` ends a line (a lone CR inside a record is not an end);
+- a second run writing the same ``FILE`` is refused (an advisory ``flock`` on
+  ``FILE.lock``, held while the run lasts);
+- a symbolic link is written through (the file it points to is replaced, the link stays);
+  anything that is not a regular file (``/dev/null``, a FIFO) is refused.
 
 ``ResultWriter(None, ...)`` streams to stdout instead (json: printed at the end).
 """
@@ -21,10 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -64,14 +80,22 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: dict) -> Record:
-        if not isinstance(data, dict) or not isinstance(data.get("path"), str):
-            raise ValueError("not a record")
-        score = data.get("score")
-        if score is not None:
+        """A record read back; ValueError for anything this tool would not have written."""
+        if not isinstance(data, dict) or not set(FIELDS) <= set(data):
+            raise ValueError("not a result record (needs path, caption, score, error)")
+        path, caption, score, error = (data[k] for k in FIELDS)
+        if not isinstance(path, str) or not path:
+            raise ValueError("'path' must be text")
+        for name, value in (("caption", caption), ("error", error)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name!r} must be text or null")
+        if isinstance(score, str) and score:  # csv
             score = float(score)
-        caption, error = data.get("caption"), data.get("error")
+        elif isinstance(score, bool) or not isinstance(score, int | float | None | str):
+            raise ValueError("'score' must be a number or null")
+        score = None if score in (None, "") else float(score)
         return cls(
-            path=data["path"],
+            path=path,
             caption=caption if caption not in ("",) else None,
             score=score if score is None or math.isfinite(score) else None,
             error=error if error not in ("",) else None,
@@ -131,9 +155,28 @@ def render(records: Iterable[Record], fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
 
 
+def regular_target(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` must replace: symbolic links followed (so the link
+    survives), and an ``OSError`` if it exists as something other than a regular file
+    (``/dev/null``, a FIFO, a folder) that a replace would destroy or a write would hang on."""
+    real = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        return real
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (device, FIFO or socket)"
+        raise OSError(errno.EINVAL, f"{path} is {kind}; name a file")
+    return real
+
+
 def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a whole file via a temp file in the same folder + fsync + ``os.replace``."""
-    path = Path(path)
+    """Write a whole file via a temp file in the same folder + fsync + ``os.replace``.
+
+    A symbolic link is written through (its target is replaced, the link stays); a path
+    that is not a regular file raises ``OSError`` (see ``regular_target``).
+    """
+    path = regular_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         # mkstemp makes the file private (0600); a result file or a model manifest should
@@ -167,57 +210,145 @@ def _fsync_dir(folder: Path) -> None:
 # -- reading back ------------------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path) -> tuple[list[Record], int]:
-    """Records, and the byte length of the file's valid part (a torn last line excluded)."""
+@dataclass(frozen=True)
+class _Jsonl:
+    records: list[Record]
+    good: int  # byte length of the valid part (a torn last line excluded)
+    needs_newline: bool  # the last record is complete but its newline was never written
+
+
+_RECORD_START = b'{"path": '
+
+
+def _parse_line(line: bytes) -> Record:
+    return Record.from_dict(json.loads(line.decode("utf-8")))
+
+
+def _read_jsonl(path: Path) -> _Jsonl:
+    """Read a jsonl output; only a torn last line (one that does not parse) is dropped."""
     data = path.read_bytes()
     records: list[Record] = []
+    lines = data.split(b"\n")  # only LF ends a record: a lone CR is not a line break
     good = 0
-    offset = 0
-    for line in data.splitlines(keepends=True):
-        offset += len(line)
-        if not line.endswith(b"\n"):
-            break  # torn write of a killed run: redone on resume
+    for number, line in enumerate(lines, 1):
+        last = number == len(lines)
         stripped = line.strip()
         if stripped:
             try:
-                records.append(Record.from_dict(json.loads(stripped.decode("utf-8"))))
-            except (ValueError, UnicodeDecodeError) as e:
+                records.append(_parse_line(stripped))
+            except (ValueError, UnicodeDecodeError, RecursionError) as e:
+                # A killed run's torn write (redone on resume) is the start of one of our
+                # records; any other unreadable text is someone's data, never cut.
+                if last and stripped.startswith(_RECORD_START):
+                    return _Jsonl(records, good, False)
                 raise OutputError(
-                    f"{path}: line {len(records) + 1} is not a result record ({e})"
+                    f"{path}: line {number} is not a result record of this tool ({e}); "
+                    "it was left unchanged"
                 ) from e
-        good = offset
-    return records, good
+        good += len(line) + (0 if last else 1)
+    complete_last = bool(lines[-1].strip())  # a whole record whose newline never came
+    return _Jsonl(records, good, complete_last)
 
 
 def read_records(path: str | os.PathLike, fmt: str) -> list[Record]:
-    """The records of a finished output file (raises OutputError if it is not one)."""
+    """The records of an output file of this tool (``OutputError`` if it is not one)."""
     path = Path(path)
     try:
         if fmt == "jsonl":
-            return _read_jsonl(path)[0]
+            return _read_jsonl(path).records
         text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            return []
         if fmt == "json":
-            data = json.loads(text) if text.strip() else []
+            data = json.loads(text)
             if not isinstance(data, list):
                 raise ValueError("expected a JSON list of records")
             return [Record.from_dict(d) for d in data]
         if fmt == "csv":
-            rows = list(csv.DictReader(io.StringIO(text, newline="")))
-            return [Record.from_dict({**row, "score": row.get("score") or None}) for row in rows]
+            reader = csv.reader(io.StringIO(text, newline=""))
+            if tuple(next(reader, ())[: len(FIELDS)]) != FIELDS:
+                raise ValueError(f"the header is not {','.join(FIELDS)}")
+            return [
+                Record.from_dict(dict(zip(FIELDS, row + [""] * len(FIELDS), strict=False)))
+                for row in reader
+                if row
+            ]
         if fmt == "txt":
             records = []
-            for line in text.splitlines():
+            for number, line in enumerate(text.split("\n"), 1):
                 if not line:
                     continue
-                p, _, rest = line.partition("\t")
+                p, tab, rest = line.partition("\t")
+                if not tab or not p:
+                    raise ValueError(f"line {number} is not 'path<TAB>caption'")
                 if rest.startswith("ERROR: "):
                     records.append(Record(p, None, None, rest[len("ERROR: ") :]))
                 else:
                     records.append(Record(p, rest, None, None))
             return records
-    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
-        raise OutputError(f"{path}: cannot read it back as {fmt} ({e})") from e
+    except OutputError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, csv.Error) as e:
+        raise OutputError(
+            f"{path}: not a {fmt} output of this tool ({e}); it was left unchanged"
+        ) from e
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def merge(*runs: Iterable[Record]) -> list[Record]:
+    """One record per photo, in order of first appearance; a later run's record wins."""
+    merged: dict[str, Record] = {}
+    for records in runs:
+        for record in records:
+            merged[record.key] = record
+    return list(merged.values())
+
+
+# -- one writer at a time ----------------------------------------------------------------------
+
+
+class _OutputLock:
+    """An advisory ``flock`` on ``FILE.lock`` so two runs never write one output.
+
+    Taken without waiting: a second run is refused at once. The lock file is removed on
+    release; a run that finds it replaced after locking (another run just removed it) tries
+    again, so two runs never both hold "the" lock.
+    """
+
+    def __init__(self, output: Path):
+        self.path = Path(os.fspath(output) + ".lock")
+        self._fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; the rest still holds
+            return
+        for _ in range(10):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise OutputError(
+                    f"{output} is being written by another captioner run "
+                    f"(locked: {self.path}); wait for it to finish"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+                return
+            os.close(fd)
+        raise OutputError(f"cannot lock {self.path}")
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
 
 
 # -- the writer --------------------------------------------------------------------------------
@@ -227,7 +358,8 @@ class ResultWriter:
     """Writes records as they come (see the module docstring for what survives what).
 
     With ``resume``, ``previous`` holds what earlier runs wrote (de-duplicated by path) and
-    ``done`` their keys; new records are added after them.
+    ``done`` their keys; new records are added after them. Raises ``OutputError`` for an
+    output that must not be touched (not this tool's, locked, not a regular file).
     """
 
     def __init__(
@@ -239,39 +371,69 @@ class ResultWriter:
     ):
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-        self.output = None if output is None else Path(output)
         self.fmt = fmt
+        self.resume = resume
         self.previous: list[Record] = []
         self.records: list[Record] = []  # this run's, kept only where the end needs them
+        self._earlier: list[Record] = []  # a replaced output's records (kept if interrupted)
         self._stream = stream or sys.stdout
         self._file: IO[bytes] | None = None
+        self._journal: Path | None = None
+        self._lock: _OutputLock | None = None
         self._last_sync = time.monotonic()
         self._closed = False
-        if self.output is None:
+        if output is None:
+            self.output = None
             if resume:
                 raise ValueError("--resume needs an output file")
             if fmt == "csv":
                 self._emit(render([], "csv"))
             return
-        journal = self.output if fmt == "jsonl" else journal_path(self.output)
-        if resume:
-            if fmt != "jsonl" and self.output.exists():
-                self._add_previous(read_records(self.output, fmt))
-            if journal.exists():
-                records, good = _read_jsonl(journal)
-                self._add_previous(records)
-                with open(journal, "r+b") as f:  # cut a torn last line
-                    f.truncate(good)
-        elif journal.exists() and fmt != "jsonl":
-            journal.unlink()  # a stale journal of an abandoned run
-        self._file = open(journal, "ab" if resume else "wb")  # noqa: SIM115 - closed in close()
+        try:
+            self.output = regular_target(output)
+        except OSError as e:
+            raise OutputError(e.strerror or str(e)) from None
+        self._lock = _OutputLock(self.output)
+        try:
+            self._open()
+        except BaseException:
+            self._lock.release()
+            raise
 
-    def _add_previous(self, records: Iterable[Record]) -> None:
-        keys = {r.key for r in self.previous}
-        for record in records:
-            if record.key not in keys:
-                keys.add(record.key)
-                self.previous.append(record)
+    def _open(self) -> None:
+        out = self.output
+        assert out is not None
+        journal = journal_path(out)
+        existing = read_records(out, self.fmt) if out.exists() else []
+        direct = self.fmt == "jsonl" and (self.resume or not existing)
+        if direct and self.resume and journal.exists():
+            direct = False  # an interrupted replacing run left a journal: carry it on
+        if self.resume:
+            self.previous = merge(existing)
+            if not direct and journal.exists():
+                log = _read_jsonl(journal)
+                self.previous = merge(self.previous, log.records)
+                with open(journal, "r+b") as f:  # cut a torn last line
+                    f.truncate(log.good)
+                    if log.needs_newline:
+                        f.seek(0, os.SEEK_END)
+                        f.write(b"\n")
+        else:
+            self._earlier = existing
+            if journal.exists() and not direct:
+                journal.unlink()  # a stale journal of an abandoned run
+        if direct:
+            if self.resume and existing:
+                log = _read_jsonl(out)
+                with open(out, "r+b") as f:
+                    f.truncate(log.good)
+                    if log.needs_newline:
+                        f.seek(0, os.SEEK_END)
+                        f.write(b"\n")
+            self._file = open(out, "ab" if self.resume else "wb")  # noqa: SIM115 - close()
+        else:
+            self._journal = journal
+            self._file = open(journal, "ab" if self.resume else "wb")  # noqa: SIM115
 
     @property
     def done(self) -> set[str]:
@@ -297,14 +459,15 @@ class ResultWriter:
         if now - self._last_sync >= _FSYNC_INTERVAL_S:
             os.fsync(self._file.fileno())
             self._last_sync = now
-        if self.fmt != "jsonl":
+        if self._journal is not None:
             self.records.append(record)
 
     def all_records(self) -> list[Record]:
-        return self.previous + self.records
+        return merge(self.previous, self.records)
 
-    def close(self) -> None:
-        """Finish the output (also after an interrupted run: what is done is kept)."""
+    def close(self, complete: bool = True) -> None:
+        """Finish the output. ``complete=False`` (an interrupted run): what is done is kept,
+        and an output this run was replacing keeps its other records."""
         if self._closed:
             return
         self._closed = True
@@ -312,19 +475,26 @@ class ResultWriter:
             if self.fmt == "json":
                 self._emit(render(self.records, "json"))
             return
-        assert self._file is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        if self.fmt == "jsonl":
-            return
-        write_atomic(self.output, render(self.all_records(), self.fmt))
-        # Only once the final file is in place; a crash in between leaves records in both,
-        # which a resume de-duplicates.
-        journal_path(self.output).unlink(missing_ok=True)
+        try:
+            assert self._file is not None
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            finally:
+                self._file.close()
+            if self._journal is None:
+                return
+            base = self.previous if self.resume else ([] if complete else self._earlier)
+            write_atomic(self.output, render(merge(base, self.records), self.fmt))
+            # Only once the final file is in place; a crash in between leaves records in
+            # both, which a resume de-duplicates.
+            self._journal.unlink(missing_ok=True)
+        finally:
+            assert self._lock is not None
+            self._lock.release()
 
     def __enter__(self) -> ResultWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(complete=exc_type is None)
