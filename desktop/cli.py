@@ -7,6 +7,7 @@ written), 2 usage error or unusable model, 130 interrupted (what was done is wri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -26,15 +27,38 @@ class _UsageError(Exception):
     pass
 
 
+def bounded_int(low: int, high: int, what: str):
+    """argparse type for a whole number in ``low..high`` (a clear error instead of a crash
+    or gigabytes: ``--threads 100000`` segfaulted LiteRT, ``--beam 20000`` took 17.6 GB)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{what} must be at most {high}, got {value}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
 def positive_int(text: str) -> int:
-    """argparse type for counts (threads, beam width, photos): a whole number ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    """argparse type for counts (photos, repeats): a whole number ≥ 1."""
+    return _count(text)
+
+
+_count = bounded_int(1, sys.maxsize, "count")
+MAX_THREADS = 256
+MAX_BEAM = 50
+MAX_LENGTH = 200
+threads_arg = bounded_int(1, MAX_THREADS, "threads")
+beam_arg = bounded_int(1, MAX_BEAM, "beam")
+length_arg = bounded_int(1, MAX_LENGTH, "max-length")
+port_arg = bounded_int(0, 65535, "port")  # 0: any free port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         if runtime:
             p.add_argument(
                 "--threads",
-                type=positive_int,
+                type=threads_arg,
                 metavar="N",
                 help="CPU threads for the model (default: one per core, at most 4)",
             )
@@ -75,14 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write results here (default: stdout)")
     p.add_argument(
         "--beam",
-        type=positive_int,
+        type=beam_arg,
         default=3,
         metavar="N",
         help="beam width; 1 is greedy (default: 3)",
     )
     p.add_argument(
         "--max-length",
-        type=positive_int,
+        type=length_arg,
         metavar="N",
         help="longest caption in words (default: the model's)",
     )
@@ -130,14 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the local REST service")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8081, help="port (default: 8081)")
+    p.add_argument("--port", type=port_arg, default=8081, help="port (default: 8081)")
     p.add_argument(
         "--allow-paths",
         action="append",
         metavar="DIR",
         help="folder whose photos may be captioned by path (repeatable)",
     )
-    p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads per model")
+    p.add_argument("--threads", type=threads_arg, metavar="N", help="CPU threads per model")
     p.add_argument("--model", metavar="DIR", help="model bundle folder (default: models/default)")
     return parser
 
@@ -165,6 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAILED
+    except OSError as e:
+        if args.command != "caption":
+            raise
+        # Finishing the output failed (disk full, …): its journal and earlier file are kept.
+        return _write_failed(e.filename, e)
 
 
 def _error(message: str) -> None:
@@ -213,6 +242,10 @@ def cmd_caption(args) -> int:
         _error(f"cannot {'resume' if args.resume else 'write'} {output}: {e}")
         return EXIT_USAGE
 
+    def shown(path: str) -> str:
+        # A file records absolute paths, so --resume from another folder finds them.
+        return display_path(os.path.abspath(path) if output is not None else path)
+
     failed = any(not r.ok for r in writer.previous)
     xmp_failed = False
     with writer:
@@ -220,7 +253,7 @@ def cmd_caption(args) -> int:
         found = [
             f
             for f in find_photos(args.paths, recursive=args.recursive)
-            if path_key(display_path(f.path)) not in done
+            if path_key(shown(f.path)) not in done
         ]
         if not found and not writer.previous:
             print(
@@ -252,33 +285,47 @@ def cmd_caption(args) -> int:
             )
             for f in found:
                 if f.error is not None:
-                    writer.write(Record(display_path(f.path), None, None, f.error))
+                    writer.write(Record(shown(f.path), None, None, f.error))
                     failed = True
                     bar.update()
                     continue
                 item = next(items)
-                shown = display_path(item.path)
+                path = shown(item.path)
                 if item.error is not None:
                     error = item.error
                     reason = error.reason if isinstance(error, PhotoError) else str(error)
-                    writer.write(Record(shown, None, None, reason))
+                    writer.write(Record(path, None, None, reason))
                     failed = True
                 else:
                     result = item.result
-                    writer.write(Record(shown, result.text, round(result.score, 4), None))
+                    writer.write(Record(path, result.text, round(result.score, 4), None))
                     if args.write_xmp:
                         xmp_failed |= not _write_xmp(item.path, result.text, bar)
                 bar.update()
         except KeyboardInterrupt:
             cancel.set()
             bar.close()
+            writer.close(complete=False)
             print(
                 "captioner: interrupted; results so far are written (use --resume)", file=sys.stderr
             )
             return EXIT_INTERRUPTED
+        except OSError as e:  # disk full, output folder gone, …: what is written stays
+            bar.close()
+            with contextlib.suppress(OSError):
+                writer.close(complete=False)
+            return _write_failed(writer.output, e)
         finally:
             bar.close()
     return EXIT_FAILED if failed or xmp_failed else EXIT_OK
+
+
+def _write_failed(output, e: OSError) -> int:
+    _error(
+        f"cannot write {output or 'the output'}: {e.strerror or e}; what was finished is "
+        "kept (run again with --resume once it is fixed)"
+    )
+    return EXIT_FAILED
 
 
 def _write_xmp(path: str, text: str, bar) -> bool:

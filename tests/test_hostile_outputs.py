@@ -1,0 +1,203 @@
+"""Hostile and unlucky outputs for ``captioner caption -o`` (issue 11, findings 4, 5, 7, 8)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desktop.cli import main
+from desktop.outputs import OutputError, Record, ResultWriter, journal_path, read_records
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args, model) -> int:
+    return main(["caption", *map(str, args), "--model", str(model), "--no-progress", "--beam", "1"])
+
+
+def record_line(path, caption="KEEP ME", score=-1.0) -> str:
+    return json.dumps({"path": str(path), "caption": caption, "score": score, "error": None})
+
+
+def test_resume_from_another_folder_finds_that_folders_photos(
+    default_model_dir, tmp_path, samples, monkeypatch
+):
+    # Finding 4: `caption . -o ~/c.jsonl --resume` in 2023/ then 2024/ skipped 2024's photo.
+    out = tmp_path / "c.jsonl"
+    for year in ("2023", "2024"):
+        (tmp_path / year).mkdir()
+        shutil.copy(samples[0], tmp_path / year / "IMG_0001.jpg")
+    for year in ("2023", "2024"):
+        monkeypatch.chdir(tmp_path / year)
+        assert run(".", "--resume", "-o", out, model=default_model_dir) == 0
+    paths = [r.path for r in read_records(out, "jsonl")]
+    assert paths == [str(tmp_path / y / "IMG_0001.jpg") for y in ("2023", "2024")]
+
+
+def test_a_complete_last_record_without_newline_is_kept(default_model_dir, tmp_path, samples):
+    out = tmp_path / "out.jsonl"
+    out.write_text(record_line(samples[0]))  # valid, only the newline is missing
+    assert run(*samples[:2], "--resume", "-o", out, model=default_model_dir) == 0
+    records = read_records(out, "jsonl")
+    assert [r.path for r in records] == [str(p) for p in samples[:2]]
+    assert records[0].caption == "KEEP ME"  # not cut and redone
+
+
+def test_a_lone_cr_does_not_end_the_file(default_model_dir, tmp_path, samples):
+    out = tmp_path / "out.jsonl"
+    out.write_text(record_line(samples[0]) + "\n\r" + record_line(samples[1]) + "\n", newline="")
+    assert run(*samples[:3], "--resume", "-o", out, model=default_model_dir) == 0
+    records = read_records(out, "jsonl")
+    assert [r.path for r in records] == [str(p) for p in samples[:3]]
+    assert [r.caption for r in records[:2]] == ["KEEP ME", "KEEP ME"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("notes.jsonl", "hello world"),  # no newline: not a torn record either
+        ("notes.jsonl", '{"name": "x"}\n'),
+        ("notes.csv", "name,age\nann,3\n"),
+        ("notes.txt", "my diary\nno tabs here\n"),
+        ("notes.json", '{"a": 1}'),
+    ],
+)
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_file_that_is_not_our_output_is_refused_and_kept(
+    default_model_dir, tmp_path, samples, capsys, name, text, resume
+):
+    out = tmp_path / name
+    out.write_text(text)
+    flags = ["--resume"] if resume else []
+    assert run(samples[0], *flags, "-o", out, model=default_model_dir) == 2
+    assert "not a" in capsys.readouterr().err
+    assert out.read_text() == text
+    assert not journal_path(out).exists()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"path": "/a.jpg", "caption": "x", "score": [1], "error": null}',
+        '{"path": "/a.jpg", "caption": ["x"], "score": 1, "error": null}',
+        '{"path": "/a.jpg", "caption": "x", "score": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+)
+def test_malformed_records_are_a_clean_error(default_model_dir, tmp_path, samples, capsys, line):
+    out = tmp_path / "out.jsonl"
+    out.write_text(line + "\n" + record_line(samples[1]) + "\n")
+    before = out.read_bytes()
+    assert run(samples[0], "--resume", "-o", out, model=default_model_dir) == 2
+    err = capsys.readouterr().err
+    assert "not a result record" in err and "Traceback" not in err
+    assert out.read_bytes() == before
+
+
+def test_deeply_nested_json_output_is_a_clean_error(tmp_path):
+    out = tmp_path / "out.json"
+    out.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(OutputError):
+        read_records(out, "json")
+
+
+def test_a_second_writer_is_refused(default_model_dir, tmp_path, samples, capsys):
+    out = tmp_path / "out.jsonl"
+    with ResultWriter(out, "jsonl") as first:
+        first.write(Record(str(samples[0]), "a caption", -1.0, None))
+        assert run(samples[1], "--resume", "-o", out, model=default_model_dir) == 2
+        assert "being written by another" in capsys.readouterr().err
+    assert [r.path for r in read_records(out, "jsonl")] == [str(samples[0])]
+    # Once the first run is done, the output is free again.
+    assert run(samples[1], "--resume", "-o", out, model=default_model_dir) == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "txt"])
+def test_an_interrupted_rerun_keeps_what_the_earlier_run_finished(tmp_path, fmt):
+    out = tmp_path / f"out.{fmt}"
+    earlier = [Record(f"/p/{i}.jpg", f"old {i}", -1.0, None) for i in range(600)]
+    with ResultWriter(out, fmt) as w:
+        for r in earlier:
+            w.write(r)
+    # A re-run (no --resume) is interrupted after 42 photos: nothing earlier is lost.
+    w = ResultWriter(out, fmt)
+    for i in range(42):
+        w.write(Record(f"/p/{i}.jpg", f"new {i}", -0.5, None))
+    assert len(read_records(out, fmt)) == 600  # untouched while the run lasts
+    w.close(complete=False)
+    records = read_records(out, fmt)
+    assert len(records) == 600
+    assert records[0].caption == "new 0" and records[42].caption == "old 42"
+    assert not journal_path(out).exists()
+    # A complete re-run replaces the output with its own records.
+    with ResultWriter(out, fmt) as w:
+        w.write(Record("/p/0.jpg", "newest", -0.1, None))
+    assert [r.caption for r in read_records(out, fmt)] == ["newest"]
+
+
+def test_a_symlinked_output_is_written_through(default_model_dir, tmp_path, samples):
+    target = tmp_path / "real" / "captions.csv"
+    target.parent.mkdir()
+    link = tmp_path / "captions.csv"
+    link.symlink_to(target)
+    assert run(samples[0], "-o", link, model=default_model_dir) == 0
+    assert run(samples[1], "--resume", "-o", link, model=default_model_dir) == 0
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert [r.path for r in read_records(target, "csv")] == [str(p) for p in samples[:2]]
+
+
+def test_non_regular_outputs_are_refused(default_model_dir, tmp_path, samples, capsys):
+    fifo = tmp_path / "out.jsonl"
+    os.mkfifo(fifo)  # opening it for writing would hang
+    assert run(samples[0], "-o", fifo, model=default_model_dir) == 2
+    assert "not a regular file" in capsys.readouterr().err
+    if os.path.exists("/dev/null"):
+        assert run(samples[0], "-o", "/dev/null", "-f", "txt", model=default_model_dir) == 2
+        assert "not a regular file" in capsys.readouterr().err
+        assert Path("/dev/null").is_char_device()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["caption", "x.jpg", "--threads", "100000"], "threads must be at most"),
+        (["caption", "x.jpg", "--beam", "20000"], "beam must be at most"),
+        (["caption", "x.jpg", "--max-length", "100000"], "max-length must be at most"),
+        (["serve", "--port", "99999"], "port must be at most"),
+        (["serve", "--port", "-1"], "must be at least 0"),
+        (["bench", "--threads", "0"], "must be at least 1"),
+    ],
+)
+def test_flags_have_upper_bounds(args, message, capsys):
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_full_disk_is_a_clean_error_and_loses_nothing(default_model_dir, tmp_path, samples):
+    out = tmp_path / "out.csv"
+    out.write_text("path,caption,score,error\n/p/a.jpg,old,-1.0,\n")
+    before = out.read_bytes()
+    # RLIMIT_FSIZE makes writes past 150 bytes fail (EFBIG), like a full disk would.
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (150, 150))\n"
+        "from desktop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = ["caption", *map(str, samples[:3]), "-o", str(out), "--no-progress", "--beam", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args, "--model", str(default_model_dir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot write" in proc.stderr and "Traceback" not in proc.stderr
+    assert out.read_bytes() == before  # the earlier output is still whole
