@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write the caption into an XMP sidecar (photo.xmp) beside each photo",
     )
+    p.add_argument(
+        "--overwrite-descriptions",
+        action="store_true",
+        help="with --write-xmp, also replace sidecar descriptions this app did not write",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     model_options(p)
 
@@ -300,7 +305,9 @@ def cmd_caption(args) -> int:
                     result = item.result
                     writer.write(Record(path, result.text, round(result.score, 4), None))
                     if args.write_xmp:
-                        xmp_failed |= not _write_xmp(item.path, result.text, bar)
+                        xmp_failed |= not _write_xmp(
+                            item.path, result.text, bar, args.overwrite_descriptions
+                        )
                 bar.update()
         except KeyboardInterrupt:
             cancel.set()
@@ -328,12 +335,15 @@ def _write_failed(output, e: OSError) -> int:
     return EXIT_FAILED
 
 
-def _write_xmp(path: str, text: str, bar) -> bool:
+def _write_xmp(path: str, text: str, bar, overwrite: bool) -> bool:
     from desktop import CaptionerError
-    from desktop.xmp import write_description
+    from desktop.xmp import DescriptionKept, write_description
 
     try:
-        write_description(path, text)
+        write_description(path, text, overwrite=overwrite)
+        return True
+    except DescriptionKept as e:  # the user's own words: kept, as asked, not a failure
+        bar.write(f"captioner: note: {e}", file=sys.stderr)
         return True
     except CaptionerError as e:
         bar.write(f"captioner: warning: {e}", file=sys.stderr)

@@ -2,9 +2,19 @@
 
 The photo itself is never opened for writing. An existing sidecar is parsed (defusedxml:
 no entities, no DTDs) and only the ``x-default`` entry of ``dc:description`` is set; every
-other property, language alternative and namespace prefix is kept. The sidecar is written
-atomically (temp file + ``os.replace``). A sidecar that is not well-formed XMP is left
-alone and reported, since rewriting it would lose whatever it holds.
+other property, language alternative, namespace prefix, comment and processing instruction
+is kept, and so is the text around the root element (the ``<?xpacket?>`` wrapper and its
+padding). The sidecar is written atomically (temp file + ``os.replace``) through a symbolic
+link if it is one. A sidecar that cannot be read as XMP (not well-formed, an unknown
+encoding, absurdly nested, a FIFO or device) is left alone and reported, since rewriting
+it would lose whatever it holds.
+
+**A description a person wrote is kept.** The app marks the descriptions it writes (the
+``captioner:caption`` property beside ``dc:description`` holds the text it wrote); an
+``x-default`` description that is not the app's own (written by Lightroom, digiKam or by
+hand, or edited since) is only replaced with ``overwrite=True``
+(``--overwrite-descriptions``); otherwise ``DescriptionKept`` is raised and the file is
+left as it was.
 
 The sidecar name follows Adobe's convention (Lightroom, Bridge, Capture One, digiKam's
 default): the photo's extension is replaced by ``.xmp``, so ``photo.jpg`` and a
@@ -14,10 +24,13 @@ default): the photo's extension is replaced by ``.xmp``, so ``photo.jpg`` and a
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
+import stat
 import threading
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
@@ -30,13 +43,22 @@ X = "adobe:ns:meta/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 DC = "http://purl.org/dc/elements/1.1/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-_STANDARD_PREFIXES = {"x": X, "rdf": RDF, "dc": DC}
+# The app's own mark: the description text it wrote, beside dc:description.
+CAPTIONER = "https://github.com/offline-captioner/ns/1.0/"
+MARK = f"{{{CAPTIONER}}}caption"
+_STANDARD_PREFIXES = {"x": X, "rdf": RDF, "dc": DC, "captioner": CAPTIONER}
+MAX_SIDECAR_BYTES = 16 * 2**20
+MAX_DEPTH = 100  # XMP is a few levels deep; deeper is hostile (serialising it recurses)
 # ElementTree keeps prefixes in one process-wide table.
 _prefix_lock = threading.Lock()
 
 
 class XmpError(CaptionerError):
     pass
+
+
+class DescriptionKept(XmpError):
+    """The sidecar holds a description the app did not write; it was left as it was."""
 
 
 def sidecar_path(photo: str | os.PathLike) -> Path:
@@ -50,14 +72,103 @@ def _new_packet() -> ET.Element:
     return root
 
 
-def _parse(path: Path) -> tuple[ET.Element, dict[str, str]]:
+_AROUND = re.compile(r"\s*(?:(?:<\?(?:(?!\?>).)*\?>|<!--(?:(?!-->).)*-->)\s*)*", re.DOTALL)
+_DECLARATION = re.compile(r"<\?xml\s(?:(?!\?>).)*\?>", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _Sidecar:
+    root: ET.Element
+    prefixes: dict[str, str]
+    prolog: str  # text before the root element: declaration, <?xpacket begin?>, comments
+    epilog: str  # text after it: padding, <?xpacket end?>
+
+
+def _read_regular(path: Path) -> bytes:
+    """The file's bytes, opened once without blocking (a FIFO would hang) and checked to be
+    a regular file of sane size by what was opened."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise XmpError(
+                f"{path}: existing sidecar is not a regular file (FIFO, device…), left unchanged"
+            )
+        if st.st_size > MAX_SIDECAR_BYTES:
+            raise XmpError(f"{path}: existing sidecar is over 16 MB, left unchanged")
+        return f.read(MAX_SIDECAR_BYTES + 1)
+
+
+def _parse(path: Path) -> _Sidecar:
     try:
-        prefixes = {}
-        for _event, (prefix, uri) in SafeET.iterparse(str(path), events=("start-ns",)):
+        data = _read_regular(path)
+        prefixes: dict[str, str] = {}
+        for _event, (prefix, uri) in SafeET.iterparse(io.BytesIO(data), events=("start-ns",)):
             prefixes.setdefault(prefix, uri)
-        return SafeET.parse(str(path)).getroot(), prefixes
-    except (ET.ParseError, DefusedXmlException, OSError, UnicodeDecodeError) as e:
-        raise XmpError(f"{path}: existing sidecar is not readable XMP, left unchanged ({e})") from e
+        builder = ET.TreeBuilder(insert_comments=True, insert_pis=True)
+        parser = SafeET.DefusedXMLParser(target=builder)
+        parser.feed(data)
+        root = parser.close()
+        if _depth(root) > MAX_DEPTH:
+            raise XmpError(
+                f"{path}: existing sidecar is nested over {MAX_DEPTH} levels, left unchanged"
+            )
+        text = data.decode(_encoding(data))
+    except XmpError:
+        raise
+    except (
+        ET.ParseError,
+        DefusedXmlException,
+        OSError,
+        UnicodeError,
+        LookupError,
+        ValueError,
+        RecursionError,
+    ) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise XmpError(
+            f"{path}: existing sidecar is not readable XMP, left unchanged ({reason})"
+        ) from e
+    return _Sidecar(root, prefixes, *_prolog_epilog(text))
+
+
+def _depth(root: ET.Element) -> int:
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def _encoding(data: bytes) -> str:
+    # expat has decoded it already, so the declared encoding (or UTF-8/16 by BOM) is real.
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    m = re.match(rb"\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._\-]+)", data.lstrip(b"\xef\xbb\xbf"))
+    return m.group(1).decode("ascii") if m else "utf-8-sig"
+
+
+def _prolog_epilog(text: str) -> tuple[str, str]:
+    """The text around the root element, as it was (comments, PIs, the xpacket wrapper)."""
+    text = text.lstrip("\ufeff")
+    prolog = _AROUND.match(text).group(0)
+    # The declaration names the old encoding; the file is written as UTF-8.
+    prolog = _DECLARATION.sub("", prolog, count=1).lstrip()
+    # Walk back over trailing PIs/comments/space to the root's closing '>'.
+    epilog_start = len(text)
+    while True:
+        tail = text[:epilog_start].rstrip()
+        if tail.endswith("?>") and "<?" in tail:
+            epilog_start = tail.rfind("<?")
+        elif tail.endswith("-->") and "<!--" in tail:
+            epilog_start = tail.rfind("<!--")
+        else:
+            epilog_start = len(tail)
+            break
+    return prolog, text[epilog_start:]
 
 
 def _description_node(root: ET.Element, path: Path) -> ET.Element:
@@ -73,8 +184,30 @@ def _description_node(root: ET.Element, path: Path) -> ET.Element:
     return ET.SubElement(rdf, f"{{{RDF}}}Description", {f"{{{RDF}}}about": ""})
 
 
-def set_description(root: ET.Element, text: str, path: Path = Path("<xmp>")) -> None:
+def _x_default(node: ET.Element) -> str | None:
+    """The x-default (or simple-valued) dc:description of a Description node, or None."""
+    if f"{{{DC}}}description" in node.attrib:
+        return node.attrib[f"{{{DC}}}description"]
+    prop = node.find(f"{{{DC}}}description")
+    if prop is None:
+        return None
+    for li in prop.iter(f"{{{RDF}}}li"):
+        if li.get(XML_LANG) == "x-default":
+            return li.text or ""
+    return None
+
+
+def set_description(
+    root: ET.Element, text: str, path: Path = Path("<xmp>"), overwrite: bool = False
+) -> None:
     node = _description_node(root, path)
+    existing = _x_default(node)
+    if existing and existing.strip() and existing != node.get(MARK) and not overwrite:
+        raise DescriptionKept(
+            f"{path}: has a description the app did not write ({existing[:60]!r}), kept "
+            "(--overwrite-descriptions replaces it)"
+        )
+    node.set(MARK, text)
     node.attrib.pop(f"{{{DC}}}description", None)  # simple-valued form: not valid for Alt
     prop = node.find(f"{{{DC}}}description")
     if prop is None:
@@ -98,31 +231,35 @@ def get_description(sidecar: str | os.PathLike) -> str | None:
     path = Path(sidecar)
     if not path.is_file():
         return None
-    root, _ = _parse(path)
-    for prop in root.iter(f"{{{DC}}}description"):
-        for li in prop.iter(f"{{{RDF}}}li"):
-            if li.get(XML_LANG) == "x-default":
-                return li.text or ""
+    root = _parse(path).root
+    rdf = root if root.tag == f"{{{RDF}}}RDF" else root.find(f".//{{{RDF}}}RDF")
+    for node in [] if rdf is None else rdf.findall(f"{{{RDF}}}Description"):
+        value = _x_default(node)
+        if value is not None:
+            return value
     return None
 
 
-def write_description(photo: str | os.PathLike, text: str) -> Path:
-    """Set the caption in ``photo``'s sidecar (created or merged); returns the sidecar path."""
+def write_description(photo: str | os.PathLike, text: str, overwrite: bool = False) -> Path:
+    """Set the caption in ``photo``'s sidecar (created or merged); returns the sidecar path.
+
+    Raises ``DescriptionKept`` if the sidecar holds a description the app did not write
+    (unless ``overwrite``), ``XmpError`` if it cannot be read or written.
+    """
     sidecar = sidecar_path(photo)
-    if sidecar.exists():
-        root, prefixes = _parse(sidecar)
-    else:
-        root, prefixes = _new_packet(), {}
-    set_description(root, text, sidecar)
+    exists = os.path.lexists(sidecar)  # a dangling link is reported, not replaced
+    parsed = _parse(sidecar) if exists else _Sidecar(_new_packet(), {}, "", "")
+    set_description(parsed.root, text, sidecar, overwrite=overwrite)
     with _prefix_lock:
-        for prefix, uri in {**prefixes, **_STANDARD_PREFIXES}.items():
+        for prefix, uri in {**parsed.prefixes, **_STANDARD_PREFIXES}.items():
             # ElementTree refuses its own ns0-style names; those get a fresh name anyway.
             if prefix and not re.fullmatch(r"ns\d+", prefix):
                 with contextlib.suppress(ValueError):
                     ET.register_namespace(prefix, uri)
-        body = ET.tostring(root, encoding="unicode")
+        body = ET.tostring(parsed.root, encoding="unicode")
+    declaration = '<?xml version="1.0" encoding="UTF-8"?>\n'
     try:
-        write_atomic(sidecar, '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n")
+        write_atomic(sidecar, declaration + parsed.prolog + body + (parsed.epilog or "\n"))
     except OSError as e:
         raise XmpError(f"{sidecar}: cannot write the sidecar ({e.strerror or e})") from e
     return sidecar

@@ -75,7 +75,8 @@ def test_new_sidecar(photo):
 def test_merge_keeps_everything_else(photo):
     sidecar = photo.with_suffix(".xmp")
     sidecar.write_text(LIGHTROOM_SIDECAR)
-    write_description(photo, "A brown dog on the sand.")
+    # "old caption" is Lightroom's, not the app's: replaced only when asked.
+    write_description(photo, "A brown dog on the sand.", overwrite=True)
     assert get_description(sidecar) == "A brown dog on the sand."
     root = ET.parse(sidecar).getroot()
     desc = root.find(f".//{{{RDF}}}Description")
@@ -159,7 +160,9 @@ def test_cli_write_xmp_round_trip(tmp_path, samples, default_model_dir):
     assert len(records) == 3
     for record in records:
         photo = folder / record["path"].rsplit("/", 1)[1]
-        assert get_description(photo.with_suffix(".xmp")) == record["caption"]
+        # tagged.xmp's description is Lightroom's (a person's words): kept.
+        expected = "old caption" if photo.name == "tagged.jpg" else record["caption"]
+        assert get_description(photo.with_suffix(".xmp")) == expected
     assert {p.name: (_digest(p), p.stat().st_mtime_ns) for p in folder.glob("*.jpg")} == digests
     assert "Ein Hund am Strand" in (folder / "tagged.xmp").read_text()
     # The sidecars are not photos: a second run finds the same three files.

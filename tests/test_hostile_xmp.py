@@ -1,0 +1,143 @@
+"""Hostile and precious XMP sidecars (issue 11, finding 6): the user's words and everything
+else in the sidecar survive; unreadable sidecars are reported per photo, the run goes on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from desktop.cli import main
+from desktop.xmp import DC, RDF, DescriptionKept, XmpError, get_description, write_description
+
+LIGHTROOM = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<!-- written by Lightroom -->
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <?lr-hint keep me?>
+  <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="5"/>
+  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">
+   <!-- the family's own words -->
+   <dc:description>
+    <rdf:Alt><rdf:li xml:lang="x-default">Grandma's 90th birthday, Lisbon</rdf:li></rdf:Alt>
+   </dc:description>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>
+"""
+
+
+def run(*args, model) -> int:
+    return main(["caption", *map(str, args), "--model", str(model), "--no-progress", "--beam", "1"])
+
+
+@pytest.fixture
+def photo(tmp_path, samples):
+    path = tmp_path / "party.jpg"
+    shutil.copy2(samples[0], path)
+    return path
+
+
+def test_a_persons_description_is_kept(photo):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(LIGHTROOM, encoding="utf-8")
+    with pytest.raises(DescriptionKept, match="--overwrite-descriptions"):
+        write_description(photo, "A group of people at a table.")
+    assert sidecar.read_text(encoding="utf-8") == LIGHTROOM
+
+
+def test_the_apps_own_description_is_updated_but_an_edited_one_is_kept(photo):
+    sidecar = write_description(photo, "A dog.")
+    write_description(photo, "A brown dog.")  # the app's own: replaced freely
+    assert get_description(sidecar) == "A brown dog."
+    edited = sidecar.read_text().replace(">A brown dog.<", ">Rex, our dog<")
+    sidecar.write_text(edited)
+    with pytest.raises(DescriptionKept):
+        write_description(photo, "A black dog.")
+    assert get_description(sidecar) == "Rex, our dog"
+
+
+def test_overwrite_keeps_comments_pis_the_xpacket_wrapper_and_one_description(photo):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(LIGHTROOM, encoding="utf-8")
+    write_description(photo, "A group of people at a table.", overwrite=True)
+    text = sidecar.read_text(encoding="utf-8")
+    assert get_description(sidecar) == "A group of people at a table."
+    for kept in (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>',
+        "<!-- written by Lightroom -->",
+        "<?lr-hint keep me?>",
+        "<!-- the family's own words -->",
+        '<?xpacket end="w"?>',
+        'xmp:Rating="5"',
+    ):
+        assert kept in text
+    assert text.index("<?xpacket begin") < text.index("<x:xmpmeta") < text.index("<?xpacket end")
+    root = ET.fromstring(text.encode("utf-8"))
+    assert len(root.findall(f".//{{{DC}}}description")) == 1  # edited in place, not added
+    assert len(root.findall(f".//{{{RDF}}}Description")) == 2
+
+
+def test_a_symlinked_sidecar_is_edited_through_the_link(photo, tmp_path):
+    real = tmp_path / "library" / "party.xmp"
+    real.parent.mkdir()
+    link = photo.with_suffix(".xmp")
+    link.symlink_to(real)
+    with pytest.raises(XmpError):  # a dangling link is reported, never replaced by a file
+        write_description(photo, "A cake.")
+    assert link.is_symlink()
+    real.write_text(LIGHTROOM, encoding="utf-8")
+    write_description(photo, "A cake.", overwrite=True)
+    assert link.is_symlink() and get_description(real) == "A cake."
+
+
+def test_a_fifo_sidecar_is_reported_not_waited_on(photo):
+    os.mkfifo(photo.with_suffix(".xmp"))
+    with pytest.raises(XmpError, match="not a regular file"):
+        write_description(photo, "A cake.")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '<?xml version="1.0" encoding="bogus-enc"?><x:xmpmeta xmlns:x="adobe:ns:meta/"/>',
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">' + "<a>" * 50_000 + "</a>" * 50_000 + "</x:xmpmeta>",
+    ],
+)
+def test_bogus_encodings_and_deep_nesting_are_reported(photo, content):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(content)
+    with pytest.raises(XmpError, match="left unchanged"):
+        write_description(photo, "A cake.")
+    assert sidecar.read_text() == content
+
+
+def test_the_cli_reports_each_bad_sidecar_and_captions_the_rest(
+    tmp_path, samples, default_model_dir, capsys
+):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    names = ["a_fifo", "b_bogus", "c_deep", "d_user", "e_plain"]
+    for name in names:
+        shutil.copy2(samples[0], folder / f"{name}.jpg")
+    os.mkfifo(folder / "a_fifo.xmp")
+    (folder / "b_bogus.xmp").write_text('<?xml version="1.0" encoding="bogus-enc"?><a/>')
+    (folder / "c_deep.xmp").write_text("<a>" * 50_000 + "</a>" * 50_000)
+    (folder / "d_user.xmp").write_text(LIGHTROOM, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert run(folder, "--write-xmp", "-o", out, model=default_model_dir) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("warning:") == 3 and "note:" in err and "d_user.xmp" in err
+    assert len(out.read_text().splitlines()) == 5  # every photo captioned
+    assert get_description(folder / "e_plain.xmp")
+    assert get_description(folder / "d_user.xmp") == "Grandma's 90th birthday, Lisbon"
+    # Asked to, the CLI replaces the person's description.
+    code = run(
+        folder / "d_user.jpg", "--write-xmp", "--overwrite-descriptions", model=default_model_dir
+    )
+    assert code == 0
+    assert get_description(folder / "d_user.xmp") != "Grandma's 90th birthday, Lisbon"
