@@ -44,7 +44,7 @@ RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 DC = "http://purl.org/dc/elements/1.1/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # The app's own mark: the description text it wrote, beside dc:description.
-CAPTIONER = "https://github.com/offline-captioner/ns/1.0/"
+CAPTIONER = "https://offline-captioner.invalid/ns/1.0/"  # a name only, never fetched
 MARK = f"{{{CAPTIONER}}}caption"
 _STANDARD_PREFIXES = {"x": X, "rdf": RDF, "dc": DC, "captioner": CAPTIONER}
 MAX_SIDECAR_BYTES = 16 * 2**20
