@@ -12,12 +12,18 @@ Endpoints (all answers are JSON, errors too)::
     GET  /model              the model bundle's manifest
 
 Query parameters on the caption endpoints: ``beam`` (1..max_beam), ``attention`` (0/1).
+
+Cross-site requests are refused (docs/service.md, "Security notes"): a ``Sec-Fetch-Site``
+other than ``same-origin``/``none`` or a foreign ``Origin`` gets 403 before anything else
+happens, and a POST must carry a content type or header that a web page cannot send
+without a CORS preflight (which is refused too).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import logging
 import os
 import sys
@@ -34,6 +40,7 @@ from werkzeug.exceptions import (
     MethodNotAllowed,
     NotFound,
     RequestEntityTooLarge,
+    UnsupportedMediaType,
 )
 
 from desktop import CaptionerError, PhotoError
@@ -46,6 +53,15 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8081
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
+# A header a web page cannot send without a CORS preflight (which the service refuses).
+CLIENT_HEADER = "X-Captioner-Client"
+# Content types a page may POST without a preflight ("CORS-safelisted"), and none at all.
+_SIMPLE_TYPES = frozenset(
+    {"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
+# A refused ?path= answers no sooner than this, so "missing" is not trivially faster
+# than "exists" (docs/service.md says what timing still tells).
+PATH_REFUSAL_FLOOR_S = 0.05
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -105,6 +121,34 @@ def create_app(
                 "start it with --host to serve other computers"
             )
 
+    @app.before_request
+    def _refuse_cross_site() -> Response | None:
+        site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
+        if site not in ("", "same-origin", "none"):
+            raise Forbidden(
+                f"requests from web pages are refused (Sec-Fetch-Site: {site}); "
+                "call the service from a program"
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.rstrip("/") != f"{request.scheme}://{request.host}":
+            raise Forbidden(
+                f"requests from web pages are refused (Origin: {origin[:100]!r}); "
+                "call the service from a program"
+            )
+        if request.method == "OPTIONS":  # a CORS preflight: never granted
+            raise Forbidden("cross-origin requests are not answered")
+        if (
+            request.method == "POST"
+            and request.mimetype in _SIMPLE_TYPES
+            and CLIENT_HEADER not in request.headers
+        ):
+            raise UnsupportedMediaType(
+                "send the photo with Content-Type: image/jpeg (or image/png, "
+                f"application/octet-stream, …), or add the header '{CLIENT_HEADER}: NAME' "
+                "to a form or text upload (web pages cannot send either without asking)"
+            )
+        return None
+
     @app.get("/")
     def index() -> Response:
         return jsonify(
@@ -143,14 +187,18 @@ def create_app(
     @app.get("/wowme")
     def caption_local() -> Response:
         options = _options(config)
-        path = policy.resolve(_reference())
-        size = path.stat().st_size
-        if size > config.max_body_bytes:
-            raise RequestEntityTooLarge(
-                f"the photo is {size / 2**20:.1f} MB, over the "
-                f"{config.max_body_bytes / 2**20:g} MB limit"
-            )
-        return _caption(pool, str(path), options)
+        reference = _reference()
+        asked = time.monotonic()
+        try:
+            # One open, checked by what it opened (no check-then-open race), read into memory.
+            data = policy.open(reference, config.max_body_bytes)
+        except PathRefused:
+            time.sleep(max(0.0, asked + PATH_REFUSAL_FLOOR_S - time.monotonic()))
+            raise
+        try:
+            return _caption(pool, data, options)
+        except PhotoError as e:
+            raise PhotoError(reference, e.reason) from e
 
     _register_error_handlers(app, config)
     return app
@@ -252,7 +300,11 @@ def _register_error_handlers(app: Flask, config: ServiceConfig) -> None:
             allowed = ", ".join(sorted(set(exc.valid_methods or ()) - {"HEAD", "OPTIONS"}))
             message = f"{request.method} is not allowed on {request.path}; use {allowed}"
         elif isinstance(exc, RequestEntityTooLarge) and message == exc.__class__.description:
-            message = f"the photo is over the {config.max_body_bytes / 2**20:g} MB limit"
+            if (request.content_length or 0) <= config.max_body_bytes:
+                # Werkzeug's own limit on form parts, not the size.
+                message = "the form has too many parts; send the photo alone as field 'image'"
+            else:
+                message = f"the photo is over the {config.max_body_bytes / 2**20:g} MB limit"
         # get_response keeps headers such as Allow on a 405.
         response = exc.get_response()
         headers = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
@@ -301,7 +353,7 @@ def make_server(app: Flask, host: str, port: int, *, config: ServiceConfig, work
     """A waitress server (not started) for ``app``; ``server.effective_port`` is the port."""
     import waitress.server
 
-    return waitress.server.create_server(
+    server = waitress.server.create_server(
         app,
         host=host,
         port=port,
@@ -312,7 +364,40 @@ def make_server(app: Flask, host: str, port: int, *, config: ServiceConfig, work
         # just over it reach Flask, which answers the JSON 413.
         max_request_body_size=4 * config.max_body_bytes + 2**20,
         ident="offline-captioner",
+        # Idle connections are closed after 10 s (checked every 2 s), and far more may be
+        # open than a handful of idle ones can use up (waitress stops accepting at the limit).
+        connection_limit=1000,
+        channel_timeout=10,
+        cleanup_interval=2,
     )
+    channel = _json_error_channel()
+    # One listening socket, or several (a name like localhost): each makes the channels.
+    for listener in [server, *getattr(server, "map", {}).values()]:
+        if hasattr(listener, "channel_class"):
+            listener.channel_class = channel
+    return server
+
+
+def _json_error_channel():
+    """waitress' channel, with its own error answers (400, 413, 431, 501 …) as JSON."""
+    from waitress.channel import HTTPChannel
+    from waitress.task import ErrorTask
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self) -> None:
+            e = self.request.error
+            body = json.dumps({"error": f"{e.reason.lower()}: {e.body}", "status": e.code})
+            data = body.encode("utf-8")
+            self.status = f"{e.code} {e.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.set_close_on_finish()
+            self.content_length = len(data)
+            self.write(data)
+
+    class JsonErrorChannel(HTTPChannel):
+        error_task_class = JsonErrorTask
+
+    return JsonErrorChannel
 
 
 def _as_folders(allow_paths: Any) -> tuple[str, ...]:

@@ -6,8 +6,10 @@ Kept apart from the Flask app so the policy reads (and is tested) on its own.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +49,11 @@ class PathPolicy:
         return cls(tuple(roots))
 
     def resolve(self, reference: str) -> Path:
-        """Return the real path of an allowed, existing photo file, or raise :class:`PathRefused`.
+        """Return the real path of an allowed photo reference, or raise :class:`PathRefused`.
 
         The allow-list is checked on the resolved path *before* looking at the file, so a
         refused request says nothing about whether a file exists outside the allowed folders.
+        Nothing is opened here: :meth:`open` opens the file once and checks what it opened.
         """
         reference = reference.strip()
         if not reference:
@@ -74,16 +77,81 @@ class PathPolicy:
                 "reading local files is turned off; start the service with "
                 "--allow-paths FOLDER, or send the photo's bytes with POST /caption",
             )
-        real = Path(os.path.realpath(reference))
-        if not any(real.is_relative_to(root) for root in self.roots):
+        try:
+            real = Path(os.path.realpath(reference))
+        except OSError as e:  # a link changed while it was being resolved, …
+            raise _refusal(e, reference) from None
+        if not self.allows(real):
             raise PathRefused(
                 403, f"{reference!r} is outside the folders allowed with --allow-paths"
             )
-        if not real.exists():
-            raise PathRefused(404, f"no such file: {reference!r}")
-        if not real.is_file():
-            raise PathRefused(400, f"not a file: {reference!r}")
         return real
+
+    def allows(self, real: Path) -> bool:
+        return any(real.is_relative_to(root) for root in self.roots)
+
+    def open(self, reference: str, max_bytes: int) -> bytes:
+        """The bytes of an allowed regular file, read from one ``open`` that follows no
+        link in its last part and never blocks, checked by what was opened (``fstat``, and
+        the opened file's own path), so swapping the file for a link or a FIFO between the
+        check and the read gains nothing."""
+        real = self.resolve(reference)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(real, flags | getattr(os, "O_CLOEXEC", 0))
+        except OSError as e:
+            raise _refusal(e, reference) from None
+        try:
+            return self._read_checked(fd, reference, max_bytes)
+        finally:
+            os.close(fd)
+
+    def _read_checked(self, fd: int, reference: str, max_bytes: int) -> bytes:
+        opened = _opened_path(fd)
+        if opened is not None and not self.allows(opened):
+            # A folder on the way was swapped for a link after resolve().
+            raise PathRefused(
+                403, f"{reference!r} is outside the folders allowed with --allow-paths"
+            )
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PathRefused(400, f"not a regular file: {reference!r}")
+        if st.st_size > max_bytes:
+            raise PathRefused(
+                413,
+                f"the photo is {st.st_size / 2**20:.1f} MB, "
+                f"over the {max_bytes / 2**20:g} MB limit",
+            )
+        chunks, left = [], max_bytes
+        try:
+            while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+                chunks.append(chunk)
+                left -= len(chunk)
+        except OSError as e:
+            raise _refusal(e, reference) from None
+        return b"".join(chunks)
+
+
+def _opened_path(fd: int) -> Path | None:
+    """The real path of an open file (Linux /proc; None where the OS cannot say)."""
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        return None
+
+
+def _refusal(e: OSError, reference: str) -> PathRefused:
+    if e.errno in (errno.ENOENT, errno.ENOTDIR):
+        return PathRefused(404, f"no such file: {reference!r}")
+    if e.errno == errno.ELOOP:  # the file itself became a link after it was checked
+        return PathRefused(403, f"{reference!r} is outside the folders allowed with --allow-paths")
+    if e.errno == errno.ENAMETOOLONG:
+        return PathRefused(400, "a name in the path is too long for this computer")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return PathRefused(403, f"permission denied: {reference!r}")
+    if e.errno == errno.EISDIR:
+        return PathRefused(400, f"not a regular file: {reference!r}")
+    return PathRefused(400, f"cannot read {reference!r} ({(e.strerror or 'error').lower()})")
 
 
 def _file_url_to_path(url: str) -> str:

@@ -47,7 +47,7 @@ def folders(tmp_path: Path) -> dict[str, Path]:
 
 def refused(policy: PathPolicy, reference: str) -> PathRefused:
     with pytest.raises(PathRefused) as info:
-        policy.resolve(reference)
+        policy.open(reference, MAX_BODY)
     return info.value
 
 
@@ -191,7 +191,9 @@ def call(
 ) -> Answer:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        connection.request(method, target, body=body, headers=headers or {})
+        # A program, not a web page: it may send any body (see test_hostile_service.py).
+        headers = {"X-Captioner-Client": "tests", **(headers or {})}
+        connection.request(method, target, body=body, headers=headers)
         response = connection.getresponse()
         return Answer(response.status, response.headers, response.read())
     finally:
