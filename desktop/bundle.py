@@ -101,12 +101,38 @@ def _positive(manifest: dict, key: str) -> int:
 
 
 def _file_name(root: Path, name: Any, what: str) -> Path:
-    # A manifest may only name plain files inside the bundle folder.
-    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+    # A manifest may only name plain files inside the bundle folder, with names any file
+    # system can hold (a 300-character name made the checks raise OSError).
+    if (
+        not isinstance(name, str)
+        or not name
+        or "/" in name
+        or "\\" in name
+        or name in (".", "..")
+        or any(ord(c) < 32 for c in name)
+        or len(name.encode("utf-8", errors="surrogatepass")) > 255
+    ):
+        shown = name[:80] if isinstance(name, str) else name
         raise BundleError(
-            f"manifest.json: {what} must be a file name inside the bundle, got {name!r}"
+            f"manifest.json: {what} must be a file name inside the bundle, got {shown!r}"
         )
     return root / name
+
+
+def _read_json(path: Path) -> Any:
+    """Parsed JSON, or BundleError naming the file (absurd nesting included)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else e
+        raise BundleError(f"{path.name}: not readable JSON ({reason})") from e
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name the file system refuses, a permission problem on the way
+        return False
 
 
 def _check_files(root: Path, manifest: dict, needed: list[str]) -> None:
@@ -118,7 +144,7 @@ def _check_files(root: Path, manifest: dict, needed: list[str]) -> None:
         path = _file_name(root, name, "a 'files' entry")
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
             raise BundleError(f"manifest.json: 'files' entry for {name} lacks a sha256")
-        if not path.is_file():
+        if not _is_file(path):
             raise BundleError(f"{name}: missing from the model bundle {root}")
         size = entry.get("bytes")
         if isinstance(size, int) and path.stat().st_size != size:
@@ -137,12 +163,13 @@ def _check_files(root: Path, manifest: dict, needed: list[str]) -> None:
 
 
 def _load_vocabulary(path: Path, vocab_size: int, tokens: Tokens) -> tuple[str, ...]:
-    try:
-        words = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{path.name}: not a readable JSON word list ({e})") from e
+    words = _read_json(path)
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
         raise BundleError(f"{path.name}: must be a JSON list of strings")
+    for index, word in enumerate(words):
+        # A word is spoken and written into one-line records: no spaces, newlines, controls.
+        if not word or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in word):
+            raise BundleError(f"{path.name}: word {index} ({word[:40]!r}) is empty or has spaces")
     if len(words) != vocab_size:
         raise BundleError(
             f"{path.name}: has {len(words)} words, manifest says vocab_size {vocab_size}"
@@ -168,10 +195,7 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         raise BundleError(f"{root}: model folder not found")
     if not manifest_path.is_file():
         raise BundleError(f"{MANIFEST}: missing from the model bundle {root}")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{MANIFEST}: not readable JSON ({e})") from e
+    manifest = _read_json(manifest_path)
     if not isinstance(manifest, dict):
         raise BundleError(f"{MANIFEST}: must be a JSON object")
 
@@ -189,6 +213,14 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
 
     input_size = _positive_pair(manifest, "input_size")
     feature_grid = _positive_pair(manifest, "feature_grid")
+    # The grid is the backbone's output over the input, so it has the input's shape: a
+    # [3, 27] grid for a square input (the 81 cells of 9 x 9) would place attention wrongly.
+    grid_ratio = (feature_grid[0] / feature_grid[1]) / (input_size[0] / input_size[1])
+    if not 1 / 1.5 <= grid_ratio <= 1.5:
+        raise BundleError(
+            f"manifest.json: feature_grid {list(feature_grid)} does not have the shape of "
+            f"input_size {list(input_size)}"
+        )
     feature_dim = _positive(manifest, "feature_dim")
     units = _positive(manifest, "units")
     vocab_size = _positive(manifest, "vocab_size")
@@ -220,7 +252,7 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         _check_files(root, manifest, needed)
     else:
         for name in needed:
-            if not (root / name).is_file():
+            if not _is_file(root / name):
                 raise BundleError(f"{name}: missing from the model bundle {root}")
 
     # Informational only: the runtime reads tensor types and quantization from the models.

@@ -186,6 +186,12 @@ class Captioner:
                 with_attention=options.with_attention,
             )
             t2 = time.perf_counter()
+        if not np.isfinite(decoded.score) or set(decoded.tokens) & set(self.bundle.tokens.specials):
+            # NaN/inf from the model (a broken export, a delegate bug, hostile pixels): the
+            # argmax of NaN is <pad>. Say so rather than speak a made-up caption.
+            raise CaptionerError(
+                "the model produced invalid numbers (NaN or infinity) for this photo; no caption"
+            )
         words = tuple(self.bundle.vocabulary[i] for i in decoded.tokens)
         gh, gw = self.bundle.feature_grid
         attention = (
