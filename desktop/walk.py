@@ -34,14 +34,18 @@ class Found:
 
 
 def display_path(path: str | bytes | os.PathLike) -> str:
-    r"""Printable, valid-UTF-8 text for a path, the same on every run.
+    r"""Printable, valid-UTF-8 text for a path, the same on every run, one text per path.
 
     Bytes that are not UTF-8 are written as ``\xNN`` (``errors="backslashreplace"``) and
     control characters (tab, newline, ...) as ``\xNN`` too, so a record is always one line
-    and JSON/CSV never carry lone surrogates. A literal backslash is kept as is, so in the
-    (unlikely) case of a name that really contains ``\xNN`` text the two spell the same.
+    and JSON/CSV never carry lone surrogates. On POSIX a literal backslash in a name is
+    written ``\x5c`` first, so the byte ``\xe9`` (``caf\xe9.jpg``) and the four characters
+    ``\xe9`` (``caf\x5cxe9.jpg``) never spell the same and no photo hides another.
     """
-    text = os.fsencode(path).decode("utf-8", errors="backslashreplace")
+    raw = os.fsencode(path)
+    if os.sep != "\\":  # Windows paths use the backslash as their separator
+        raw = raw.replace(b"\\", b"\\x5c")
+    text = raw.decode("utf-8", errors="backslashreplace")
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         text = "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or ord(c) == 127 else c for c in text)
     return text

@@ -201,3 +201,19 @@ def test_a_full_disk_is_a_clean_error_and_loses_nothing(default_model_dir, tmp_p
     assert proc.returncode == 1, proc.stderr
     assert "cannot write" in proc.stderr and "Traceback" not in proc.stderr
     assert out.read_bytes() == before  # the earlier output is still whole
+
+
+def test_a_byte_name_and_its_escape_text_do_not_collide(default_model_dir, tmp_path, samples):
+    # Finding 9: the byte \xe9 and the four characters "\xe9" were displayed alike, so one
+    # of the two photos was skipped as a duplicate (and --resume would skip it for good).
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.jpg"), "wb") as f:
+        f.write(samples[0].read_bytes())
+    shutil.copy(samples[0], folder / "caf\\xe9.jpg")
+    out = tmp_path / "out.jsonl"
+    assert run(folder, "-o", out, model=default_model_dir) == 0
+    paths = sorted(r.path for r in read_records(out, "jsonl"))
+    assert paths == [f"{folder}/caf\\x5cxe9.jpg", f"{folder}/caf\\xe9.jpg"]
+    assert run(folder, "--resume", "-o", out, model=default_model_dir) == 0
+    assert len(read_records(out, "jsonl")) == 2
