@@ -13,12 +13,9 @@ import pytest
 
 from desktop.cli import main
 from desktop.outputs import OutputError, Record, ResultWriter, journal_path, read_records
+from tests.test_cli import run
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def run(*args, model) -> int:
-    return main(["caption", *map(str, args), "--model", str(model), "--no-progress", "--beam", "1"])
 
 
 def record_line(path, caption="KEEP ME", score=-1.0) -> str:

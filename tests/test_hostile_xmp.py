@@ -9,8 +9,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from desktop.cli import main
 from desktop.xmp import DC, RDF, DescriptionKept, XmpError, get_description, write_description
+from tests import test_xmp
+from tests.test_cli import run
+
+photo = test_xmp.photo  # the fixture: a sample photo in tmp_path
 
 LIGHTROOM = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <!-- written by Lightroom -->
@@ -28,17 +31,6 @@ LIGHTROOM = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 </x:xmpmeta>
 <?xpacket end="w"?>
 """
-
-
-def run(*args, model) -> int:
-    return main(["caption", *map(str, args), "--model", str(model), "--no-progress", "--beam", "1"])
-
-
-@pytest.fixture
-def photo(tmp_path, samples):
-    path = tmp_path / "party.jpg"
-    shutil.copy2(samples[0], path)
-    return path
 
 
 def test_a_persons_description_is_kept(photo):
@@ -98,21 +90,6 @@ def test_a_fifo_sidecar_is_reported_not_waited_on(photo):
     os.mkfifo(photo.with_suffix(".xmp"))
     with pytest.raises(XmpError, match="not a regular file"):
         write_description(photo, "A cake.")
-
-
-@pytest.mark.parametrize(
-    "content",
-    [
-        '<?xml version="1.0" encoding="bogus-enc"?><x:xmpmeta xmlns:x="adobe:ns:meta/"/>',
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">' + "<a>" * 50_000 + "</a>" * 50_000 + "</x:xmpmeta>",
-    ],
-)
-def test_bogus_encodings_and_deep_nesting_are_reported(photo, content):
-    sidecar = photo.with_suffix(".xmp")
-    sidecar.write_text(content)
-    with pytest.raises(XmpError, match="left unchanged"):
-        write_description(photo, "A cake.")
-    assert sidecar.read_text() == content
 
 
 def test_the_cli_reports_each_bad_sidecar_and_captions_the_rest(

@@ -122,6 +122,9 @@ def test_sidecar_without_a_description_gets_one(photo):
         '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">&lol2;</x:xmpmeta>',
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><nothing/></x:xmpmeta>',
+        # Issue 11: these crashed the CLI with a traceback.
+        '<?xml version="1.0" encoding="bogus-enc"?><x:xmpmeta xmlns:x="adobe:ns:meta/"/>',
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">' + "<a>" * 50_000 + "</a>" * 50_000 + "</x:xmpmeta>",
     ],
 )
 def test_unreadable_sidecar_is_left_alone(photo, content):
