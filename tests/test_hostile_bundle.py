@@ -82,4 +82,3 @@ def test_nan_from_the_model_is_an_error_not_pad_words(captioner):
     for beam in (1, 3):
         with pytest.raises(CaptionerError, match="invalid numbers"):
             captioner.caption_pixels(pixels, CaptionOptions(beam_width=beam))
-
