@@ -96,6 +96,23 @@ def _export(args) -> int:
     return 0
 
 
+def _upgrade(args) -> int:
+    from converter.objects import upgrade
+
+    photos: list[Path] = []
+    for path in args.check_photos:
+        found = sorted(path.glob("*.jp*g")) if path.is_dir() else [path]
+        photos += found[: args.check_limit]
+    manifest = upgrade(args.bundle, out=args.out, check_photos=photos, threshold=args.threshold)
+    check = manifest["upgrades"][-1]["feature_check"]
+    print(
+        f"upgraded {args.out or args.bundle} to format {manifest['format_version']} "
+        f"(objects added; features equal the old encoder's within {check['max_abs_diff']:.2g} "
+        f"on {check['photos']} photos)"
+    )
+    return 0
+
+
 EPOCH_HELP = "weights of this epoch, or the average of several (default: the best epoch)"
 
 
@@ -168,6 +185,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--representative", type=int, default=100, help="photos to calibrate int8")
     export.set_defaults(func=_export)
+
+    upgrade = sub.add_parser(
+        "upgrade",
+        help="add objects (the backbone's ImageNet classifier) to a format-1 bundle, in the "
+        "same encoder pass; the captions stay the same",
+    )
+    upgrade.add_argument("--bundle", type=Path, required=True)
+    upgrade.add_argument("--out", type=Path, help="write here (default: upgrade in place)")
+    upgrade.add_argument(
+        "--check-photos",
+        type=Path,
+        nargs="+",
+        default=[Path("samples")],
+        help="photos or folders whose features must not change (default: samples/)",
+    )
+    upgrade.add_argument("--check-limit", type=int, default=50, help="photos per folder")
+    upgrade.add_argument("--threshold", type=float, default=0.2, help="object score to list")
+    upgrade.set_defaults(func=_upgrade)
     return parser
 
 
@@ -180,11 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     from converter.backbones.registry import BackboneError
     from converter.datasets import DatasetError
+    from converter.objects import UpgradeError
     from converter.train import TrainingError
 
     try:
         return args.func(args)
-    except (DatasetError, BackboneError, TrainingError, FileNotFoundError) as exc:
+    except (DatasetError, BackboneError, TrainingError, UpgradeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

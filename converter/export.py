@@ -17,6 +17,7 @@ from pathlib import Path
 from converter import datasets, tflite
 from converter.backbones import registry
 from converter.features import load_pixels
+from converter.objects import add_objects
 from converter.train import TrainingError, epochs_label, load_run, run_weights
 from desktop.bundle import sha256_file
 from desktop.outputs import write_atomic
@@ -24,7 +25,7 @@ from desktop.outputs import write_atomic
 log = logging.getLogger(__name__)
 
 FORMAT = "show-attend-tell-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 BANNED_TOKENS = (0, 1, 3)  # <pad>, <start>, <unk>: never emitted (the runtime masks them too)
 # Quantised exports may flip a near-tie between two words; float exports may not.
 PARITY_REQUIRED = {"float32": 1.0, "float16": 1.0, "dynamic": 0.75, "int8": 0.5}
@@ -35,18 +36,12 @@ class ExportError(Exception):
 
 
 def build_graphs(model, backbone: str, weights: Path | None = None):
-    """The two traced functions the bundle is made of, and the Keras models they use."""
+    """The two traced functions the bundle is made of, the Keras feature extractor (grid only)
+    and every Keras model the encoder uses."""
     import tensorflow as tf
 
-    cnn = registry.build(backbone, weights)
-    size = registry.spec(backbone).input_size
     c = model.config
-
-    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="pixels")])
-    def encode(pixels):
-        grid = cnn(pixels, training=False)
-        flat = tf.reshape(grid, [1, -1, grid.shape[-1]])
-        return {"features": model.encode(flat)}
+    encode, cnn, models = encoder_graph(backbone, weights, model.encode)
 
     @tf.function(
         input_signature=[
@@ -59,7 +54,36 @@ def build_graphs(model, backbone: str, weights: Path | None = None):
         logits, new_hidden, attention = model.step(token, hidden, features)
         return {"logits": logits, "new_hidden": new_hidden, "attention": attention}
 
-    return encode, step, cnn
+    return encode, step, cnn, [*models, model]
+
+
+def encoder_graph(backbone: str, weights: Path | None, encode_features):
+    """The traced encoder ``pixels → features`` (+ ``classes``, the backbone's ImageNet class
+    probabilities, where its weights include the classifier: same pass, one more output).
+
+    Returns the function, the grid-only feature extractor, and the Keras models it uses.
+    """
+    import keras
+    import tensorflow as tf
+
+    size = registry.spec(backbone).input_size
+    if registry.has_classifier(backbone):
+        trunk = registry.build_with_classifier(backbone, weights)
+        cnn = keras.Model(trunk.input, trunk.outputs[0], name=backbone)
+    else:
+        trunk = cnn = registry.build(backbone, weights)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="pixels")])
+    def encode(pixels):
+        out = trunk(pixels, training=False)
+        grid, logits = out if trunk is not cnn else (out, None)
+        flat = tf.reshape(grid, [1, -1, grid.shape[-1]])
+        result = {"features": encode_features(flat)}
+        if logits is not None:
+            result["classes"] = tf.nn.softmax(logits)
+        return result
+
+    return encode, cnn, [trunk]
 
 
 def _quantizer(mode: str, representative=None):
@@ -98,7 +122,7 @@ def export(
     backbone = info["backbone"]
     train = info["train"]
     weights = Path(train["backbone_weights"]) if train.get("backbone_weights") else None
-    encode, step, cnn = build_graphs(model, backbone, weights)
+    encode, step, cnn, models = build_graphs(model, backbone, weights)
     size = info["input_size"]
 
     photos = _dev_photos(train, max(parity_photos, representative if quantize == "int8" else 0))
@@ -112,7 +136,7 @@ def export(
     staging.mkdir(parents=True)
     encoder_bytes = tflite.convert(
         {"encode": encode},
-        [cnn, model],
+        models,
         _quantizer(quantize, representative_data if quantize == "int8" else None),
     )
     # The decoder follows the encoder, except that an int8 export keeps a weight-only int8
@@ -160,6 +184,8 @@ def export(
         },
         "metrics": _metrics(run, epochs),
     }
+    if registry.has_classifier(backbone):
+        add_objects(staging, manifest)
     _write_manifest(staging, manifest)
 
     if parity_photos:
@@ -173,6 +199,12 @@ def export(
             )
         _write_manifest(staging, manifest)
 
+    replace_folder(staging, out)
+    return manifest
+
+
+def replace_folder(staging: Path, out: Path) -> None:
+    """Move a finished bundle into place (the old one, if any, is swapped out, then removed)."""
     if out.exists():
         backup = out.with_name(f".{out.name}.old")
         shutil.rmtree(backup, ignore_errors=True)
@@ -182,7 +214,6 @@ def export(
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, out)
-    return manifest
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:

@@ -111,6 +111,29 @@ def build(name: str, weights: Path | None = None, include_top: bool = False):
     return model
 
 
+def has_classifier(name: str) -> bool:
+    """Whether the committed weights of ``name`` include its ImageNet classifier."""
+    return name.startswith("efficientnet_lite")
+
+
+def build_with_classifier(name: str, weights: Path | None = None):
+    """``pixels → (grid [g, g, channels], ImageNet logits [1000])`` in one pass: the feature
+    extractor and its own classifier head, which share everything up to the last grid."""
+    import keras
+
+    from converter.backbones import efficientnet_lite
+
+    if not has_classifier(name):
+        raise BackboneError(f"{name}: no ImageNet classifier weights to export")
+    full = efficientnet_lite.build(name, include_top=True)
+    full.load_weights(weights_path(name, weights))
+    model = keras.Model(
+        full.input, [full.get_layer("bn1_relu6").output, full.output], name=f"{name}_with_top"
+    )
+    model.trainable = False
+    return model
+
+
 def _load(model, path: Path) -> None:
     """Load committed weights (saved with the classifier) into a model with or without it."""
     from converter.backbones import efficientnet_lite

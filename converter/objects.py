@@ -1,0 +1,173 @@
+"""The objects part of a bundle (format version 2): the ImageNet label table, its manifest
+entry, and ``upgrade``, which adds both to a version-1 bundle without retraining.
+
+The upgrade rebuilds the encoder from what is committed and what the bundle holds: the
+backbone from ``converter/weights`` (the same file the run was trained on, classifier
+included) and the trained Dense encoder from the bundle's own ``encoder.tflite`` (its kernel
+and bias are constants in the flatbuffer). The new encoder computes the same ``features``
+plus ``classes`` in one pass; the upgrade refuses to write the bundle unless its features
+equal the old encoder's on the check photos, so ``decoder_step.tflite`` and ``vocab.json``
+are kept byte for byte and the captions stay what they were.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from converter.backbones import registry
+
+log = logging.getLogger(__name__)
+
+LABELS_SOURCE = Path(__file__).resolve().parent / "data" / "imagenet_everyday.json"
+LABELS_FILE = "labels.json"
+CLASSES_OUTPUT = "classes"
+# Defaults of the manifest's "objects" entry; benchmarks/objects_eval.py measured them
+# (MODEL_CARD.md): an aggregated score of 0.2 keeps most of the right names while listing
+# few that are not in the photo.
+OBJECT_THRESHOLD = 0.2
+MAX_OBJECTS = 5
+# features of the upgraded encoder against the old one, max |difference|: the same weights
+# and ops give the same floats, up to XNNPACK's summation order.
+FEATURE_TOLERANCE = 1e-4
+
+
+class UpgradeError(Exception):
+    pass
+
+
+def add_objects(folder: Path, manifest: dict, threshold: float = OBJECT_THRESHOLD) -> None:
+    """Copy the label table into a bundle folder and describe it in ``manifest``."""
+    shutil.copyfile(LABELS_SOURCE, folder / LABELS_FILE)
+    manifest["objects"] = {
+        "source": "imagenet",
+        "output": CLASSES_OUTPUT,
+        "labels": LABELS_FILE,
+        "threshold": threshold,
+        "max_objects": MAX_OBJECTS,
+    }
+
+
+def dense_weights(encoder: Path, feature_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The trained Dense encoder's kernel ``[channels, feature_dim]`` and bias, read from the
+    last FULLY_CONNECTED op of an encoder flatbuffer. Float16 weights are stored as float16
+    constants that a Dequantize op widens; the float16 values are returned as float32, which
+    a float16 re-export stores again unchanged."""
+    from desktop.runtime import backend
+
+    interpreter = backend().interpreter(model_path=str(encoder))
+    ops = [op for op in interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    if not ops:
+        raise UpgradeError(f"{encoder}: no fully connected layer (not a bundle encoder?)")
+    _, kernel_index, bias_index = (int(i) for i in ops[-1]["inputs"])
+    producers = {
+        int(op["outputs"][0]): int(op["inputs"][0])
+        for op in interpreter._get_ops_details()
+        if op["op_name"] == "DEQUANTIZE"
+    }
+
+    def constant(index: int) -> np.ndarray:
+        index = producers.get(index, index)  # the float16 constant behind a Dequantize
+        return np.asarray(interpreter.get_tensor(index), dtype=np.float32)
+
+    kernel, bias = constant(kernel_index), constant(bias_index)
+    if kernel.shape[0] != feature_dim or bias.shape != (feature_dim,):
+        raise UpgradeError(
+            f"{encoder}: fully connected layer is {kernel.shape}, expected {feature_dim} outputs"
+        )
+    return kernel.T, bias  # TFLite keeps [out, in]; Keras [in, out]
+
+
+def upgrade(
+    bundle: Path,
+    out: Path | None = None,
+    check_photos: list[Path] | None = None,
+    threshold: float = OBJECT_THRESHOLD,
+) -> dict:
+    """Turn a version-1 bundle into a version-2 one with objects (``out`` None: in place)."""
+    import keras
+
+    from converter import tflite
+    from converter.export import (
+        FORMAT_VERSION,
+        _quantizer,
+        _write_manifest,
+        encoder_graph,
+        replace_folder,
+    )
+    from desktop.bundle import load_bundle
+    from desktop.runtime import Model
+
+    bundle = Path(bundle)
+    out = Path(out) if out is not None else bundle
+    old = load_bundle(bundle)
+    manifest = dict(old.manifest)
+    backbone = manifest.get("backbone", "")
+    if not registry.has_classifier(backbone):
+        raise UpgradeError(f"{bundle}: backbone {backbone!r} has no ImageNet classifier to add")
+    quantize = manifest.get("quantization", "float32")
+    if quantize not in ("float32", "float16"):
+        # A re-quantised integer encoder would not reproduce the old features exactly.
+        raise UpgradeError(f"{bundle}: a {quantize} encoder cannot be rebuilt exactly")
+
+    kernel, bias = dense_weights(old.encoder.path, old.feature_dim)
+    dense = keras.layers.Dense(old.feature_dim, activation="relu", name="encoder")
+    dense.build((None, None, kernel.shape[0]))
+    dense.set_weights([kernel, bias])
+    encode, _, models = encoder_graph(backbone, None, dense)
+    encoder_bytes = tflite.convert({"encode": encode}, [*models, dense], _quantizer(quantize))
+
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(bundle, staging)
+    (staging / old.encoder.path.name).write_bytes(encoder_bytes)
+    add_objects(staging, manifest, threshold)
+    manifest["format_version"] = FORMAT_VERSION
+    manifest.setdefault("upgrades", []).append(
+        {"added": "objects", "backbone_weights": _weights_sha(backbone)}
+    )
+    _write_manifest(staging, manifest)
+
+    photos = list(check_photos or [])
+    if not photos:
+        raise UpgradeError("the feature check needs photos (--check-photos)")
+    worst = _feature_difference(Model, old, staging, photos)
+    manifest["upgrades"][-1]["feature_check"] = {"photos": len(photos), "max_abs_diff": worst}
+    log.info("features of the new encoder: max |difference| %.3g on %d photos", worst, len(photos))
+    if worst > FEATURE_TOLERANCE:
+        raise UpgradeError(
+            f"the rebuilt encoder's features differ from the old one's by {worst:.3g} "
+            f"(allowed {FEATURE_TOLERANCE}); bundle left in {staging}"
+        )
+    _write_manifest(staging, manifest)
+    replace_folder(staging, out)
+    return manifest
+
+
+def _weights_sha(backbone: str) -> str:
+    from desktop.bundle import sha256_file
+
+    return sha256_file(registry.weights_path(backbone))
+
+
+def _feature_difference(model_cls, old, new_dir: Path, photos: list[Path]) -> float:
+    from desktop.images import load_pixels
+
+    before = model_cls(old.encoder.path, old.encoder.signature)
+    after = model_cls(new_dir / old.encoder.path.name, old.encoder.signature)
+    if set(after.outputs) != {"features", CLASSES_OUTPUT}:
+        raise UpgradeError(f"the new encoder's outputs are {sorted(after.outputs)}")
+    worst = 0.0
+    for photo in photos:
+        pixels = load_pixels(photo, old.input_size)
+        a, b = before(pixels=pixels)["features"], after(pixels=pixels)["features"]
+        worst = max(worst, float(np.abs(a - b).max()))
+    return worst
+
+
+def load_table(path: Path = LABELS_SOURCE) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
