@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from desktop import BundleError
+from desktop.confidence import Calibration
+from desktop.objects import ObjectNamer
 
 FORMAT = "show-attend-tell-bundle"
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 SPECIAL_WORDS = {"pad": "<pad>", "start": "<start>", "end": "<end>", "unk": "<unk>"}
 
@@ -56,6 +58,28 @@ class Bundle:
     vocabulary: tuple[str, ...]
     quantization: str
     manifest: dict[str, Any] = field(repr=False, compare=False, hash=False)
+    format_version: int = 1
+    # Format 2: the encoder's class-probability output and its label table; None where the
+    # bundle has none (format 1, or a backbone without a classifier).
+    objects_output: str | None = None
+    namer: ObjectNamer | None = field(default=None, repr=False, compare=False, hash=False)
+    # Format 2, once fitted (benchmarks/objects_eval.py): the confidence model.
+    calibration: Calibration | None = None
+
+    @property
+    def objects_note(self) -> str | None:
+        """Why this bundle's captions come without objects or confidence, or None."""
+        if self.namer is not None and self.calibration is not None:
+            return None
+        if self.format_version < 2:
+            return (
+                f"the model {self.name!r} is an older bundle (format {self.format_version}): it "
+                "names no objects and gives no confidence; add them with "
+                "`python -m converter upgrade --bundle FOLDER`"
+            )
+        if self.namer is None:
+            return f"the model {self.name!r} names no objects (its backbone has no classifier)"
+        return f"the model {self.name!r} has no calibrated confidence yet"
 
     @property
     def grid_cells(self) -> int:
@@ -248,6 +272,13 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
     vocab_path = _file_name(root, manifest.get("vocabulary"), "'vocabulary'")
 
     needed = [models["encoder"].path.name, models["decoder"].path.name, vocab_path.name]
+    objects = manifest.get("objects") if version >= 2 else None
+    labels_path = None
+    if objects is not None:
+        if not isinstance(objects, dict):
+            raise BundleError("manifest.json: 'objects' must be an object")
+        labels_path = _file_name(root, objects.get("labels"), "objects.labels")
+        needed.append(labels_path.name)
     if verify:
         _check_files(root, manifest, needed)
     else:
@@ -257,6 +288,18 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
 
     # Informational only: the runtime reads tensor types and quantization from the models.
     quantization = str(manifest.get("quantization", "float32"))
+    namer = None
+    if objects is not None and labels_path is not None:
+        threshold = objects.get("threshold", 0.2)
+        max_objects = objects.get("max_objects", 5)
+        if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
+            raise BundleError(f"manifest.json: objects.threshold must be 0..1, got {threshold!r}")
+        if not isinstance(max_objects, int) or max_objects < 1:
+            raise BundleError("manifest.json: objects.max_objects must be a positive integer")
+        namer = ObjectNamer.from_file(labels_path, float(threshold), max_objects)
+    calibration = None
+    if version >= 2 and manifest.get("confidence") is not None:
+        calibration = Calibration.from_manifest(manifest["confidence"])
 
     return Bundle(
         path=root,
@@ -274,4 +317,8 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         vocabulary=_load_vocabulary(vocab_path, vocab_size, tokens),
         quantization=quantization,
         manifest=manifest,
+        format_version=version,
+        objects_output=str(objects.get("output", "classes")) if namer is not None else None,
+        namer=namer,
+        calibration=calibration,
     )

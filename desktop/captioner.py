@@ -21,8 +21,10 @@ import numpy as np
 
 from desktop import BundleError, CaptionerError, PhotoError
 from desktop.bundle import Bundle, load_bundle
+from desktop.confidence import confidence_features
 from desktop.decoding import Decoder, sentence
 from desktop.images import PhotoSource, load_pixels, source_name
+from desktop.objects import DetectedObject
 from desktop.paths import default_model_dir
 from desktop.runtime import Model, RuntimeOptions
 
@@ -33,6 +35,7 @@ __all__ = [
     "CaptionResult",
     "Captioner",
     "CaptionerError",
+    "DetectedObject",
     "PhotoError",
     "Timings",
 ]
@@ -51,6 +54,8 @@ class Timings:
     encode_ms: float
     decode_ms: float
     total_ms: float
+    objects_ms: float = 0.0  # naming the objects and the confidence (the classifier itself
+    # runs inside the encoder, in encode_ms)
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +65,40 @@ class CaptionResult:
     score: float  # length-normalised log-probability (mean per token incl. <end>)
     attention: np.ndarray  # [len(words), grid_h, grid_w] float32, read-only; empty if not asked
     timings: Timings
+    # What the classifier sees, highest score first, above the bundle's threshold; empty for
+    # a bundle without objects (format 1).
+    objects: tuple[DetectedObject, ...] = ()
+    # Estimated probability that the caption names the photo's main subject (calibrated on
+    # dev photos); None where the bundle has no calibration (format 1).
+    confidence: float | None = None
+    unsure: bool = False  # confidence below the bundle's calibrated threshold
+
+    @property
+    def display_text(self) -> str:
+        """The caption as shown and read: marked when the model is unsure of it."""
+        return f"{UNSURE_PREFIX}{lower_first(self.text)}" if self.unsure else self.text
+
+    @property
+    def objects_text(self) -> str:
+        """"I see: cat, cup." or "" (what is read after the caption)."""
+        if not self.objects:
+            return ""
+        return f"I see: {', '.join(o.name for o in self.objects)}."
+
+    @property
+    def spoken_text(self) -> str:
+        """"Not sure: a man sitting on a wall. I see: cat." — everything read aloud."""
+        return " ".join(t for t in (self.display_text, self.objects_text) if t)
+
+
+UNSURE_PREFIX = "Not sure: "
+
+
+def lower_first(text: str) -> str:
+    # "A man sits." → "a man sits." (but "I" and acronyms stay as they are)
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper() and text[:2] != "I ":
+        return text[0].lower() + text[1:]
+    return text
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,6 +170,8 @@ class Captioner:
                 "attention": (-1, cells),
             },
         }
+        if b.objects_output is not None and b.namer is not None:
+            expected[(self.encoder, "out")][b.objects_output] = (1, b.namer.classes)
         for (model, side), tensors in expected.items():
             actual = model.inputs if side == "in" else model.outputs
             for name, shape in tensors.items():
@@ -177,7 +218,8 @@ class Captioner:
         options = options or CaptionOptions()
         with self._lock:
             t0 = time.perf_counter()
-            features = self.encoder(pixels=pixels)["features"].astype(np.float32, copy=False)
+            encoded = self.encoder(pixels=pixels)
+            features = encoded["features"].astype(np.float32, copy=False)
             t1 = time.perf_counter()
             decoded = self.decoder.decode(
                 features,
@@ -200,19 +242,43 @@ class Captioner:
             else np.zeros((0, gh, gw), dtype=np.float32)
         )
         attention.setflags(write=False)
+        t3 = time.perf_counter()
+        objects, confidence = self._objects(encoded, words, float(decoded.score))
+        objects_ms = (time.perf_counter() - t3) * 1e3
         encode_ms, decode_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
+        calibration = self.bundle.calibration
         return CaptionResult(
             text=sentence(words),
             words=words,
             score=float(decoded.score),
             attention=attention,
+            objects=objects,
+            confidence=confidence,
+            unsure=confidence is not None
+            and calibration is not None
+            and confidence < calibration.unsure_below,
             timings=Timings(
                 load_ms=load_ms,
                 encode_ms=encode_ms,
                 decode_ms=decode_ms,
-                total_ms=load_ms + encode_ms + decode_ms,
+                total_ms=load_ms + encode_ms + decode_ms + objects_ms,
+                objects_ms=objects_ms,
             ),
         )
+
+    def _objects(
+        self, encoded: dict[str, np.ndarray], words: tuple[str, ...], score: float
+    ) -> tuple[tuple[DetectedObject, ...], float | None]:
+        """The photo's objects and the caption's confidence, from the encoder's class output."""
+        b = self.bundle
+        if b.namer is None or b.objects_output is None:
+            return (), None
+        scores = b.namer.name_scores(encoded[b.objects_output])
+        objects = b.namer.objects(scores)
+        if b.calibration is None:
+            return objects, None
+        values = confidence_features(score, words, scores, b.namer)
+        return objects, b.calibration.confidence(values)
 
     # -- many photos ---------------------------------------------------------------------
 
