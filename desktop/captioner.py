@@ -80,14 +80,14 @@ class CaptionResult:
 
     @property
     def objects_text(self) -> str:
-        """"I see: cat, cup." or "" (what is read after the caption)."""
+        """'I see: cat, cup.' or '' (what is read after the caption)."""
         if not self.objects:
             return ""
         return f"I see: {', '.join(o.name for o in self.objects)}."
 
     @property
     def spoken_text(self) -> str:
-        """"Not sure: a man sitting on a wall. I see: cat." — everything read aloud."""
+        """'Not sure: a man sitting on a wall. I see: cat.': everything read aloud."""
         return " ".join(t for t in (self.display_text, self.objects_text) if t)
 
 

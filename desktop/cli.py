@@ -240,6 +240,8 @@ def cmd_caption(args) -> int:
     captioner = _load(args)
     if captioner is None:
         return EXIT_USAGE
+    if captioner.bundle.objects_note:
+        print(f"captioner: note: {captioner.bundle.objects_note}", file=sys.stderr)
 
     try:
         writer = ResultWriter(output, fmt, resume=args.resume)
@@ -303,10 +305,11 @@ def cmd_caption(args) -> int:
                     failed = True
                 else:
                     result = item.result
-                    writer.write(Record(path, result.text, round(result.score, 4), None))
+                    writer.write(Record.from_result(path, result))
                     if args.write_xmp:
+                        keywords = [o.name for o in result.objects]
                         xmp_failed |= not _write_xmp(
-                            item.path, result.text, bar, args.overwrite_descriptions
+                            item.path, result.text, keywords, bar, args.overwrite_descriptions
                         )
                 bar.update()
         except KeyboardInterrupt:
@@ -335,12 +338,12 @@ def _write_failed(output, e: OSError) -> int:
     return EXIT_FAILED
 
 
-def _write_xmp(path: str, text: str, bar, overwrite: bool) -> bool:
+def _write_xmp(path: str, text: str, keywords: list[str], bar, overwrite: bool) -> bool:
     from desktop import CaptionerError
     from desktop.xmp import DescriptionKept, write_description
 
     try:
-        write_description(path, text, overwrite=overwrite)
+        write_description(path, text, keywords, overwrite=overwrite)
         return True
     except DescriptionKept as e:  # the user's own words: kept, as asked, not a failure
         bar.write(f"captioner: note: {e}", file=sys.stderr)

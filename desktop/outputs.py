@@ -1,8 +1,14 @@
 """Caption result files (csv, jsonl, json, txt): written as results come, never half-written.
 
-Every format holds the same records ``{"path", "caption", "score", "error"}`` (``error``
-null on success, ``caption`` and ``score`` null on failure; ``path`` absolute when written
-to a file). What survives a crash or ``kill -9``, and what ``resume`` reads back:
+Every format holds the same records ``{"path", "caption", "score", "error", "objects",
+"confidence", "unsure"}`` (``error`` null on success, ``caption``, ``score`` and
+``confidence`` null and ``objects`` empty on failure; ``path`` absolute when written to a
+file). ``objects`` is a list of ``{"name", "score", "count"}``, highest score first, which
+CSV writes as ``name:score[:count]`` items joined by ``"; "``; ``confidence`` is null, and
+``unsure`` false, for a model without calibration; txt holds the caption only. Files
+written before these three fields existed are read back with them empty.
+
+What survives a crash or ``kill -9``, and what ``resume`` reads back:
 
 - **jsonl** into a new (or empty) file is append-only: each record is one line, written and
   flushed as it comes, so a killed run leaves every finished record in the file (at worst
@@ -45,14 +51,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from desktop.objects import DetectedObject
 from desktop.walk import path_key
 
 FORMATS = ("csv", "jsonl", "json", "txt")
-FIELDS = ("path", "caption", "score", "error")
+# New columns go at the end: readers that take columns by position keep working.
+FIELDS = ("path", "caption", "score", "error")  # every record has these
+# New columns go at the end: readers that take columns by position keep working.
+COLUMNS = (*FIELDS, "objects", "confidence", "unsure")
 _FSYNC_INTERVAL_S = 1.0
 
 
@@ -66,6 +76,26 @@ class Record:
     caption: str | None
     score: float | None
     error: str | None
+    objects: tuple[DetectedObject, ...] = ()
+    confidence: float | None = None
+    unsure: bool = False
+
+    @classmethod
+    def from_result(cls, path: str, result: Any, caption: str | None = None) -> Record:
+        """The record of a ``CaptionResult``; ``caption`` replaces its text (an edit by the
+        user, whose confidence is then unknown)."""
+        edited = caption is not None and caption != result.text
+        return cls(
+            path=path,
+            caption=result.text if caption is None else caption,
+            score=None if edited else round(float(result.score), 4),
+            error=None,
+            objects=tuple(result.objects),
+            confidence=None
+            if edited or result.confidence is None
+            else round(float(result.confidence), 4),
+            unsure=bool(result.unsure) and not edited,
+        )
 
     @property
     def ok(self) -> bool:
@@ -76,7 +106,15 @@ class Record:
         return path_key(self.path)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "path": self.path,
+            "caption": self.caption,
+            "score": self.score,
+            "error": self.error,
+            "objects": [o.to_dict() for o in self.objects],
+            "confidence": self.confidence,
+            "unsure": self.unsure,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Record:
@@ -99,7 +137,55 @@ class Record:
             caption=caption if caption not in ("",) else None,
             score=score if score is None or math.isfinite(score) else None,
             error=error if error not in ("",) else None,
+            objects=_objects(data.get("objects")),
+            confidence=_confidence(data.get("confidence")),
+            unsure=data.get("unsure") in (True, "true"),
         )
+
+
+def _objects(value: Any) -> tuple[DetectedObject, ...]:
+    if value in (None, ""):
+        return ()
+    try:
+        items = parse_objects(value) if isinstance(value, str) else value  # str: csv
+        objects = tuple(
+            DetectedObject(
+                o["name"], float(o["score"]), None if o.get("count") is None else int(o["count"])
+            )
+            for o in items
+        )
+    except (TypeError, KeyError, AttributeError, ValueError) as e:
+        raise ValueError(f"'objects' is not a list of objects ({e})") from e
+    if not all(isinstance(o.name, str) and o.name and math.isfinite(o.score) for o in objects):
+        raise ValueError("'objects' must have names and finite scores")
+    return objects
+
+
+def _confidence(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("'confidence' must be a number or null")
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError("'confidence' must be between 0 and 1")
+    return number
+
+
+def objects_cell(objects: Iterable[DetectedObject]) -> str:
+    """``"cat:0.8462; cup:0.2104"`` (``name:score:count`` where counted): one CSV cell."""
+    return "; ".join(
+        f"{o.name}:{round(o.score, 4)}" + ("" if o.count is None else f":{o.count}")
+        for o in objects
+    )
+
+
+def parse_objects(cell: str) -> list[dict]:
+    out = []
+    for item in filter(None, (part.strip() for part in cell.split(";"))):
+        name, score, *count = item.split(":")
+        out.append({"name": name, "score": float(score), "count": int(count[0]) if count else None})
+    return out
 
 
 def format_for(path: str | os.PathLike | None) -> str | None:
@@ -135,6 +221,9 @@ def csv_row(record: Record) -> list:
         record.caption or "",
         "" if record.score is None else record.score,
         record.error or "",
+        objects_cell(record.objects),
+        "" if record.confidence is None else record.confidence,
+        "true" if record.unsure else "false",
     ]
 
 
@@ -149,7 +238,7 @@ def render(records: Iterable[Record], fmt: str) -> str:
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(FIELDS)
+        writer.writerow(COLUMNS)
         writer.writerows(csv_row(r) for r in records)
         return buf.getvalue()
     raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -266,10 +355,12 @@ def read_records(path: str | os.PathLike, fmt: str) -> list[Record]:
             return [Record.from_dict(d) for d in data]
         if fmt == "csv":
             reader = csv.reader(io.StringIO(text, newline=""))
-            if tuple(next(reader, ())[: len(FIELDS)]) != FIELDS:
+            header = tuple(next(reader, ()))
+            if header[: len(FIELDS)] != FIELDS:
                 raise ValueError(f"the header is not {','.join(FIELDS)}")
+            columns = header if set(header) <= set(COLUMNS) else FIELDS
             return [
-                Record.from_dict(dict(zip(FIELDS, row + [""] * len(FIELDS), strict=False)))
+                Record.from_dict(dict(zip(columns, row + [""] * len(columns), strict=False)))
                 for row in reader
                 if row
             ]

@@ -264,6 +264,9 @@ def _caption(pool: CaptionerPool, photo: bytes | str, options: CaptionOptions) -
         "caption": result.text,
         "score": round(float(result.score), 4),
         "words": list(result.words),
+        "objects": [o.to_dict() for o in result.objects],
+        "confidence": None if result.confidence is None else round(result.confidence, 4),
+        "unsure": result.unsure,
         "beam": options.beam_width,
         "timings": {**_timings(result.timings), "queue_ms": round(queue_ms, 2)},
     }

@@ -1,7 +1,9 @@
-"""Captions as XMP sidecars: ``photo.xmp`` beside ``photo.jpg`` with ``dc:description``.
+"""Captions as XMP sidecars: ``photo.xmp`` beside ``photo.jpg`` with ``dc:description``, and
+the objects seen in the photo as keywords (``dc:subject``, which digiKam and Lightroom read).
 
 The photo itself is never opened for writing. An existing sidecar is parsed (defusedxml:
-no entities, no DTDs) and only the ``x-default`` entry of ``dc:description`` is set; every
+no entities, no DTDs), only the ``x-default`` entry of ``dc:description`` is set and
+keywords not already in ``dc:subject`` are added (none removed, none repeated); every
 other property, language alternative, namespace prefix, comment and processing instruction
 is kept, and so is the text around the root element (the ``<?xpacket?>`` wrapper and its
 padding). The sidecar is written atomically (temp file + ``os.replace``) through a symbolic
@@ -30,6 +32,7 @@ import re
 import stat
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,6 +229,51 @@ def set_description(
     alt.insert(0, li)  # x-default comes first (XMP spec, part 1, 8.2.2.4)
 
 
+def add_keywords(root: ET.Element, keywords: Iterable[str], path: Path = Path("<xmp>")) -> None:
+    """Add keywords to ``dc:subject`` (an rdf:Bag), keeping those there (case-insensitive)."""
+    keywords = [k for k in keywords if k and k.strip()]
+    if not keywords:
+        return
+    node = _description_node(root, path)
+    # A simple-valued dc:subject attribute is not valid XMP for a Bag; keep its word.
+    keywords = [node.attrib.pop(f"{{{DC}}}subject", ""), *keywords]
+    prop = node.find(f"{{{DC}}}subject")
+    if prop is None:
+        prop = ET.SubElement(node, f"{{{DC}}}subject")
+    container = next(
+        (
+            prop.find(f"{{{RDF}}}{kind}")
+            for kind in ("Bag", "Seq")
+            if prop.find(f"{{{RDF}}}{kind}") is not None
+        ),
+        None,
+    )
+    if container is None:
+        text = (prop.text or "").strip()
+        prop.clear()
+        container = ET.SubElement(prop, f"{{{RDF}}}Bag")
+        keywords.insert(0, text)
+    have = {(li.text or "").strip().lower() for li in container.findall(f"{{{RDF}}}li")}
+    for keyword in keywords:
+        keyword = keyword.strip()
+        if keyword and keyword.lower() not in have:
+            have.add(keyword.lower())
+            ET.SubElement(container, f"{{{RDF}}}li").text = keyword
+
+
+def get_keywords(sidecar: str | os.PathLike) -> list[str]:
+    """The ``dc:subject`` keywords of a sidecar, in order ([] when there is none)."""
+    path = Path(sidecar)
+    if not path.is_file():
+        return []
+    root = _parse(path).root
+    return [
+        (li.text or "").strip()
+        for prop in root.iter(f"{{{DC}}}subject")
+        for li in prop.iter(f"{{{RDF}}}li")
+    ]
+
+
 def get_description(sidecar: str | os.PathLike) -> str | None:
     """The ``x-default`` dc:description of a sidecar, or None."""
     path = Path(sidecar)
@@ -240,16 +288,21 @@ def get_description(sidecar: str | os.PathLike) -> str | None:
     return None
 
 
-def write_description(photo: str | os.PathLike, text: str, overwrite: bool = False) -> Path:
-    """Set the caption in ``photo``'s sidecar (created or merged); returns the sidecar path.
+def write_description(
+    photo: str | os.PathLike, text: str, keywords: Iterable[str] = (), overwrite: bool = False
+) -> Path:
+    """Set the caption in ``photo``'s sidecar (created or merged) and add ``keywords`` to the
+    ones it has; returns the sidecar path.
 
     Raises ``DescriptionKept`` if the sidecar holds a description the app did not write
-    (unless ``overwrite``), ``XmpError`` if it cannot be read or written.
+    (unless ``overwrite``; the file, keywords included, is then left as it was),
+    ``XmpError`` if it cannot be read or written.
     """
     sidecar = sidecar_path(photo)
     exists = os.path.lexists(sidecar)  # a dangling link is reported, not replaced
     parsed = _parse(sidecar) if exists else _Sidecar(_new_packet(), {}, "", "")
     set_description(parsed.root, text, sidecar, overwrite=overwrite)
+    add_keywords(parsed.root, keywords, sidecar)
     with _prefix_lock:
         for prefix, uri in {**parsed.prefixes, **_STANDARD_PREFIXES}.items():
             # ElementTree refuses its own ns0-style names; those get a fresh name anyway.

@@ -27,8 +27,11 @@ FILTERS = {
 def to_output_record(record: PhotoRecord) -> outputs.Record:
     path = display_path(record.path)
     if record.status is Status.DONE and record.caption.strip():
-        score = None if record.edited or record.result is None else float(record.result.score)
-        return outputs.Record(path=path, caption=record.caption, score=score, error=None)
+        if record.result is None:
+            return outputs.Record(path=path, caption=record.caption, score=None, error=None)
+        # An edited caption keeps the photo's objects; its score and confidence go.
+        caption = record.caption if record.edited else None
+        return outputs.Record.from_result(path, record.result, caption=caption)
     if record.status is Status.FAILED:
         return outputs.Record(path=path, caption=None, score=None, error=record.error)
     reason = "not captioned" + (f" ({record.error})" if record.error else "")
@@ -65,7 +68,8 @@ def write_sidecars(records: Sequence[PhotoRecord]) -> SidecarReport:
         if record.status is not Status.DONE or not record.caption.strip():
             continue
         try:
-            written.append(xmp.write_description(record.path, record.caption))
+            keywords = [o.name for o in record.result.objects] if record.result else []
+            written.append(xmp.write_description(record.path, record.caption, keywords))
         except (CaptionerError, OSError) as exc:
             problems.append(str(exc))
     return SidecarReport(tuple(written), tuple(problems))

@@ -1,0 +1,421 @@
+"""Objects and confidence on the dev sets: recall, hallucination, calibration, the unsure flag.
+
+    nice -n 10 python benchmarks/objects_eval.py --bundle models/default \\
+        --coco ../shared/datasets/coco-ood-dev --flickr8k ../shared/datasets/flickr8k \\
+        [--fit] [--plot models/default/card/reliability.png] [--detector DIR]
+
+Captions every dev photo once (beam 3, as the app does) and caches, per photo, the caption,
+its score and the encoder's 1,000 class probabilities under ``--cache`` (reruns are
+seconds). Then, judged against the human reference captions only:
+
+- **objects**: the share of photos whose object list names a *salient* non-person thing
+  (one that at least 3 of the 5 references name, synonyms counted by the label table's
+  groups), and the share of listed objects that no reference names (hallucinated);
+- **caption right**: the caption names a salient thing (people included): the label the
+  confidence is calibrated against;
+- **confidence**: a logistic model over ``desktop.confidence.FEATURES``, fitted on both dev
+  sets together; its expected calibration error (10 equal-width bins) from 5-fold
+  cross-validation (each photo scored by a model that did not see it), a reliability plot,
+  and what the ``unsure`` threshold flags. ``--fit`` stores the model fitted on all photos
+  in the bundle's manifest.
+
+These are dev sets: tuning thresholds and fitting the calibration on them is what they are
+for; nothing here trains the captioner. ``--detector`` measures the COCO detector of
+``../shared/weights/ssd_mobilenet_v2_coco`` on the ``val2017_images.txt`` photos (the fair
+subset), alone and added to the classifier, with its time per photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from desktop.bundle import load_bundle  # noqa: E402
+from desktop.captioner import Captioner  # noqa: E402
+from desktop.confidence import FEATURES, Calibration, confidence_features  # noqa: E402
+from desktop.objects import ObjectNamer, Terms  # noqa: E402
+
+SALIENT = 3  # of the 5 references
+UNSURE_BELOW = 0.5  # unsure when the caption is more likely wrong than right
+
+
+@dataclass
+class Photo:
+    path: Path
+    references: list[str]
+    words: tuple[str, ...] = ()
+    score: float = 0.0
+    probabilities: np.ndarray | None = None
+
+
+def read_references(token_file: Path, only: set[str] | None = None) -> dict[str, list[str]]:
+    refs: dict[str, list[str]] = {}
+    for line in token_file.read_text(encoding="utf-8").splitlines():
+        key, _, caption = line.partition("\t")
+        name = key.split("#")[0]
+        if only is None or name in only:
+            refs.setdefault(name, []).append(caption)
+    return refs
+
+
+def dev_sets(args) -> dict[str, list[Photo]]:
+    sets = {}
+    if args.coco:
+        refs = read_references(args.coco / "captions.token.txt")
+        sets["coco-ood-dev"] = [Photo(args.coco / "images" / n, r) for n, r in sorted(refs.items())]
+    if args.flickr8k:
+        dev = set((args.flickr8k / "Flickr_8k.devImages.txt").read_text().split())
+        refs = read_references(args.flickr8k / "Flickr8k.token.txt", dev)
+        folder = args.flickr8k / "Flicker8k_Dataset"
+        sets["flickr8k-dev"] = [Photo(folder / n, r) for n, r in sorted(refs.items())]
+    return sets
+
+
+def caption_all(captioner: Captioner, name: str, photos: list[Photo], cache: Path, beam: int):
+    """Fill in caption, score and class probabilities, from the cache where it has them."""
+    b = captioner.bundle
+    encoder_sha = b.manifest["files"][b.encoder.path.name]["sha256"][:12]
+    file = cache / f"{b.name}-{encoder_sha}-{name}-beam{beam}.npz"
+    if file.is_file():
+        data = np.load(file, allow_pickle=False)
+        for photo, words, score, probs in zip(
+            photos, data["words"], data["score"], data["probabilities"], strict=True
+        ):
+            photo.words, photo.score = tuple(str(words).split()), float(score)
+            photo.probabilities = probs.astype(np.float32)
+        return
+    start = time.perf_counter()
+    for i, photo in enumerate(photos):
+        # The facade's own steps, keeping the raw class probabilities it reduces to names.
+        pixels = captioner.pixels(photo.path)
+        encoded = captioner.encoder(pixels=pixels)
+        decoded = captioner.decoder.decode(
+            encoded["features"], beam_width=beam, max_length=None, with_attention=False
+        )
+        photo.words = tuple(b.vocabulary[t] for t in decoded.tokens)
+        photo.score = float(decoded.score)
+        photo.probabilities = encoded[b.objects_output].reshape(-1).astype(np.float32)
+        if (i + 1) % 100 == 0:
+            print(f"  {name}: {i + 1}/{len(photos)} ({time.perf_counter() - start:.0f} s)")
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        file,
+        words=np.array([" ".join(p.words) for p in photos]),
+        score=np.array([p.score for p in photos]),
+        probabilities=np.stack([p.probabilities for p in photos]).astype(np.float16),
+    )
+
+
+def reference_groups(terms: Terms, references: list[str]) -> Counter:
+    counts: Counter = Counter()
+    for ref in references:
+        counts.update(terms.find(ref))
+    return counts
+
+
+@dataclass
+class Judged:
+    salient: set[str]
+    present: set[str]
+    listed: list[str]  # groups of the listed objects
+    caption_right: bool
+    features: dict[str, float]
+
+
+def judge(photos: list[Photo], namer: ObjectNamer, threshold: float) -> list[Judged]:
+    out = []
+    terms = namer.terms
+    for p in photos:
+        counts = reference_groups(terms, p.references)
+        salient = {g for g, c in counts.items() if c >= SALIENT}
+        scores = namer.name_scores(p.probabilities)
+        listed = [terms.group(o.name) for o in namer.objects(scores) if o.score >= threshold]
+        out.append(
+            Judged(
+                salient=salient,
+                present=set(counts),
+                listed=listed,
+                caption_right=bool(terms.find(list(p.words)) & salient),
+                features=confidence_features(p.score, p.words, scores, namer),
+            )
+        )
+    return out
+
+
+def object_figures(judged: list[Judged]) -> dict:
+    named = sum(bool(set(j.listed) & (j.salient - {"person"})) for j in judged)
+    with_salient = [j for j in judged if j.salient - {"person"}]
+    named_of_those = sum(bool(set(j.listed) & (j.salient - {"person"})) for j in with_salient)
+    listed = sum(len(j.listed) for j in judged)
+    absent = sum(g not in j.present for j in judged for g in j.listed)
+    return {
+        "photos": len(judged),
+        "names_salient": named / max(len(judged), 1),
+        "photos_with_salient_thing": len(with_salient),
+        "names_salient_where_one": named_of_those / max(len(with_salient), 1),
+        "objects_listed": listed,
+        "objects_per_photo": listed / max(len(judged), 1),
+        "hallucinated": absent / max(listed, 1),
+        "caption_right": sum(j.caption_right for j in judged) / max(len(judged), 1),
+    }
+
+
+# -- calibration ------------------------------------------------------------------------------
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> np.ndarray:
+    """Weights (last one the bias) by Newton's method; a little L2 keeps it finite."""
+    X = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(X.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-X @ w))
+        grad = X.T @ (p - y) + l2 * np.r_[w[:-1], 0]
+        hess = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-(x @ w[:-1] + w[-1])))
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[float, list[tuple]]:
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    total, table = 0.0, []
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            gap = abs(p[m].mean() - y[m].mean())
+            total += m.mean() * gap
+            table.append(
+                (edges[b], edges[b + 1], int(m.sum()), float(p[m].mean()), float(y[m].mean()))
+            )
+    return float(total), table
+
+
+def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    order = np.random.default_rng(seed).permutation(len(y))
+    out = np.zeros(len(y))
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        out[test] = predict(fit_logistic(x[train], y[train]), x[test])
+    return out
+
+
+def flags(p: np.ndarray, y: np.ndarray, below: float) -> dict:
+    unsure = p < below
+    wrong, good = y == 0, y == 1
+    return {
+        "unsure_below": below,
+        "wrong_flagged": float(unsure[wrong].mean()) if wrong.any() else 0.0,
+        "good_flagged": float(unsure[good].mean()) if good.any() else 0.0,
+        "flagged": float(unsure.mean()),
+        "right_when_sure": float(y[~unsure].mean()) if (~unsure).any() else 0.0,
+    }
+
+
+def plot(path: Path, curves: dict[str, list[tuple]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+    for label, table in curves.items():
+        xs = [row[3] for row in table]
+        ys = [row[4] for row in table]
+        sizes = [max(10, row[2] / 3) for row in table]
+        ax.plot(xs, ys, marker="o", label=label)
+        ax.scatter(xs, ys, s=sizes, alpha=0.3)
+    ax.set_xlabel("confidence (mean in bin)")
+    ax.set_ylabel("share of captions that name the main subject")
+    ax.set_title("Confidence reliability (dev, 5-fold cross-validated)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"plot: {path}")
+
+
+# -- the COCO detector (measured, not shipped) ------------------------------------------------
+
+
+def detector_groups(model_dir: Path, photos: list[Photo], terms: Terms, threshold: float):
+    """Per photo, the groups the detector finds (image level: each class's best anchor)."""
+    from PIL import Image
+
+    from desktop.runtime import Model
+
+    labels = json.loads((model_dir / "labels.json").read_text())
+    model = Model(model_dir / "ssd_mobilenet_v2_coco.tflite", _signature(model_dir))
+    name_in = next(iter(model.inputs))
+    logits_out = next(n for n, s in model.outputs.items() if s.shape[-1] == 91)
+    found, times = [], []
+    for p in photos:
+        image = Image.open(p.path).convert("RGB").resize((300, 300), Image.Resampling.BILINEAR)
+        x = np.asarray(image, np.float32)[None] / 127.5 - 1.0
+        t0 = time.perf_counter()
+        logits = model(**{name_in: x})[logits_out][0]
+        times.append((time.perf_counter() - t0) * 1e3)
+        best = 1 / (1 + np.exp(-logits.max(axis=0)))
+        found.append(
+            {
+                terms.group(labels[str(c)])
+                for c in range(1, 91)
+                if str(c) in labels and best[c] >= threshold
+            }
+        )
+    return found, float(np.median(times))
+
+
+def _signature(model_dir: Path) -> str:
+    from desktop.runtime import backend
+
+    interp = backend().interpreter(model_path=str(model_dir / "ssd_mobilenet_v2_coco.tflite"))
+    return next(iter(interp.get_signature_list()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, default=ROOT / "models" / "default")
+    parser.add_argument("--coco", type=Path)
+    parser.add_argument("--flickr8k", type=Path)
+    parser.add_argument("--beam", type=int, default=3)
+    parser.add_argument("--cache", type=Path, default=Path("/work/scratch/objects/cache"))
+    parser.add_argument("--fit", action="store_true", help="store the calibration in the bundle")
+    parser.add_argument("--plot", type=Path, help="reliability plot (PNG)")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.15, 0.2, 0.3, 0.4])
+    parser.add_argument("--detector", type=Path, help="folder of the COCO detector (measured)")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    args = parser.parse_args()
+
+    captioner = Captioner.load(args.bundle)
+    namer = captioner.bundle.namer
+    if namer is None:
+        sys.exit(f"{args.bundle}: has no objects (format 1?): python -m converter upgrade")
+    sets = dev_sets(args)
+    report: dict = {"bundle": str(args.bundle), "beam": args.beam, "sets": {}}
+    judged_all: dict[str, list[Judged]] = {}
+    for name, photos in sets.items():
+        caption_all(captioner, name, photos, args.cache, args.beam)
+        report["sets"][name] = {"objects": {}}
+        for t in args.thresholds:
+            figures = object_figures(judge(photos, namer, t))
+            report["sets"][name]["objects"][str(t)] = figures
+            print(
+                f"{name:14s} threshold {t:.2f}: names a salient thing for "
+                f"{figures['names_salient']:.0%} of photos "
+                f"({figures['names_salient_where_one']:.0%} of the "
+                f"{figures['photos_with_salient_thing']} that have one), "
+                f"{figures['objects_per_photo']:.2f} objects/photo, "
+                f"{figures['hallucinated']:.0%} named by no reference; "
+                f"caption right {figures['caption_right']:.0%}"
+            )
+        judged_all[name] = judge(photos, namer, namer.threshold)
+
+    # Confidence: pooled fit, cross-validated figures per set and together.
+    names = list(judged_all)
+    x = np.array([[j.features[f] for f in FEATURES] for n in names for j in judged_all[n]])
+    y = np.array([j.caption_right for n in names for j in judged_all[n]], dtype=float)
+    which = np.array([n for n in names for _ in judged_all[n]])
+    p_cv = cross_validated(x, y)
+    report["confidence"] = {}
+    curves = {}
+    for label, mask in [("both", np.ones(len(y), bool)), *[(n, which == n) for n in names]]:
+        error, table = ece(p_cv[mask], y[mask])
+        fl = flags(p_cv[mask], y[mask], UNSURE_BELOW)
+        report["confidence"][label] = {
+            "photos": int(mask.sum()),
+            "right": float(y[mask].mean()),
+            "ece": error,
+            "bins": table,
+            **fl,
+        }
+        curves[f"{label} (ECE {error:.3f})"] = table
+        print(
+            f"confidence {label:14s}: ECE {error:.3f} (cross-validated), {y[mask].mean():.0%} "
+            f"right; unsure below {UNSURE_BELOW}: flags {fl['wrong_flagged']:.0%} of wrong "
+            f"captions and {fl['good_flagged']:.0%} of good ones; "
+            f"{fl['right_when_sure']:.0%} right when not flagged"
+        )
+    w = fit_logistic(x, y)
+    calibration = Calibration(FEATURES, tuple(float(v) for v in w[:-1]), float(w[-1]), UNSURE_BELOW)
+    report["calibration"] = calibration.to_manifest()
+    print("calibration:", json.dumps(report["calibration"]))
+    if args.plot:
+        plot(args.plot, curves)
+
+    if args.detector and args.coco:
+        val = set((args.coco / "val2017_images.txt").read_text().split())
+        photos = [p for p in sets["coco-ood-dev"] if p.path.name in val]
+        judged = judge(photos, namer, namer.threshold)
+        report["detector"] = {"photos": len(photos)}
+        report["detector"]["classifier"] = object_figures(judged)
+        for t in (0.4, 0.5, 0.6):
+            found, ms = detector_groups(args.detector, photos, namer.terms, t)
+            alone = [
+                Judged(j.salient, j.present, sorted(f - {"person"}), j.caption_right, j.features)
+                for j, f in zip(judged, found, strict=True)
+            ]
+            both = [
+                Judged(
+                    j.salient,
+                    j.present,
+                    sorted(set(j.listed) | (f - {"person"})),
+                    j.caption_right,
+                    j.features,
+                )
+                for j, f in zip(judged, found, strict=True)
+            ]
+            report["detector"][str(t)] = {
+                "ms_per_photo": ms,
+                "detector": object_figures(alone),
+                "classifier_and_detector": object_figures(both),
+            }
+            for label, figs in (
+                ("classifier", report["detector"]["classifier"]),
+                (f"detector {t}", object_figures(alone)),
+                (f"both {t}", object_figures(both)),
+            ):
+                print(
+                    f"val2017 ({len(photos)}) {label:14s}: names a salient thing for "
+                    f"{figs['names_salient']:.0%}, {figs['hallucinated']:.0%} hallucinated"
+                    + (f"; detector {ms:.1f} ms/photo" if label != "classifier" else "")
+                )
+
+    if args.fit:
+        from converter.export import _write_manifest
+
+        bundle = load_bundle(args.bundle)
+        manifest = dict(bundle.manifest)
+        manifest["confidence"] = {
+            **calibration.to_manifest(),
+            "fitted_on": {n: len(judged_all[n]) for n in names},
+            "label": "the caption names a thing at least 3 of 5 reference captions name",
+            "ece_cross_validated": round(report["confidence"]["both"]["ece"], 4),
+        }
+        _write_manifest(args.bundle, manifest)
+        print(f"calibration stored in {args.bundle}/manifest.json")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
