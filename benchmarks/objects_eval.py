@@ -301,7 +301,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/work/scratch/objects/cache"))
     parser.add_argument("--fit", action="store_true", help="store the calibration in the bundle")
     parser.add_argument("--plot", type=Path, help="reliability plot (PNG)")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.15, 0.2, 0.3, 0.4])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.4, 0.5])
     parser.add_argument("--detector", type=Path, help="folder of the COCO detector (measured)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()

@@ -75,30 +75,33 @@ class CaptionResult:
 
     @property
     def display_text(self) -> str:
-        """The caption as shown and read: marked when the model is unsure of it."""
-        return f"{UNSURE_PREFIX}{lower_first(self.text)}" if self.unsure else self.text
-
-    @property
-    def objects_text(self) -> str:
-        """'I see: cat, cup.' or '' (what is read after the caption)."""
-        if not self.objects:
-            return ""
-        return f"I see: {', '.join(o.name for o in self.objects)}."
+        """The caption as shown: marked when the model is unsure of it."""
+        return marked(self.text, self.unsure)
 
     @property
     def spoken_text(self) -> str:
-        """'Not sure: a man sitting on a wall. I see: cat.': everything read aloud."""
-        return " ".join(t for t in (self.display_text, self.objects_text) if t)
+        """Everything read aloud: 'Not sure: a man sitting on a wall. I see: cat.'"""
+        return spoken(self.text, self.unsure, self.objects)
 
 
 UNSURE_PREFIX = "Not sure: "
 
 
-def lower_first(text: str) -> str:
-    # "A man sits." → "a man sits." (but "I" and acronyms stay as they are)
+def marked(text: str, unsure: bool) -> str:
+    """'A man sits.' → 'Not sure: a man sits.' when unsure (never stated as a plain fact)."""
+    if not unsure or not text:
+        return text
+    # "A man" → "a man"; but "I" and acronyms keep their capital.
     if len(text) > 1 and text[0].isupper() and not text[1].isupper() and text[:2] != "I ":
-        return text[0].lower() + text[1:]
-    return text
+        text = text[0].lower() + text[1:]
+    return UNSURE_PREFIX + text
+
+
+def spoken(text: str, unsure: bool, objects: Iterable[DetectedObject]) -> str:
+    """The caption as read aloud: marked when unsure, then what the classifier sees."""
+    names = [o.name for o in objects]
+    seen = f"I see: {', '.join(names)}." if names else ""
+    return " ".join(t for t in (marked(text, unsure), seen) if t)
 
 
 @dataclass(frozen=True, eq=False)

@@ -160,10 +160,14 @@ class ObjectNamer:
         ).astype(np.float32)
         return NameScores(self.names, np.clip(sums, 0.0, 1.0))
 
-    def objects(self, scores: NameScores) -> tuple[DetectedObject, ...]:
+    def objects(
+        self, scores: NameScores, threshold: float | None = None
+    ) -> tuple[DetectedObject, ...]:
+        """The names at or above ``threshold`` (default: the bundle's), highest first."""
+        threshold = self.threshold if threshold is None else threshold
         order = np.argsort(-scores.scores, kind="stable")[: self.max_objects]
         return tuple(
             DetectedObject(scores.names[i], float(scores.scores[i]))
             for i in order
-            if scores.scores[i] >= self.threshold
+            if scores.scores[i] >= threshold
         )

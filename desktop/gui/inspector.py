@@ -118,6 +118,13 @@ class Inspector(QWidget):
         row.addWidget(self.copy_button)
         layout.addLayout(row)
 
+        # What the classifier sees, and whether the model is unsure of its caption.
+        self.objects = QLabel("", self)
+        self.objects.setWordWrap(True)
+        self.objects.setAccessibleName("Objects")
+        self.objects.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.objects)
+
         self.error = QLabel("", self)
         self.error.setWordWrap(True)
         self.error.setAccessibleName("Problem with this photo")
@@ -161,6 +168,7 @@ class Inspector(QWidget):
             self.words.set_words(())
             self._set_caption("", editable=False)
             self.score.setText("")
+            self._set_objects(None)
             self.reviewed.setEnabled(False)
             self._set_error("")
             self._set_actions(False)
@@ -182,7 +190,9 @@ class Inspector(QWidget):
         if result is not None:
             timings = getattr(result, "timings", None)
             ms = f" \u00b7 {timings.total_ms:.0f} ms" if timings is not None else ""
-            self.score.setText(f"Score {format_score(result.score)}{ms}")
+            confidence = getattr(result, "confidence", None)
+            sure = "" if confidence is None else f" \u00b7 confidence {confidence:.0%}"
+            self.score.setText(f"Score {format_score(result.score)}{sure}{ms}")
         else:
             self.score.setText({
                 Status.PENDING: "Waiting for a caption\u2026",
@@ -190,6 +200,7 @@ class Inspector(QWidget):
                 Status.FAILED: "No caption",
             }.get(record.status, ""))
         self.score.setAccessibleDescription(self.score.text())
+        self._set_objects(record)
         self.reviewed.blockSignals(True)
         self.reviewed.setChecked(record.reviewed)
         self.reviewed.blockSignals(False)
@@ -208,6 +219,20 @@ class Inspector(QWidget):
             self.caption.setPlainText(text)
         self.caption.blockSignals(False)
         self.caption.setReadOnly(not editable)
+
+    def _set_objects(self, record: PhotoRecord | None) -> None:
+        result = record.result if record is not None else None
+        objects = getattr(result, "objects", ())
+        lines = []
+        if record is not None and record.unsure:
+            lines.append("Not sure of this caption: it may not name what is in the photo.")
+        if objects:
+            seen = ", ".join(f"{o.name} ({o.score:.0%})" for o in objects)
+            lines.append(f"I see: {seen}.")
+        text = "\n".join(lines)
+        self.objects.setText(text)
+        self.objects.setAccessibleDescription(text)
+        self.objects.setVisible(bool(text))
 
     def _set_error(self, message: str) -> None:
         self.error.setText(message)

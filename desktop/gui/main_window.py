@@ -513,7 +513,7 @@ class MainWindow(QMainWindow):
             return
         record = self.model.set_result(row, result)
         if self.settings.auto_read == "arrival":
-            self.speech.say(record.caption, queue=True)
+            self.speech.say(record.spoken, queue=True)
 
     def _photo_error(self, path: str, message: str) -> None:
         row = self._row_for(path)
@@ -577,7 +577,7 @@ class MainWindow(QMainWindow):
         self.inspector.show_record(record)
         self._update_actions()
         if record is not None and self.settings.auto_read == "selection" and record.caption:
-            self.speech.say(record.caption)
+            self.speech.say(record.spoken)
 
     def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, roles=()) -> None:
         row = self.current_row()
@@ -603,11 +603,11 @@ class MainWindow(QMainWindow):
         return self.model.record(row).caption.strip() if row is not None else ""
 
     def speak_selected(self) -> None:
-        caption = self.selected_caption()
-        if not caption:
+        row = self.current_row()
+        if row is None or not self.selected_caption():
             self.announce("There is no caption to read")
             return
-        self.speech.say(caption)
+        self.speech.say(self.model.record(row).spoken)
 
     def stop_speaking(self) -> None:
         self.speech.stop()

@@ -71,7 +71,7 @@ class PhotoDelegate(QStyledItemDelegate):
 
     def _body(self, record: PhotoRecord) -> str:
         if record.status is Status.DONE:
-            return record.caption
+            return record.spoken
         if record.status is Status.FAILED:
             return f"Could not caption: {record.error}"
         return ""

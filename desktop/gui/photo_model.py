@@ -43,10 +43,23 @@ class PhotoRecord:
         return display_path(self.path.name)
 
     @property
+    def unsure(self) -> bool:
+        """The model is unsure of its caption (and the user has not rewritten it)."""
+        return bool(getattr(self.result, "unsure", False)) and not self.edited
+
+    @property
+    def spoken(self) -> str:
+        """The caption as shown in the list and read aloud: 'Not sure: …' when the model is
+        unsure, then the objects ('I see: cat.')."""
+        from desktop.captioner import spoken
+
+        return spoken(self.caption, self.unsure, getattr(self.result, "objects", ()))
+
+    @property
     def description(self) -> str:
         """What a screen reader says after the name: the caption, or why there is none."""
         if self.status is Status.DONE:
-            return self.caption
+            return self.spoken
         if self.status is Status.FAILED:
             return f"No caption: {self.error}"
         if self.status is Status.SKIPPED:
