@@ -57,16 +57,25 @@ def add_objects(folder: Path, manifest: dict, threshold: float = OBJECT_THRESHOL
 
 def dense_weights(encoder: Path, feature_dim: int) -> tuple[np.ndarray, np.ndarray]:
     """The trained Dense encoder's kernel ``[channels, feature_dim]`` and bias, read from the
-    last FULLY_CONNECTED op of an encoder flatbuffer. Float16 weights are stored as float16
+    encoder flatbuffer's FULLY_CONNECTED op with ``feature_dim`` outputs (an upgraded
+    encoder has a second one, the ImageNet classifier's). Float16 weights are stored as float16
     constants that a Dequantize op widens; the float16 values are returned as float32, which
     a float16 re-export stores again unchanged."""
     from desktop.runtime import backend
 
     interpreter = backend().interpreter(model_path=str(encoder))
-    ops = [op for op in interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
-    if not ops:
-        raise UpgradeError(f"{encoder}: no fully connected layer (not a bundle encoder?)")
-    _, kernel_index, bias_index = (int(i) for i in ops[-1]["inputs"])
+    shapes = {int(d["index"]): tuple(d["shape"]) for d in interpreter.get_tensor_details()}
+    ops = [
+        op
+        for op in interpreter._get_ops_details()
+        if op["op_name"] == "FULLY_CONNECTED" and shapes[int(op["outputs"][0])][-1] == feature_dim
+    ]
+    if len(ops) != 1:
+        raise UpgradeError(
+            f"{encoder}: expected one fully connected layer with {feature_dim} outputs, "
+            f"found {len(ops)} (not a bundle encoder?)"
+        )
+    _, kernel_index, bias_index = (int(i) for i in ops[0]["inputs"])
     producers = {
         int(op["outputs"][0]): int(op["inputs"][0])
         for op in interpreter._get_ops_details()
@@ -78,10 +87,6 @@ def dense_weights(encoder: Path, feature_dim: int) -> tuple[np.ndarray, np.ndarr
         return np.asarray(interpreter.get_tensor(index), dtype=np.float32)
 
     kernel, bias = constant(kernel_index), constant(bias_index)
-    if kernel.shape[0] != feature_dim or bias.shape != (feature_dim,):
-        raise UpgradeError(
-            f"{encoder}: fully connected layer is {kernel.shape}, expected {feature_dim} outputs"
-        )
     return kernel.T, bias  # TFLite keeps [out, in]; Keras [in, out]
 
 

@@ -6,11 +6,16 @@ A logistic model over a few signals the captioner has anyway, fitted on dev phot
 captions mention (people included). The signals:
 
 - ``score``: the caption's mean log-probability per word (the decoder's own certainty);
-- ``top_object``: the summed probability of the best everyday name (the classifier's);
 - ``support``: what the classifier gives the things the caption names (0 when it names
   none the classifier knows): "a dog" over a photo the classifier calls a cat scores low;
 - ``agrees``: 1 when the caption names the classifier's best object;
-- ``person``: 1 when the caption is about people, whom the classifier cannot see.
+- ``person``: 1 when the caption is about people, whom the classifier has no class for;
+- ``person_seen``: for such a caption, the square root of the probability of the classes
+  that show someone is there (clothes, sports gear: the table's ``person_evidence``); a
+  caption about "a woman" over a photo of a coffee cup scores low.
+
+benchmarks/objects_eval.py measured which signals carry information on the dev sets
+(MODEL_CARD.md); the classifier's top score alone did not, so it is not one of them.
 
 Below ``unsure_below`` the app says it is not sure (``CaptionResult.unsure``).
 """
@@ -27,7 +32,7 @@ import numpy as np
 from desktop import BundleError
 from desktop.objects import NameScores, ObjectNamer
 
-FEATURES = ("score", "top_object", "support", "agrees", "person")
+FEATURES = ("score", "support", "agrees", "person", "person_seen")
 
 
 def confidence_features(
@@ -41,12 +46,13 @@ def confidence_features(
         by_group[group] = by_group.get(group, 0.0) + value
     top = int(np.argmax(scores.scores)) if len(scores.names) else -1
     top_group = terms.group(scores.names[top]) if top >= 0 else None
+    person = "person" in named
     return {
         "score": float(score),
-        "top_object": float(scores.scores[top]) if top >= 0 else 0.0,
         "support": min(1.0, max((by_group.get(g, 0.0) for g in named), default=0.0)),
         "agrees": float(top_group in named),
-        "person": float("person" in named),
+        "person": float(person),
+        "person_seen": math.sqrt(scores.person_evidence) if person else 0.0,
     }
 
 

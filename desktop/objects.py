@@ -117,6 +117,9 @@ class NameScores:
 
     names: tuple[str, ...]
     scores: np.ndarray  # [len(names)] float32
+    # Summed probability of the table's person-evidence classes (what people wear or play
+    # with): ImageNet has no "person", but this says whether someone is likely there.
+    person_evidence: float = 0.0
 
 
 class ObjectNamer:
@@ -128,10 +131,14 @@ class ObjectNamer:
             groups = table.get("groups", [])
             ids = [int(c["id"]) for c in classes]
             class_names = [c["name"] for c in classes]
+            evidence = [int(i) for i in table.get("person_evidence", [])]
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"{where}: not a label table ({e})") from e
         if ids != list(range(len(ids))):
             raise BundleError(f"{where}: classes must be listed by id from 0")
+        if not all(0 <= i < len(ids) for i in evidence):
+            raise BundleError(f"{where}: person_evidence lists a class that does not exist")
+        self.person_evidence = np.array(sorted(set(evidence)), np.int64)
         self.names = tuple(sorted({n for n in class_names if n}))
         index = {n: i for i, n in enumerate(self.names)}
         # -1: a deliberately dropped class, whose probability is not given to any name.
@@ -158,7 +165,8 @@ class ObjectNamer:
         sums = np.bincount(
             self.name_of_class[kept], weights=p[kept], minlength=len(self.names)
         ).astype(np.float32)
-        return NameScores(self.names, np.clip(sums, 0.0, 1.0))
+        evidence = float(p[self.person_evidence].sum()) if len(self.person_evidence) else 0.0
+        return NameScores(self.names, np.clip(sums, 0.0, 1.0), min(1.0, evidence))
 
     def objects(
         self, scores: NameScores, threshold: float | None = None
