@@ -197,18 +197,22 @@ def predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(x @ w[:-1] + w[-1])))
 
 
-def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[float, list[tuple]]:
+def ece(
+    p: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, bins: int = 10
+) -> tuple[float, list[tuple]]:
+    """Expected calibration error over equal-width bins (weighted photos, if given), and the
+    bins: (low, high, photos, mean confidence, share right)."""
+    weight = np.ones(len(p)) if weight is None else weight
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
     total, table = 0.0, []
     for b in range(bins):
         m = which == b
         if m.any():
-            gap = abs(p[m].mean() - y[m].mean())
-            total += m.mean() * gap
-            table.append(
-                (edges[b], edges[b + 1], int(m.sum()), float(p[m].mean()), float(y[m].mean()))
-            )
+            w = weight[m]
+            confidence, right = np.average(p[m], weights=w), np.average(y[m], weights=w)
+            total += w.sum() / weight.sum() * abs(confidence - right)
+            table.append((edges[b], edges[b + 1], int(m.sum()), float(confidence), float(right)))
     return float(total), table
 
 
@@ -265,7 +269,7 @@ def plot(path: Path, curves: dict[str, list[tuple]]) -> None:
     ax.set_title("Confidence reliability (dev, 5-fold cross-validated)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.legend(loc="upper left")
+    ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     print(f"plot: {path}")
@@ -356,7 +360,9 @@ def main() -> None:
     report["confidence"] = {}
     curves = {}
     for label, mask in [("both", np.ones(len(y), bool)), *[(n, which == n) for n in names]]:
-        error, table = ece(p_cv[mask], y[mask])
+        # flags and shares below are per photo, unweighted
+        # "both": each set weighted equally, as in the fit.
+        error, table = ece(p_cv[mask], y[mask], weight[mask] if label == "both" else None)
         fl = flags(p_cv[mask], y[mask], UNSURE_BELOW)
         report["confidence"][label] = {
             "photos": int(mask.sum()),
@@ -365,7 +371,9 @@ def main() -> None:
             "bins": table,
             **fl,
         }
-        curves[f"{label} (ECE {error:.3f})"] = table
+        curves[
+            f"{label}{' (sets weighted equally)' if label == 'both' else ''}, ECE {error:.3f}"
+        ] = table
         print(
             f"confidence {label:14s}: ECE {error:.3f} (cross-validated), {y[mask].mean():.0%} "
             f"right; unsure below {UNSURE_BELOW}: flags {fl['wrong_flagged']:.0%} of wrong "

@@ -118,6 +118,7 @@ EPOCH_HELP = "weights of this epoch, or the average of several (default: the bes
 
 def build_parser() -> argparse.ArgumentParser:
     from converter.backbones.registry import BACKBONES
+    from converter.objects import OBJECT_THRESHOLD
 
     parser = argparse.ArgumentParser(prog="python -m converter", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -201,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="photos or folders whose features must not change (default: samples/)",
     )
     upgrade.add_argument("--check-limit", type=int, default=50, help="photos per folder")
-    upgrade.add_argument("--threshold", type=float, default=0.2, help="object score to list")
+    upgrade.add_argument(
+        "--threshold", type=float, default=OBJECT_THRESHOLD, help="object score to list"
+    )
     upgrade.set_defaults(func=_upgrade)
     return parser
 
