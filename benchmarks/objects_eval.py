@@ -440,7 +440,7 @@ def main() -> None:
             "label": "the caption names a thing at least 3 of 5 reference captions name",
             "ece_cross_validated": round(report["confidence"]["both"]["ece"], 4),
         }
-        _write_manifest(args.bundle, manifest)
+        _write_manifest(args.bundle, manifest, list(manifest["files"]))
         print(f"calibration stored in {args.bundle}/manifest.json")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

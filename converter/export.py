@@ -216,11 +216,19 @@ def replace_folder(staging: Path, out: Path) -> None:
         os.replace(staging, out)
 
 
-def _write_manifest(folder: Path, manifest: dict) -> None:
+def _write_manifest(folder: Path, manifest: dict, names: list[str] | None = None) -> None:
+    """Write the manifest with the checksums of ``names`` (default: every file of the
+    folder; an updated bundle passes the files its manifest already lists, so a
+    hand-edited MODEL_CARD.md that was never checksummed does not become part of it)."""
+    if names is None:
+        names = [
+            p.name
+            for p in folder.iterdir()
+            if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")
+        ]
     manifest["files"] = {
-        p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")
+        name: {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size}
+        for name in sorted(names)
     }
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
 

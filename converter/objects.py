@@ -139,7 +139,8 @@ def upgrade(
     manifest.setdefault("upgrades", []).append(
         {"added": "objects", "backbone_weights": _weights_sha(backbone)}
     )
-    _write_manifest(staging, manifest)
+    checksummed = sorted({*old.manifest["files"], LABELS_FILE})
+    _write_manifest(staging, manifest, checksummed)
 
     photos = list(check_photos or [])
     if not photos:
@@ -162,7 +163,7 @@ def upgrade(
         "max_abs_diff": round(worst, 8),
         "captions_equal": "greedy and beam 3",
     }
-    _write_manifest(staging, manifest)
+    _write_manifest(staging, manifest, checksummed)
     replace_folder(staging, out)
     return manifest
 
