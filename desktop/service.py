@@ -264,10 +264,10 @@ def _caption(pool: CaptionerPool, photo: bytes | str, options: CaptionOptions) -
         "caption": result.text,
         "score": round(float(result.score), 4),
         "words": list(result.words),
+        "beam": options.beam_width,
         "objects": [o.to_dict() for o in result.objects],
         "confidence": None if result.confidence is None else round(result.confidence, 4),
         "unsure": result.unsure,
-        "beam": options.beam_width,
         "timings": {**_timings(result.timings), "queue_ms": round(queue_ms, 2)},
     }
     if options.with_attention and result.attention is not None:

@@ -39,7 +39,10 @@ def _rehash(bundle: Path, name: str) -> None:
 def test_default_bundle_matches_the_format(default_model_dir):
     b = load_bundle(default_model_dir)
     assert b.manifest["format"] == "show-attend-tell-bundle"
-    assert b.manifest["format_version"] == 1
+    assert b.manifest["format_version"] == b.format_version == 2
+    assert b.namer is not None and b.namer.classes == 1000 and b.objects_output == "classes"
+    assert b.calibration is not None and 0 < b.calibration.unsure_below < 1
+    assert b.objects_note is None
     assert len(b.vocabulary) == b.vocab_size
     assert b.vocabulary[:4] == ("<pad>", "<start>", "<end>", "<unk>")
     assert b.grid_cells == b.feature_grid[0] * b.feature_grid[1]
@@ -81,7 +84,7 @@ def test_missing_folder(tmp_path):
         load_bundle(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None, True])
+@pytest.mark.parametrize("version", [3, 0, "1", None, True])
 def test_unknown_format_version_is_refused(bundle_copy, version):
     _edit_manifest(bundle_copy, format_version=version)
     with pytest.raises(BundleError, match="format_version"):
@@ -174,3 +177,76 @@ def test_default_model_dir_in_checkout_and_frozen_app(monkeypatch, tmp_path):
     assert paths.default_model_dir() == beside
     monkeypatch.setenv(paths.MODEL_ENV, str(tmp_path / "mine"))
     assert paths.default_model_dir() == tmp_path / "mine"
+
+
+def _as_format_1(bundle: Path) -> None:
+    """Turn a copy of the shipped bundle into what a format-1 export looked like: no objects,
+    no confidence, no label table. (Its encoder keeps the extra `classes` output, which a
+    format-1 reader never asks for.)"""
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for key in ("objects", "confidence", "upgrades"):
+        manifest.pop(key, None)
+    manifest["format_version"] = 1
+    del manifest["files"]["labels.json"]
+    (bundle / "labels.json").unlink()
+    path.write_text(json.dumps(manifest))
+
+
+def test_format_1_bundle_still_captions_without_objects(bundle_copy, samples):
+    _as_format_1(bundle_copy)
+    b = load_bundle(bundle_copy)
+    assert b.format_version == 1 and b.namer is None and b.calibration is None
+    assert "format 1" in b.objects_note and "converter upgrade" in b.objects_note
+    result = Captioner(b).caption(samples[1])
+    assert result.text.endswith(".") and result.words
+    assert result.objects == () and result.confidence is None and not result.unsure
+    assert result.spoken_text == result.text  # nothing added, nothing marked
+
+
+def test_format_2_without_calibration_gives_objects_and_no_confidence(bundle_copy, samples):
+    path = bundle_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["confidence"]
+    path.write_text(json.dumps(manifest))
+    b = load_bundle(bundle_copy)
+    assert "no calibrated confidence" in b.objects_note
+    result = Captioner(b).caption(samples[1])  # chelsea
+    assert [o.name for o in result.objects] == ["cat"]
+    assert result.confidence is None and not result.unsure
+
+
+def test_tampered_label_table_is_refused(bundle_copy):
+    path = bundle_copy / "labels.json"
+    path.write_text(path.read_text().replace('"name": "cat"', '"name": "dog"'))
+    with pytest.raises(BundleError, match=r"^labels.json: "):
+        load_bundle(bundle_copy)
+
+
+def test_label_table_must_cover_the_classifier(bundle_copy):
+    path = bundle_copy / "labels.json"
+    table = json.loads(path.read_text())
+    table["classes"] = table["classes"][:999]
+    path.write_text(json.dumps(table))
+    _rehash(bundle_copy, "labels.json")
+    b = load_bundle(bundle_copy)
+    with pytest.raises(BundleError, match=r"classes has shape \[1, 1000\]"):
+        Captioner(b)
+
+
+@pytest.mark.parametrize(
+    "confidence",
+    [
+        {"model": "forest"},
+        {"model": "logistic", "features": ["score"], "weights": [1, 2], "bias": 0,
+         "unsure_below": 0.5},
+        {"model": "logistic", "features": ["shoe size"], "weights": [1], "bias": 0,
+         "unsure_below": 0.5},
+        {"model": "logistic", "features": ["score"], "weights": [1], "bias": 0,
+         "unsure_below": 2},
+    ],
+)
+def test_bad_calibration_is_refused(bundle_copy, confidence):
+    _edit_manifest(bundle_copy, confidence=confidence)
+    with pytest.raises(BundleError, match="confidence"):
+        load_bundle(bundle_copy)

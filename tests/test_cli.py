@@ -100,12 +100,17 @@ def test_hostile_folder_every_file_reported_once(hostile, default_model_dir, tmp
     names = [r["path"][len(str(folder)) + 1 :] for r in records]
     assert sorted(names) == sorted(good | bad)  # each once: no loop, no folder, no hidden
     for record, name in zip(records, names, strict=True):
-        assert set(record) == {"path", "caption", "score", "error"}
+        assert set(record) == {
+            "path", "caption", "score", "error", "objects", "confidence", "unsure"
+        }
         if name in good:
             assert record["error"] is None and record["caption"].endswith("."), record
             assert isinstance(record["score"], float)
+            assert 0.0 <= record["confidence"] <= 1.0 and isinstance(record["unsure"], bool)
+            assert isinstance(record["objects"], list)
         else:
             assert record["caption"] is None and record["score"] is None and record["error"]
+            assert record["objects"] == [] and record["confidence"] is None
     reasons = {n: r["error"] for n, r in zip(names, records, strict=True) if n in bad}
     assert "not an image" in reasons["page.jpg"]
     assert "truncated" in reasons["truncated.jpg"]
@@ -146,6 +151,12 @@ def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
     first = read_records(out, fmt)
     assert [r.path for r in first] == [str(p) for p in samples[:2]]
     assert all(r.caption and r.error is None for r in first)
+    if fmt != "txt":  # txt holds the caption only
+        # samples[1] is chelsea: a cat the caption calls a man.
+        assert [(o.name, o.count) for o in first[1].objects] == [("cat", None)]
+        assert 0.5 < first[1].objects[0].score <= 1.0
+        assert first[1].confidence is not None and first[1].unsure
+        assert first[0].confidence is not None and 0.0 <= first[0].confidence <= 1.0
     # Resume with more photos: the first two are not redone, the rest are added.
     assert run(*samples, "--resume", "-o", out, model=default_model_dir) == 0
     records = read_records(out, fmt)
@@ -154,7 +165,10 @@ def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
     assert not journal_path(out).exists()
     if fmt == "csv":
         rows = list(csv.DictReader(out.open(newline="")))
-        assert list(rows[0]) == ["path", "caption", "score", "error"]
+        assert list(rows[0]) == [
+            "path", "caption", "score", "error", "objects", "confidence", "unsure"
+        ]
+        assert rows[1]["objects"].startswith("cat:") and rows[1]["unsure"] == "true"
     if fmt == "json":
         assert isinstance(json.loads(out.read_text()), list)
 

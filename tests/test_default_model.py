@@ -32,7 +32,7 @@ def captioner() -> Captioner:
 def test_manifest_is_valid_and_every_checksum_matches():
     bundle = load_bundle(DEFAULT, verify=True)
     manifest = json.loads((DEFAULT / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["backbone"].startswith("efficientnet_lite"), (
         "the shipped backbone must be PyPI-licensed"
     )

@@ -134,12 +134,22 @@ def test_open_folder_captions_every_photo_and_exposes_them_to_screen_readers(
     for record in records:
         assert record.caption and record.caption[0].isupper() and record.caption.endswith(".")
         assert record.result.attention.shape[0] == len(record.result.words)
-    # Model data and the accessibility tree agree: name = file, description = caption.
+    # Model data and the accessibility tree agree: name = file, description = the caption as
+    # read aloud ("Not sure: …" when the model is unsure, then "I see: …").
     for row, record in enumerate(records):
         index = window.model.index(row)
-        assert index.data(Qt.ItemDataRole.AccessibleDescriptionRole) == record.caption
+        assert index.data(Qt.ItemDataRole.AccessibleDescriptionRole) == record.spoken
         assert index.data(Qt.ItemDataRole.AccessibleTextRole) == record.name
-    assert accessible_items(window) == [(r.name, r.caption) for r in records]
+    assert accessible_items(window) == [(r.name, r.spoken) for r in records]
+    chelsea = next(r for r in records if r.name == "chelsea.jpg")
+    assert chelsea.result.unsure and chelsea.result.objects[0].name == "cat"
+    assert chelsea.spoken.startswith("Not sure: a ") and chelsea.spoken.endswith(" I see: cat.")
+    window.select_row(records.index(chelsea))
+    assert window.inspector.objects.isVisible()
+    assert "Not sure" in window.inspector.objects.text()
+    assert "I see: cat (" in window.inspector.objects.text()
+    assert "confidence" in window.inspector.score.text()
+    window.select_row(0)
     # The selected photo is shown in the inspector with its caption and score.
     assert window.current_row() == 0
     assert window.inspector.caption.toPlainText() == records[0].caption
@@ -412,8 +422,8 @@ def test_auto_read_as_captions_arrive_and_on_selection(make_window, photo_folder
     spoken: list[str] = []
     window.speech.started.connect(spoken.append)
     open_and_wait(window, photo_folder)
-    captions = [r.caption for r in window.model.records]
-    # Queued, so each caption is read in full, in order.
+    captions = [r.spoken for r in window.model.records]
+    # Queued, so each caption is read in full, in order (with its unsure marker and objects).
     assert pump_until(lambda: len(spoken) == len(captions) and not window.speech.speaking)
     assert spoken == captions
 

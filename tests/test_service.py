@@ -231,6 +231,10 @@ def test_post_raw_bytes_gives_the_engines_caption(served: Any, captioners: list[
     assert body["score"] == pytest.approx(float(expected.score), abs=1e-3)
     assert body["beam"] == CaptionOptions().beam_width
     assert {"encode_ms", "decode_ms", "total_ms", "queue_ms"} <= set(body["timings"])
+    assert body["objects"] == [o.to_dict() for o in expected.objects]
+    assert body["objects"][0]["name"] == "cat"  # chelsea
+    assert body["confidence"] == pytest.approx(expected.confidence, abs=1e-3)
+    assert body["unsure"] is expected.unsure
     assert "attention" not in body
 
 

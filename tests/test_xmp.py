@@ -16,6 +16,7 @@ from desktop.xmp import (
     XML_LANG,
     XmpError,
     get_description,
+    get_keywords,
     sidecar_path,
     write_description,
 )
@@ -135,6 +136,42 @@ def test_unreadable_sidecar_is_left_alone(photo, content):
     assert sidecar.read_text() == content
 
 
+TAGGED = """<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:lr="http://ns.adobe.com/lightroom/1.0/">
+   <dc:subject><rdf:Bag><rdf:li>Holiday</rdf:li><rdf:li>Cat</rdf:li></rdf:Bag></dc:subject>
+   <lr:hierarchicalSubject><rdf:Bag><rdf:li>Places|Rome</rdf:li></rdf:Bag></lr:hierarchicalSubject>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+
+
+def test_keywords_are_merged_with_those_already_there(photo):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(TAGGED)
+    write_description(photo, "A cat on a sofa.", ["cat", "couch", "couch"])
+    # Existing keywords kept in order, a keyword already there (any case) not repeated.
+    assert get_keywords(sidecar) == ["Holiday", "Cat", "couch"]
+    assert get_description(sidecar) == "A cat on a sofa."
+    assert "Places|Rome" in sidecar.read_text()
+    # Writing again adds nothing twice.
+    write_description(photo, "A cat.", ["couch"])
+    assert get_keywords(sidecar) == ["Holiday", "Cat", "couch"]
+
+
+def test_new_sidecar_gets_keywords_and_none_without_objects(photo):
+    write_description(photo, "A cup of coffee.", ["coffee"])
+    assert get_keywords(photo.with_suffix(".xmp")) == ["coffee"]
+    other = photo.with_name("other.jpg")
+    other.write_bytes(photo.read_bytes())
+    write_description(other, "A dog.")
+    assert get_keywords(other.with_suffix(".xmp")) == []
+    assert "dc:subject" not in other.with_suffix(".xmp").read_text()
+
+
 def test_cli_write_xmp_round_trip(tmp_path, samples, default_model_dir):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -168,6 +205,10 @@ def test_cli_write_xmp_round_trip(tmp_path, samples, default_model_dir):
         assert get_description(photo.with_suffix(".xmp")) == expected
     assert {p.name: (_digest(p), p.stat().st_mtime_ns) for p in folder.glob("*.jpg")} == digests
     assert "Ein Hund am Strand" in (folder / "tagged.xmp").read_text()
+    # The objects became keywords: chelsea is a cat; the others list no object.
+    by_name = {r["path"].rsplit("/", 1)[1]: r for r in records}
+    assert [o["name"] for o in by_name["chelsea.jpg"]["objects"]] == ["cat"]
+    assert get_keywords(folder / "chelsea.xmp") == ["cat"]
     # The sidecars are not photos: a second run finds the same three files.
     assert (
         main(
