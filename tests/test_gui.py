@@ -202,8 +202,10 @@ def test_keyboard_only_flow(make_window, photo_folder: Path) -> None:
     record = window.model.record(1)
     assert record.caption == "Two cups on a wooden table."
     assert record.edited and record.reviewed
-    assert window.model.index(1).data(
-        Qt.ItemDataRole.AccessibleDescriptionRole) == "Two cups on a wooden table."
+    # The user's words are never marked unsure; what the classifier sees still follows.
+    edited = "Two cups on a wooden table. I see: cat."
+    assert record.spoken == edited
+    assert window.model.index(1).data(Qt.ItemDataRole.AccessibleDescriptionRole) == edited
 
     # The read-aloud shortcut speaks the (edited) caption of the selected photo.
     if not window.speech.available:
@@ -211,8 +213,8 @@ def test_keyboard_only_flow(make_window, photo_folder: Path) -> None:
     spoken: list[str] = []
     window.speech.started.connect(spoken.append)
     QTest.keyClick(caption_edit, Qt.Key.Key_F5)
-    assert spoken == ["Two cups on a wooden table."]
-    assert window.speech.last_text == "Two cups on a wooden table."
+    assert spoken == [edited]
+    assert window.speech.last_text == edited
 
     # Alt+Down goes to the next photo from inside the caption field.
     QTest.keyClick(caption_edit, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
@@ -325,7 +327,12 @@ def test_export_and_xmp(make_window, photo_folder: Path, tmp_path: Path) -> None
     assert [Path(r["path"]).name for r in rows] == [r.name for r in window.model.records]
     assert rows[0]["caption"] == "An astronaut in an orange suit." and rows[0]["score"] is None
     assert rows[1]["caption"] == window.model.record(1).caption
-    assert rows[1]["score"] == pytest.approx(window.model.record(1).result.score)
+    # Rounded to 4 decimals, as `captioner caption` writes it; objects and confidence too.
+    chelsea = window.model.record(1).result
+    assert rows[1]["score"] == pytest.approx(chelsea.score, abs=1e-4)
+    assert rows[1]["objects"] == [o.to_dict() for o in chelsea.objects]
+    assert rows[1]["confidence"] == pytest.approx(chelsea.confidence, abs=1e-4)
+    assert rows[0]["confidence"] is None  # edited: the confidence was the model's sentence's
     # An unknown extension is refused, visibly, and nothing is written.
     assert not window.export_to(tmp_path / "out" / "captions.xlsx")
     assert "Could not export" in window.message_bar.text.text()
