@@ -139,6 +139,37 @@ def test_tiny_run_trains_resumes_and_exports_a_bundle_with_litert_parity(tmp_pat
     assert set(manifest["files"]) >= {"encoder.tflite", "decoder_step.tflite", "vocab.json"}
     assert not list(tmp_path.glob(".bundle*")), "staging folder left behind"
 
+    # Format 2: the backbone's ImageNet classifier is a second encoder output, named by the
+    # label table; a fresh export has no calibration yet, so no confidence.
+    from desktop.captioner import Captioner
+
+    assert manifest["format_version"] == 2 and manifest["objects"]["labels"] == "labels.json"
+    chelsea = ROOT / "samples" / "chelsea.jpg"
+    result = Captioner.load(bundle).caption(chelsea)
+    assert result.objects and result.objects[0].name == "cat"
+    assert result.confidence is None and not result.unsure
+
+    # `converter upgrade` rebuilds that encoder from the committed backbone and the bundle's
+    # own Dense weights: same features, same captions, decoder and vocabulary untouched.
+    upgraded = run_converter(
+        "upgrade",
+        "--bundle",
+        str(bundle),
+        "--out",
+        str(tmp_path / "upgraded"),
+        "--check-photos",
+        str(ROOT / "samples"),
+        cwd=tmp_path,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr[-3000:]
+    up = json.loads((tmp_path / "upgraded" / "manifest.json").read_text())
+    check = up["upgrades"][-1]["feature_check"]
+    assert check["photos"] == 4 and check["max_abs_diff"] <= 1e-4  # float32: no re-rounding
+    for name in ("decoder_step.tflite", "vocab.json"):
+        assert (tmp_path / "upgraded" / name).read_bytes() == (bundle / name).read_bytes()
+    again = Captioner.load(tmp_path / "upgraded").caption(chelsea)
+    assert again.words == result.words and again.objects == result.objects
+
 
 def test_mirrored_strategy_trains_on_one_device(tmp_path):
     """``--strategy mirrored`` runs the same step through tf.distribute (here: one CPU)."""
