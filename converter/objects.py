@@ -12,7 +12,6 @@ are kept byte for byte and the captions stay what they were.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -202,6 +201,3 @@ def _changed_captions(old: Path, new: Path, photos: list[Path]) -> list[str]:
                 changed.append(f"{photo.name} beam {beam}: {a.text!r} → {b.text!r}")
     return changed
 
-
-def load_table(path: Path = LABELS_SOURCE) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

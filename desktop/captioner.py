@@ -74,11 +74,6 @@ class CaptionResult:
     unsure: bool = False  # confidence below the bundle's calibrated threshold
 
     @property
-    def display_text(self) -> str:
-        """The caption as shown: marked when the model is unsure of it."""
-        return marked(self.text, self.unsure)
-
-    @property
     def spoken_text(self) -> str:
         """Everything read aloud: 'Not sure: a man sitting on a wall. I see: cat.'"""
         return spoken(self.text, self.unsure, self.objects)
