@@ -40,10 +40,13 @@ def confidence_features(
 ) -> dict[str, float]:
     terms = namer.terms
     named = terms.find(list(words))
-    by_group: dict[str, float] = {}
-    for name, value in zip(scores.names, scores.scores.tolist(), strict=True):
-        group = terms.group(name)
-        by_group[group] = by_group.get(group, 0.0) + value
+    by_group = dict(
+        zip(
+            namer.groups,
+            np.bincount(namer.group_of_name, scores.scores, len(namer.groups)).tolist(),
+            strict=True,
+        )
+    )
     top = int(np.argmax(scores.scores)) if len(scores.names) else -1
     top_group = terms.group(scores.names[top]) if top >= 0 else None
     person = "person" in named

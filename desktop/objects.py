@@ -146,6 +146,10 @@ class ObjectNamer:
         self.threshold = float(threshold)
         self.max_objects = int(max_objects)
         self.terms = Terms(groups, self.names)
+        # Each name's group, as indices, so a photo's group scores are one bincount.
+        self.groups = tuple(sorted({self.terms.group(n) for n in self.names}))
+        group_index = {g: i for i, g in enumerate(self.groups)}
+        self.group_of_name = np.array([group_index[self.terms.group(n)] for n in self.names])
 
     @property
     def classes(self) -> int:
