@@ -296,7 +296,9 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
             raise BundleError(f"manifest.json: objects.threshold must be 0..1, got {threshold!r}")
         if not isinstance(max_objects, int) or max_objects < 1:
             raise BundleError("manifest.json: objects.max_objects must be a positive integer")
-        namer = ObjectNamer.from_file(labels_path, float(threshold), max_objects)
+        namer = ObjectNamer(
+            _read_json(labels_path), float(threshold), max_objects, where=labels_path.name
+        )
     calibration = None
     if version >= 2 and manifest.get("confidence") is not None:
         calibration = Calibration.from_manifest(manifest["confidence"])

@@ -271,7 +271,12 @@ class Captioner:
         b = self.bundle
         if b.namer is None or b.objects_output is None:
             return (), None
-        scores = b.namer.name_scores(encoded[b.objects_output])
+        probabilities = encoded[b.objects_output]
+        if not np.isfinite(probabilities).all():  # as for the caption: never a made-up answer
+            raise CaptionerError(
+                "the model produced invalid numbers (NaN or infinity) for this photo's objects"
+            )
+        scores = b.namer.name_scores(probabilities)
         objects = b.namer.objects(scores)
         if b.calibration is None:
             return objects, None

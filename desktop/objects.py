@@ -15,11 +15,9 @@ human reference captions.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -83,6 +81,8 @@ class Terms:
         self.group_of: dict[str, str] = {}  # a word or phrase (lower case) → its group
         for group in groups:
             group = list(group)
+            if not group:
+                continue
             for member in group[1:] or group:
                 for form in _plurals(member.lower()):
                     self.group_of.setdefault(form, group[0])
@@ -126,14 +126,19 @@ class ObjectNamer:
     """The label table of a bundle: class probabilities → everyday names and objects."""
 
     def __init__(self, table: dict, threshold: float, max_objects: int, where: str = "labels"):
+        # The table comes from a bundle: anything but the expected shape is refused by name.
         try:
             classes = table["classes"]
-            groups = table.get("groups", [])
-            ids = [int(c["id"]) for c in classes]
+            groups = [[str(w) for w in g] for g in table.get("groups", [])]
+            ids = [c["id"] for c in classes]
             class_names = [c["name"] for c in classes]
-            evidence = [int(i) for i in table.get("person_evidence", [])]
-        except (KeyError, TypeError, ValueError) as e:
+            evidence = list(table.get("person_evidence", []))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise BundleError(f"{where}: not a label table ({e})") from e
+        if not all(n is None or (isinstance(n, str) and n.strip()) for n in class_names):
+            raise BundleError(f"{where}: every class name must be text or null")
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in [*ids, *evidence]):
+            raise BundleError(f"{where}: class ids must be integers")
         if ids != list(range(len(ids))):
             raise BundleError(f"{where}: classes must be listed by id from 0")
         if not all(0 <= i < len(ids) for i in evidence):
@@ -154,14 +159,6 @@ class ObjectNamer:
     @property
     def classes(self) -> int:
         return len(self.name_of_class)
-
-    @classmethod
-    def from_file(cls, path: Path, threshold: float, max_objects: int) -> ObjectNamer:
-        try:
-            table = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise BundleError(f"{Path(path).name}: not a readable label table ({e})") from e
-        return cls(table, threshold, max_objects, where=Path(path).name)
 
     def name_scores(self, probabilities: np.ndarray) -> NameScores:
         p = np.asarray(probabilities, np.float64).reshape(-1)
