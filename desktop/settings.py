@@ -45,6 +45,9 @@ class Settings:
     delegate: str | None = None  # path to a LiteRT delegate library (GPU, NPU …)
     beam_width: int = 3
     auto_read: AutoRead = "off"  # read captions aloud: never, on selection, as they arrive
+    # Automatic reading steps aside while a screen reader runs (it reads the focused photo
+    # itself); True reads anyway.
+    auto_read_with_screen_reader: bool = False
     voice: str = ""  # "" → the speech engine's default voice
     rate: float = 0.0  # speaking rate, -1 (slow) … 0 (normal) … 1 (fast), as QTextToSpeech
     high_contrast: bool = False
@@ -101,8 +104,9 @@ def _check_field(name: str, value: Any) -> str | None:
             or not (MIN_RATE <= value <= MAX_RATE)
         ):
             return f"rate must be a number from {MIN_RATE} to {MAX_RATE}, not {value!r}"
-    elif name == "high_contrast" and not isinstance(value, bool):
-        return f"high_contrast must be true or false, not {value!r}"
+    elif name in ("high_contrast", "auto_read_with_screen_reader") and not isinstance(
+            value, bool):
+        return f"{name} must be true or false, not {value!r}"
     return None
 
 

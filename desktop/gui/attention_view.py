@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
-    QAccessible,
-    QAccessibleEvent,
     QColor,
     QImage,
     QKeyEvent,
@@ -45,10 +43,6 @@ NAV_KEYS = {
     Qt.Key.Key_Right: 1,
     Qt.Key.Key_Down: 1,
 }
-
-
-def _announce_description(widget: QWidget) -> None:
-    QAccessible.updateAccessibility(QAccessibleEvent(widget, QAccessible.Event.DescriptionChanged))
 
 
 class AttentionView(QWidget):
@@ -124,6 +118,10 @@ class AttentionView(QWidget):
         return self._word
 
     @property
+    def has_heat_map(self) -> bool:
+        return self._attention is not None
+
+    @property
     def has_photo(self) -> bool:
         return self._photo is not None
 
@@ -159,8 +157,7 @@ class AttentionView(QWidget):
             text = (f"Word {self._word + 1} of {len(self._words)}, '{word}': the model "
                     f"looked {heatmap.describe_focus(self._attention[self._word])}")
         if text != self.accessibleDescription():
-            self.setAccessibleDescription(text)
-            _announce_description(self)
+            self.setAccessibleDescription(text)  # Qt reports the change: said once
 
     def sizeHint(self) -> QSize:
         return QSize(720, 520)
@@ -269,7 +266,9 @@ class WordStrip(QWidget):
     def buttons(self) -> list[QPushButton]:
         return list(self._buttons)
 
-    def set_words(self, words: Sequence[str]) -> None:
+    def set_words(self, words: Sequence[str], places: Sequence[str] = ()) -> None:
+        """One button per word; ``places[i]`` says where the model looked for word i ("at
+        the bottom left"), for screen readers, as the heat map shows it."""
         words = tuple(words)
         if words == self._words and self._buttons:
             return
@@ -295,6 +294,8 @@ class WordStrip(QWidget):
             else:
                 button.setAccessibleName(f"{label}, word {i} of {len(words)}")
                 button.setToolTip(f"Where the model looked while writing '{label}'")
+                if i <= len(places):
+                    button.setAccessibleDescription(f"The model looked {places[i - 1]}")
             button.installEventFilter(self)
             self._group.addButton(button, i - 1)
             self._row.insertWidget(self._row.count() - 1, button)

@@ -80,7 +80,7 @@ class Inspector(QWidget):
         self.words = WordStrip(self)
         layout.addWidget(self.words)
 
-        self.caption_label = QLabel("&Caption", self)
+        self.caption_label = QLabel("Capt&ion", self)
         layout.addWidget(self.caption_label)
         self.caption = CaptionEdit(self)
         self.caption.setAccessibleName("Caption")
@@ -102,7 +102,7 @@ class Inspector(QWidget):
         )
         self.score.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row.addWidget(self.score)
-        self.reviewed = QCheckBox("Re&viewed", self)
+        self.reviewed = QCheckBox("Revie&wed", self)
         self.reviewed.setAccessibleName("Reviewed")
         self.reviewed.setAccessibleDescription("Tick when you have checked this caption.")
         row.addWidget(self.reviewed)
@@ -181,7 +181,10 @@ class Inspector(QWidget):
         keep_word = same_photo and previous is not None and previous.result is result
         self.view.set_photo(record.path, words, attention)
         if not keep_word:
-            self.words.set_words(words if attention is not None else ())
+            usable = attention is not None and self.view.has_heat_map
+            self.words.set_words(words if usable else (),
+                                 [self.view.focus_phrase(i) for i in range(len(words))]
+                                 if usable else ())
             self.words.chain_focus(self.view, self.caption)
             self.view.set_word(None)
         if not (same_photo and self.caption.hasFocus()):

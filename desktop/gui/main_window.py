@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAccessible,
-    QAccessibleAnnouncementEvent,
+    QAccessibleEvent,
     QAction,
     QActionGroup,
     QCloseEvent,
@@ -44,9 +44,11 @@ from PySide6.QtWidgets import (
 
 from desktop import settings as settings_store
 from desktop.gui import export
+from desktop.gui.announcer import Announcer, StatusNotice
 from desktop.gui.inspector import Inspector
 from desktop.gui.photo_list import PhotoListView, error_color
 from desktop.gui.photo_model import PhotoListModel, Status
+from desktop.gui.screen_reader import screen_reader_running
 from desktop.gui.settings_dialog import AUTO_READ_LABELS, SettingsDialog
 from desktop.gui.theme import Theme
 from desktop.gui.thumbnails import ThumbnailLoader
@@ -72,6 +74,8 @@ SHORTCUT_HELP = [
     ("Ctrl+1 / Ctrl+2 / Ctrl+3", "Go to the photo list / the photo / the caption"),
     ("Alt+Down / Alt+Up", "Next / previous photo, from anywhere"),
     ("Left / Right (photo or words)", "Step through the words' heat maps; Home: plain photo"),
+    ("F8", "Say the status again (progress, the last message)"),
+    ("F10", "Go to the menu bar"),
     ("Ctrl+Shift+H", "High-contrast colours on or off"),
     ("Ctrl+,", "Settings"),
 ]
@@ -111,6 +115,7 @@ class MessageBar(QFrame):
 class MainWindow(QMainWindow):
     captioning_started = Signal(object)  # the CaptionWorker, just before it starts
     captioning_done = Signal()  # a captioning run (or model load) has ended
+    photo_told = Signal(int)  # the focused list item's new text was reported (row)
 
     def __init__(self, settings: Settings | None = None, *,
                  settings_problems: Sequence[str] = (),
@@ -147,11 +152,13 @@ class MainWindow(QMainWindow):
         self.speech.finished.connect(self._update_actions)
         self.speech.failed.connect(lambda _message: self._update_actions())
 
+        # Created in screen order, which is the Tab order and the accessible tree's order:
+        # the message bar (its Dismiss button) above the list, the list before the photo.
+        self.message_bar = MessageBar(self)
         self.model = PhotoListModel(self)
         self.list = PhotoListView(self)
         self.list.setModel(self.model)
         self.inspector = Inspector(self)
-        self.message_bar = MessageBar(self)
 
         central = QWidget(self)
         outer = QVBoxLayout(central)
@@ -169,21 +176,30 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
-        self.progress = QProgressBar(self)
+        # Progress sits above the status bar, not in it: Orca does not speak progress bars
+        # inside a status bar.
+        job_row = QHBoxLayout()
+        job_row.setContentsMargins(0, 0, 0, 0)
+        self.progress = QProgressBar(central)
         self.progress.setFormat("%v of %m")
         self.progress.setTextVisible(True)
         self.progress.setMinimumWidth(200)
         self.progress.setMaximumWidth(320)
         self.progress.setAccessibleName("Captioning progress")
         self.progress.hide()
-        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button = QPushButton("Cancel", central)
         self.cancel_button.setAccessibleName("Cancel captioning")
         self.cancel_button.setAccessibleDescription(
             "Stop after the current photo; captions done so far are kept (Esc).")
         self.cancel_button.hide()
-        self.statusBar().addPermanentWidget(self.progress)
-        self.statusBar().addPermanentWidget(self.cancel_button)
-        self.statusBar().setAccessibleName("Status")
+        job_row.addWidget(self.progress)
+        job_row.addWidget(self.cancel_button)
+        job_row.addStretch(1)
+        outer.addLayout(job_row)
+        self.status_notice = StatusNotice(self)
+        self.statusBar().addWidget(self.status_notice, 1)
+        self.statusBar().setAccessibleName("Status bar")
+        self.announcer = Announcer(self.status_notice, self)
 
         self._make_actions()
         self._make_menus_and_toolbar()
@@ -196,7 +212,7 @@ class MainWindow(QMainWindow):
         for problem in settings_problems:
             self.report(problem, banner=True)
         if not self.speech.available and self.speech.problem:
-            self.statusBar().showMessage(self.speech.problem, 8000)
+            self.status_notice.setText(self.speech.problem)
         self._update_actions()
 
     # -- construction -----------------------------------------------------------------------
@@ -252,13 +268,16 @@ class MainWindow(QMainWindow):
         self.act_stop = self._action("S&top Reading", self.stop_speaking,
                                      ["Shift+F5", "Ctrl+Shift+R"], tip="Stop reading aloud",
                                      icon=sp.SP_MediaStop)
-        self.act_next = self._action("&Next Photo", lambda: self.move_selection(1), ["Alt+Down"])
-        self.act_prev = self._action("&Previous Photo", lambda: self.move_selection(-1),
+        self.act_next = self._action("&Next Photo", lambda: self.move_and_tell(1), ["Alt+Down"])
+        self.act_prev = self._action("&Previous Photo", lambda: self.move_and_tell(-1),
                                      ["Alt+Up"])
         self.act_focus_list = self._action("Photo &List", self.list.setFocus, ["Ctrl+1"])
         self.act_focus_photo = self._action("P&hoto", self.inspector.view.setFocus, ["Ctrl+2"])
         self.act_focus_caption = self._action("Ca&ption", self.inspector.caption.setFocus,
                                               ["Ctrl+3"])
+        self.act_status = self._action("Say &Status", self.speak_status, ["F8"],
+                                       tip="Say the progress and the last message again")
+        self.act_menu_bar = self._action("Menu Bar", self.open_menu_bar, ["F10"])
         self.act_contrast = self._action("&High Contrast", self.set_high_contrast,
                                          ["Ctrl+Shift+H"], tip="White on black, yellow focus",
                                          checkable=True)
@@ -297,7 +316,7 @@ class MainWindow(QMainWindow):
             auto.addAction(action)
         go_menu = bar.addMenu("&Go")
         for action in (self.act_next, self.act_prev, None, self.act_focus_list,
-                       self.act_focus_photo, self.act_focus_caption):
+                       self.act_focus_photo, self.act_focus_caption, None, self.act_status):
             go_menu.addSeparator() if action is None else go_menu.addAction(action)
         view_menu = bar.addMenu("&View")
         view_menu.addAction(self.act_contrast)
@@ -358,13 +377,54 @@ class MainWindow(QMainWindow):
         row = 0 if row is None else max(0, min(self.model.rowCount() - 1, row + delta))
         self.select_row(row)
 
+    def move_and_tell(self, delta: int) -> None:
+        """Alt+Down / Alt+Up: from the list, the screen reader follows the focus; from
+        anywhere else (the caption field) the new photo is said."""
+        before = self.current_row()
+        self.move_selection(delta)
+        if self.current_row() != before and not self.list.hasFocus():
+            self._tell_current_photo()
+
+    def _tell_current_photo(self) -> None:
+        """The current photo's spoken text, where the user is: as the focused list item's
+        new description (screen readers speak that for the focus), else announced."""
+        row = self.current_row()
+        if row is None:
+            return
+        if self.list.hasFocus():
+            event = QAccessibleEvent(self.list, QAccessible.Event.DescriptionChanged)
+            event.setChild(row)
+            QAccessible.updateAccessibility(event)
+            self.photo_told.emit(row)
+        else:
+            self.announce(self.model.record(row).announcement)
+
     def announce(self, text: str, *, assertive: bool = False) -> None:
         """Show ``text`` in the status bar and have screen readers say it."""
-        self.statusBar().showMessage(text, 10000)
-        event = QAccessibleAnnouncementEvent(self, text)
-        if assertive:
-            event.setPoliteness(QAccessible.AnnouncementPoliteness.Assertive)
-        QAccessible.updateAccessibility(event)
+        self.announcer.say(text, assertive=assertive)
+
+    def status_text(self) -> str:
+        """What F8 says: the progress of a run, else the last thing announced."""
+        if self.is_busy():
+            return (f"Captioning: {self.progress.value()} of {self.progress.maximum()} "
+                    "photos done")
+        return self.announcer.text or "Ready"
+
+    def speak_status(self) -> None:
+        text = self.status_text()
+        self.announce(text)
+        if not screen_reader_running() and self.speech.available:
+            self.speech.say(text)  # no screen reader to say it: the app's own voice does
+
+    def open_menu_bar(self) -> None:
+        bar = self.menuBar()
+        actions = bar.actions()
+        if actions:
+            bar.setActiveAction(actions[0])
+
+    def _auto_read(self) -> bool:
+        """Automatic reading, unless a screen reader runs and reads the focus itself."""
+        return self.settings.auto_read_with_screen_reader or not screen_reader_running()
 
     def report(self, text: str, *, banner: bool = True) -> None:
         if banner:
@@ -427,9 +487,8 @@ class MainWindow(QMainWindow):
         self._thumbs.finished.connect(self._thumbs_finished)
         self._thumbs.start()
         self.select_row(0)
-        self.announce(f"{len(found)} photos")
         rows = [i for i, r in enumerate(self.model.records) if r.status is Status.PENDING]
-        self.caption_rows(rows)
+        self.caption_rows(rows, intro=f"{len(found)} photos. ")
 
     def _thumbs_finished(self) -> None:
         sender = self.sender()
@@ -440,11 +499,13 @@ class MainWindow(QMainWindow):
             sender.deleteLater()
 
     # -- captioning ---------------------------------------------------------------------------
-    def caption_rows(self, rows: Sequence[int]) -> None:
+    def caption_rows(self, rows: Sequence[int], *, intro: str = "") -> None:
         if self.is_busy():
             self._cancel_and_wait()
         rows = list(rows)
         if not rows:
+            if intro:
+                self.announce(intro.strip())
             self._update_actions()
             self._maybe_finish_scripted()
             return
@@ -466,8 +527,9 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, len(rows))
         self.progress.setValue(0)
         self.progress.show()
-        if captioner is None:
-            self.statusBar().showMessage(f"Loading the model ({spec.describe()})\u2026")
+        # One announcement: two in a row would cut each other off.
+        loading = f" Loading the model ({spec.describe()})\u2026" if captioner is None else ""
+        self.announce(f"{intro}Captioning {len(rows)} photos.{loading}")
         self._update_actions()
         self.captioning_started.emit(worker)
         worker.start()
@@ -479,7 +541,7 @@ class MainWindow(QMainWindow):
     def cancel_captioning(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-            self.statusBar().showMessage("Cancelling after the current photo\u2026")
+            self.announce("Cancelling after the current photo\u2026")
 
     def _cancel_and_wait(self) -> None:
         worker = self._worker
@@ -494,7 +556,6 @@ class MainWindow(QMainWindow):
     def _model_ready(self, captioner: Any, spec: ModelSpec) -> None:
         self._captioner = captioner
         self._captioner_spec = spec
-        self.statusBar().showMessage("Model loaded", 3000)
 
     def _model_load_failed(self, message: str) -> None:
         self._model_failed = True
@@ -512,7 +573,9 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         record = self.model.set_result(row, result)
-        if self.settings.auto_read == "arrival":
+        if row == self.current_row():
+            self._tell_current_photo()
+        if self.settings.auto_read == "arrival" and self._auto_read():
             self.speech.say(record.spoken, queue=True)
 
     def _photo_error(self, path: str, message: str) -> None:
@@ -576,7 +639,8 @@ class MainWindow(QMainWindow):
         record = self.model.record(current.row()) if current.isValid() else None
         self.inspector.show_record(record)
         self._update_actions()
-        if record is not None and self.settings.auto_read == "selection" and record.caption:
+        if (record is not None and self.settings.auto_read == "selection" and record.caption
+                and self._auto_read()):
             self.speech.say(record.spoken)
 
     def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, roles=()) -> None:
@@ -660,7 +724,7 @@ class MainWindow(QMainWindow):
             try:
                 settings_store.save(self.settings)
             except OSError as exc:
-                self.statusBar().showMessage(f"Could not save settings: {exc}", 8000)
+                self.announce(f"Could not save settings: {exc}")
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self.speech.voices(),

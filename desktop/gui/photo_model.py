@@ -66,6 +66,12 @@ class PhotoRecord:
             return f"Not captioned{': ' + self.error if self.error else ''}"
         return "Waiting for a caption"
 
+    @property
+    def announcement(self) -> str:
+        """The photo said in one line (name, then description), where it is announced rather
+        than read as the focused list item."""
+        return f"{self.name}: {self.description}"
+
 
 RecordRole = Qt.ItemDataRole.UserRole + 1
 StatusRole = Qt.ItemDataRole.UserRole + 2

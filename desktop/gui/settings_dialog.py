@@ -129,6 +129,13 @@ class SettingsDialog(QDialog):
         self.auto_read.setCurrentIndex(list(AUTO_READ_LABELS).index(settings.auto_read))
         self.auto_read.setAccessibleName("Read captions automatically")
         form.addRow(self._label("Read a&utomatically:", self.auto_read), self.auto_read)
+        self.with_screen_reader = QCheckBox("Also &while a screen reader is running", self)
+        self.with_screen_reader.setChecked(settings.auto_read_with_screen_reader)
+        self.with_screen_reader.setAccessibleName("Read automatically while a screen reader runs")
+        self.with_screen_reader.setAccessibleDescription(
+            "Off: a screen reader already reads the photo you move to, so the app stays quiet "
+            "and nothing is said twice.")
+        form.addRow("", self.with_screen_reader)
 
         self.voice = QComboBox(self)
         self.voice.addItem("Default voice", "")
@@ -156,7 +163,7 @@ class SettingsDialog(QDialog):
         self._rate_changed(self.rate.value())
         rate_layout.addWidget(self.rate, 1)
         rate_layout.addWidget(self.rate_value)
-        self.try_voice = QPushButton("&Test voice", rate_row)
+        self.try_voice = QPushButton("Te&st voice", rate_row)
         self.try_voice.setAccessibleName("Test voice")
         self.try_voice.setAccessibleDescription("Speak a sample sentence with this voice and rate.")
         self.try_voice.clicked.connect(
@@ -209,6 +216,7 @@ class SettingsDialog(QDialog):
             delegate=self.delegate.value() if uses_delegate else None,
             beam_width=self.beam.value(),
             auto_read=self.auto_read.currentData(),
+            auto_read_with_screen_reader=self.with_screen_reader.isChecked(),
             voice=self.voice.currentData() or "",
             rate=self.rate.value() / RATE_STEPS,
             high_contrast=self.high_contrast.isChecked(),

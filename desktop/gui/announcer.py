@@ -1,0 +1,137 @@
+"""What the app says to screen readers when something happens away from the focus.
+
+Screen readers differ in what they speak (tried with Orca 43 on AT-SPI; see docs/gui.md):
+
+- Orca ignores ``object:announcement`` events and updates inside a status bar, but speaks a
+  *notification* that is shown. So the status line is a label with the accessible role
+  Notification (``StatusNotice``), and each announcement changes its name (the text) and
+  reports it shown again.
+- On Windows and macOS Qt turns ``QAccessibleAnnouncementEvent`` into a UIA notification
+  (NVDA, Narrator, JAWS) or an NSAccessibility announcement (VoiceOver); there that event is
+  sent instead, so nothing is said twice.
+
+``Announcer.say`` is the one way the window announces; ``announced`` lets tests (and the
+on-demand status key) see what was said.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QObject, QRect, Signal
+from PySide6.QtGui import (
+    QAccessible,
+    QAccessibleAnnouncementEvent,
+    QAccessibleEvent,
+    QAccessibleInterface,
+    QAccessibleObject,
+)
+from PySide6.QtWidgets import QLabel, QWidget
+
+# AT-SPI (Linux, BSD): notifications. Elsewhere: the platform's announcement API.
+USE_NOTIFICATION = sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd"))
+
+
+class StatusNotice(QLabel):
+    """The status line: what the app last said, visible, and readable by screen readers."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        install_accessibility()
+        self.setAccessibleName("Status")  # the role's name until something is said
+        self.setWordWrap(False)
+
+
+class _NoticeAccessible(QAccessibleObject):
+    """A label that reports the Notification role; its name is its text."""
+
+    def __init__(self, notice: StatusNotice) -> None:
+        super().__init__(notice)
+        self._notice = notice
+
+    def role(self) -> QAccessible.Role:
+        return QAccessible.Role.Notification
+
+    def text(self, kind: QAccessible.Text) -> str:
+        if kind == QAccessible.Text.Name:
+            return self._notice.text() or "Status"
+        if kind == QAccessible.Text.Description:
+            return self._notice.accessibleDescription()
+        return ""
+
+    def state(self) -> QAccessible.State:
+        state = QAccessible.State()
+        state.invisible = not self._notice.isVisible()
+        return state
+
+    def parent(self) -> QAccessibleInterface | None:
+        parent = self._notice.parentWidget()
+        return QAccessible.queryAccessibleInterface(parent) if parent is not None else None
+
+    def childCount(self) -> int:
+        return 0
+
+    def child(self, _index: int) -> None:
+        return None
+
+    def indexOfChild(self, _child: QAccessibleInterface) -> int:
+        return -1
+
+    def window(self):
+        return self._notice.window().windowHandle()
+
+    def rect(self) -> QRect:
+        if not self._notice.isVisible():
+            return QRect()
+        return QRect(self._notice.mapToGlobal(self._notice.rect().topLeft()),
+                     self._notice.size())
+
+
+# Qt's accessibility cache owns the interfaces a factory returns and deletes them with their
+# widget; Python keeps its wrappers too so that it never frees one Qt still holds.
+_interfaces: list[_NoticeAccessible] = []
+_installed = False
+
+
+def _factory(_class_name: str, obj: QObject) -> QAccessibleInterface | None:
+    if isinstance(obj, StatusNotice):
+        interface = _NoticeAccessible(obj)
+        _interfaces.append(interface)
+        return interface
+    return None
+
+
+def install_accessibility() -> None:
+    global _installed
+    if not _installed:
+        QAccessible.installFactory(_factory)
+        _installed = True
+
+
+class Announcer(QObject):
+    """Says ``text`` through ``notice`` in the way the platform's screen readers listen."""
+
+    announced = Signal(str)
+
+    def __init__(self, notice: StatusNotice, source: QWidget) -> None:
+        super().__init__(source)
+        self._notice = notice
+        self._source = source
+
+    @property
+    def text(self) -> str:
+        return self._notice.text()
+
+    def say(self, text: str, *, assertive: bool = False) -> None:
+        notice = self._notice
+        notice.setText(text)  # Qt reports the name change itself
+        notice.setToolTip(text)  # the line may be cut short on a narrow window
+        if USE_NOTIFICATION:
+            # "Shown" again: what Orca speaks, even when the text is the same as before.
+            QAccessible.updateAccessibility(QAccessibleEvent(notice, QAccessible.Event.ObjectShow))
+        else:
+            event = QAccessibleAnnouncementEvent(self._source, text)
+            if assertive:
+                event.setPoliteness(QAccessible.AnnouncementPoliteness.Assertive)
+            QAccessible.updateAccessibility(event)
+        self.announced.emit(text)
