@@ -10,15 +10,20 @@ Screen readers differ in what they speak (tried with Orca 43 on AT-SPI; see docs
   (NVDA, Narrator, JAWS) or an NSAccessibility announcement (VoiceOver); there that event is
   sent instead, so nothing is said twice.
 
-``Announcer.say`` is the one way the window announces; ``announced`` lets tests (and the
-on-demand status key) see what was said.
+Events reach a screen reader a moment late on purpose (``SETTLE_MS``): one photo change
+rebuilds the word buttons, some fifty accessibility events, and Orca drops ("prunes") queued
+events it is flooded with, a notification among them. Sent after the flood, it is spoken.
+
+``Announcer.say`` is the one way the window announces and ``tell_item`` the way it reports a
+focused item's new text; ``announced`` lets tests see what was said.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QRect, Signal
+from PySide6.QtCore import QObject, QRect, QTimer, Signal
 from PySide6.QtGui import (
     QAccessible,
     QAccessibleAnnouncementEvent,
@@ -30,6 +35,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 # AT-SPI (Linux, BSD): notifications. Elsewhere: the platform's announcement API.
 USE_NOTIFICATION = sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd"))
+SETTLE_MS = 250
 
 
 class StatusNotice(QLabel):
@@ -111,12 +117,40 @@ def install_accessibility() -> None:
 class Announcer(QObject):
     """Says ``text`` through ``notice`` in the way the platform's screen readers listen."""
 
-    announced = Signal(str)
+    announced = Signal(str)  # the text, as soon as it is shown
+    sent = Signal()  # the deferred accessibility events have gone out
 
     def __init__(self, notice: StatusNotice, source: QWidget) -> None:
         super().__init__(source)
         self._notice = notice
         self._source = source
+        self._pending: dict[str, Callable[[], None]] = {}
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SETTLE_MS)
+        self._timer.timeout.connect(self.flush)
+
+    def _later(self, key: str, send: Callable[[], None]) -> None:
+        self._pending[key] = send  # a newer one of the same kind replaces it
+        self._timer.start()
+
+    def flush(self) -> None:
+        """Send what is waiting now (the timer does this ``SETTLE_MS`` after the last)."""
+        self._timer.stop()
+        pending, self._pending = self._pending, {}
+        for send in pending.values():
+            send()
+        if pending:
+            self.sent.emit()
+
+    def tell_item(self, view: QWidget, child: int) -> None:
+        """``view``'s item ``child`` has new text: its description changed (screen readers
+        speak that for the focused item)."""
+        def send() -> None:
+            event = QAccessibleEvent(view, QAccessible.Event.DescriptionChanged)
+            event.setChild(child)
+            QAccessible.updateAccessibility(event)
+        self._later("item", send)
 
     @property
     def text(self) -> str:
@@ -126,12 +160,15 @@ class Announcer(QObject):
         notice = self._notice
         notice.setText(text)  # Qt reports the name change itself
         notice.setToolTip(text)  # the line may be cut short on a narrow window
+        self._later("say", lambda: self._send(text, assertive))
+        self.announced.emit(text)
+
+    def _send(self, text: str, assertive: bool) -> None:
         if USE_NOTIFICATION:
             # "Shown" again: what Orca speaks, even when the text is the same as before.
-            QAccessible.updateAccessibility(QAccessibleEvent(notice, QAccessible.Event.ObjectShow))
+            event = QAccessibleEvent(self._notice, QAccessible.Event.ObjectShow)
         else:
             event = QAccessibleAnnouncementEvent(self._source, text)
             if assertive:
                 event.setPoliteness(QAccessible.AnnouncementPoliteness.Assertive)
-            QAccessible.updateAccessibility(event)
-        self.announced.emit(text)
+        QAccessible.updateAccessibility(event)

@@ -23,16 +23,15 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QWidget,
 )
 
 from desktop import PhotoError
 from desktop.gui import heatmap
+from desktop.gui.flow_layout import FlowLayout
 from desktop.gui.images_qt import array_to_qimage
 from desktop.images import open_photo
 
@@ -216,9 +215,13 @@ class AttentionView(QWidget):
 
 
 class WordStrip(QWidget):
-    """One toggle button per word, plus "Photo" for no heat map.
+    """One toggle button per word, plus "Photo" for no heat map, wrapped onto lines.
 
     Only the checked button is in the Tab order ("roving tab stop"); arrow keys move along.
+    Each button's description (its tooltip) says where the model looked for that word.
+    Buttons are reused from photo to photo and change only where the word does: rebuilding
+    them sent ~60 accessibility events per photo, a flood in which Orca dropped the
+    announcements that came with it.
     """
 
     selected = Signal(int)  # word index; -1 = plain photo
@@ -230,30 +233,31 @@ class WordStrip(QWidget):
             "Choose a word to see where the model looked while writing it. "
             "Left and right arrows step through the words."
         )
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
+        self._flow = FlowLayout(self)
+        self._flow.setContentsMargins(2, 2, 2, 2)
         self._label = QLabel("Heat map:", self)
-        outer.addWidget(self._label)
-        self._scroll = QScrollArea(self)
-        self._scroll.setWidgetResizable(True)
-        self._scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self._scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self._inner = QWidget(self._scroll)
-        self._row = QHBoxLayout(self._inner)
-        self._row.setContentsMargins(2, 2, 2, 2)
-        self._row.setSpacing(6)
-        self._row.addStretch(1)
-        self._scroll.setWidget(self._inner)
-        outer.addWidget(self._scroll, 1)
+        self._flow.addWidget(self._label)
         self._group = QButtonGroup(self)
         self._group.setExclusive(True)
         self._group.idClicked.connect(self._clicked)
-        self._buttons: list[QPushButton] = []
+        self._buttons: list[QPushButton] = []  # [Photo, word 1, word 2, ...], some hidden
+        self._add_button("Photo", -1)
+        self._buttons[0].setAccessibleName("Photo without heat map")
+        self._buttons[0].setToolTip("Show the photo without a heat map (Home)")
         self._words: tuple[str, ...] = ()
         self._current = -1
+        self._shown = 0
         self.set_words(())
+
+    def _add_button(self, label: str, index: int) -> QPushButton:
+        button = QPushButton(label, self)
+        button.setCheckable(True)
+        button.setObjectName("wordChip")
+        button.installEventFilter(self)
+        self._group.addButton(button, index)
+        self._flow.addWidget(button)
+        self._buttons.append(button)
+        return button
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -264,53 +268,40 @@ class WordStrip(QWidget):
         return self._current
 
     def buttons(self) -> list[QPushButton]:
-        return list(self._buttons)
+        """The Photo button and one per word of the caption shown."""
+        return self._buttons[:self._shown]
 
     def set_words(self, words: Sequence[str], places: Sequence[str] = ()) -> None:
         """One button per word; ``places[i]`` says where the model looked for word i ("at
-        the bottom left"), for screen readers, as the heat map shows it."""
+        the bottom left"), as the heat map shows it."""
         words = tuple(words)
-        if words == self._words and self._buttons:
-            return
         had_focus = any(b.hasFocus() for b in self._buttons)
-        for button in self._buttons:
-            # Out of the layout and hidden now; deleteLater alone leaves it drawn until the
-            # event loop gets round to deleting it.
-            self._group.removeButton(button)
-            self._row.removeWidget(button)
-            button.hide()
-            button.deleteLater()
-        self._buttons = []
         self._words = words
-        labels = ["Photo", *words]
-        for i, label in enumerate(labels):
-            button = QPushButton(label, self._inner)
-            button.setCheckable(True)
-            button.setObjectName("wordChip")
-            button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-            if i == 0:
-                button.setAccessibleName("Photo without heat map")
-                button.setToolTip("Show the photo without a heat map (Home)")
+        for i, word in enumerate(words):
+            if i + 1 < len(self._buttons):
+                button = self._buttons[i + 1]
+                if button.text() != word:
+                    button.setText(word)
             else:
-                button.setAccessibleName(f"{label}, word {i} of {len(words)}")
-                button.setToolTip(f"Where the model looked while writing '{label}'")
-                if i <= len(places):
-                    button.setAccessibleDescription(f"The model looked {places[i - 1]}")
-            button.installEventFilter(self)
-            self._group.addButton(button, i - 1)
-            self._row.insertWidget(self._row.count() - 1, button)
-            self._buttons.append(button)
+                button = self._add_button(word, i)
+            where = f"the model looked {places[i]}" if i < len(places) else "see the heat map"
+            # Qt gives the tooltip as the accessible description, without an event per change.
+            button.setToolTip(f"Word {i + 1} of {len(words)}, '{word}': {where}")
+            button.setVisible(True)
+        for button in self._buttons[len(words) + 1:]:
+            button.setVisible(False)
+        self._shown = len(words) + 1 if words else 0
         self._label.setVisible(bool(words))
         self._buttons[0].setVisible(bool(words))
         self._current = -1
         self._sync()
-        if had_focus:
+        if had_focus and words:
             self._buttons[0].setFocus()
 
     def chain_focus(self, before: QWidget, after: QWidget) -> None:
         """Put the word buttons between ``before`` and ``after`` in the Tab order."""
         previous = before
-        for button in self._buttons:
+        for button in self.buttons():
             QWidget.setTabOrder(previous, button)
             previous = button
         QWidget.setTabOrder(previous, after)
@@ -323,7 +314,6 @@ class WordStrip(QWidget):
         button = self._buttons[index + 1]
         if focus:
             button.setFocus(Qt.FocusReason.OtherFocusReason)
-        self._scroll.ensureWidgetVisible(button)
         if changed:
             self.selected.emit(index)
 
@@ -337,7 +327,8 @@ class WordStrip(QWidget):
     def _sync(self) -> None:
         for i, button in enumerate(self._buttons):
             checked = i - 1 == self._current
-            button.setChecked(checked)
+            if button.isChecked() != checked:
+                button.setChecked(checked)
             button.setFocusPolicy(Qt.FocusPolicy.StrongFocus if checked
                                   else Qt.FocusPolicy.ClickFocus)
 

@@ -14,8 +14,6 @@ from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QAccessible,
-    QAccessibleEvent,
     QAction,
     QActionGroup,
     QCloseEvent,
@@ -44,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from desktop import settings as settings_store
 from desktop.gui import export
+from desktop.gui.alt_keys import AltReleaseGuard
 from desktop.gui.announcer import Announcer, StatusNotice
 from desktop.gui.inspector import Inspector
 from desktop.gui.photo_list import PhotoListView, error_color
@@ -200,6 +199,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status_notice, 1)
         self.statusBar().setAccessibleName("Status bar")
         self.announcer = Announcer(self.status_notice, self)
+        self._alt_guard = AltReleaseGuard(self)
 
         self._make_actions()
         self._make_menus_and_toolbar()
@@ -382,6 +382,7 @@ class MainWindow(QMainWindow):
         anywhere else (the caption field) the new photo is said."""
         before = self.current_row()
         self.move_selection(delta)
+        self._alt_guard.shortcut_used()
         if self.current_row() != before and not self.list.hasFocus():
             self._tell_current_photo()
 
@@ -392,9 +393,7 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         if self.list.hasFocus():
-            event = QAccessibleEvent(self.list, QAccessible.Event.DescriptionChanged)
-            event.setChild(row)
-            QAccessible.updateAccessibility(event)
+            self.announcer.tell_item(self.list, row)
             self.photo_told.emit(row)
         else:
             self.announce(self.model.record(row).announcement)
