@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
-    QColor,
     QImage,
     QKeyEvent,
     QPainter,
@@ -347,23 +346,3 @@ class WordStrip(QWidget):
                     self.select(len(self._words) - 1, focus=True)
                     return True
         return super().eventFilter(watched, event)
-
-
-def chip_style(palette: QPalette) -> str:
-    """Rounded word buttons; the checked one in the highlight colour, focus a thick outline."""
-    text = palette.color(QPalette.ColorRole.WindowText).name()
-    mid = palette.color(QPalette.ColorRole.Mid).name()
-    button = palette.color(QPalette.ColorRole.Button).name()
-    hi = palette.color(QPalette.ColorRole.Highlight).name()
-    hi_text = palette.color(QPalette.ColorRole.HighlightedText).name()
-    hover = QColor(palette.color(QPalette.ColorRole.Highlight))
-    hover.setAlpha(60)
-    return f"""
-        QPushButton#wordChip {{
-            border: 1px solid {mid}; border-radius: 11px; padding: 3px 11px;
-            background: {button}; color: {text};
-        }}
-        QPushButton#wordChip:hover {{ border-color: {hi}; }}
-        QPushButton#wordChip:checked {{ background: {hi}; color: {hi_text}; border-color: {hi}; }}
-        QPushButton#wordChip:focus {{ border: 2px solid {text}; padding: 2px 10px; }}
-    """
