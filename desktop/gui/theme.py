@@ -54,10 +54,13 @@ def high_contrast_palette() -> QPalette:
         }.items():
             p.setColor(group, role, color)
     disabled = QPalette.ColorGroup.Disabled
-    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+    for role in (roles.WindowText, roles.Text, roles.ButtonText, roles.ToolTipText):
         p.setColor(disabled, role, GREY)
     for role in (roles.Window, roles.Base, roles.Button):
         p.setColor(disabled, role, BLACK)
+    p.setColor(disabled, roles.AlternateBase, QColor("#141414"))
+    p.setColor(disabled, roles.ToolTipBase, BLACK)
+    p.setColor(disabled, roles.PlaceholderText, GREY)
     p.setColor(disabled, roles.Highlight, GREY)
     p.setColor(disabled, roles.HighlightedText, BLACK)
     return p
