@@ -171,6 +171,9 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([430, 850])
         self.splitter.setChildrenCollapsible(False)
+        # Accessible children follow the stacking order, in which QSplitter leaves the photo
+        # before the list; screen readers would walk the window right to left.
+        self.inspector.raise_()
         self.list.setMinimumWidth(280)
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
