@@ -44,7 +44,8 @@ class StatusNotice(QLabel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         install_accessibility()
-        self.setAccessibleName("Status")  # the role's name until something is said
+        # No accessible name: then the text is the name, and QLabel reports each change of
+        # it, which keeps screen readers' caches of the name fresh.
         self.setWordWrap(False)
 
 
@@ -60,7 +61,7 @@ class _NoticeAccessible(QAccessibleObject):
 
     def text(self, kind: QAccessible.Text) -> str:
         if kind == QAccessible.Text.Name:
-            return self._notice.text() or "Status"
+            return self._notice.text() or "Status"  # "Status" until something is said
         if kind == QAccessible.Text.Description:
             return self._notice.accessibleDescription()
         return ""

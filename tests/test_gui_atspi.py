@@ -1,0 +1,214 @@
+"""What a screen reader receives on the real accessibility bus (AT-SPI, as Orca on Linux):
+the app runs on Xvfb with a private D-Bus session and AT-SPI bus, is typed at with xdotool,
+and tests/atspi_listener.py (system Python + pyatspi) records the events. Skipped, with the
+reason, where the Debian packages are missing (they are in .ci/apt-packages.txt).
+
+Orca 43 speaks: focus changes; a description change of the focused object; a notification
+being shown; value changes of a progress bar outside a status bar. So these are asserted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SYSTEM_PYTHON = "/usr/bin/python3"
+LAUNCHERS = ("/usr/libexec/at-spi-bus-launcher", "/usr/lib/at-spi2-core/at-spi-bus-launcher")
+DEADLINE_S = 60.0  # bounds a hang only
+
+
+def missing_packages() -> list[str]:
+    missing = []
+    for exe, package in (("Xvfb", "xvfb"), ("dbus-daemon", "dbus"), ("xdotool", "xdotool")):
+        if shutil.which(exe) is None:
+            missing.append(package)
+    if not any(os.access(p, os.X_OK) for p in LAUNCHERS):
+        missing.append("at-spi2-core")
+    if not ctypes.util.find_library("xcb-cursor"):
+        missing.append("libxcb-cursor0")
+    if not (os.access(SYSTEM_PYTHON, os.X_OK) and subprocess.run(
+            [SYSTEM_PYTHON, "-c", "import pyatspi"], capture_output=True).returncode == 0):
+        missing.append("python3-pyatspi")
+    return missing
+
+
+class Session:
+    """Xvfb + D-Bus session + AT-SPI bus; every process in its own group, ended at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: list[subprocess.Popen] = []
+        runtime = root / "xdg"
+        runtime.mkdir(mode=0o700)
+        (root / "home").mkdir()
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("DBUS_", "QT_", "AT_SPI"))}
+        self.env.update(HOME=str(root / "home"), XDG_RUNTIME_DIR=str(runtime),
+                        CAPTIONER_CONFIG_DIR=str(root / "config"), NO_AT_BRIDGE="0")
+
+    def start(self, args: list[str], **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen(args, env=self.env, start_new_session=True,
+                                stdin=subprocess.DEVNULL, **kwargs)
+        self.procs.append(proc)
+        return proc
+
+    def up(self) -> None:
+        read, write = os.pipe()
+        self.start(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x900x24",
+                    "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            self.env["DISPLAY"] = ":" + pipe.readline().strip()
+        bus = self.start(["dbus-daemon", "--session", "--nofork", "--print-address"],
+                         stdout=subprocess.PIPE, text=True)
+        self.env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
+        launcher = next(p for p in LAUNCHERS if os.access(p, os.X_OK))
+        self.start([launcher, "--launch-immediately"], stderr=subprocess.DEVNULL)
+
+    def down(self) -> None:
+        for proc in reversed(self.procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def key(self, *keys: str) -> None:
+        subprocess.run(["xdotool", "key", "--delay", "80", *keys], env=self.env, check=True,
+                       timeout=30)
+
+
+class Events:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = 0  # events before this index were matched by an earlier step
+
+    def all(self) -> list[dict]:
+        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def wait_for(self, what: str, match: Callable[[dict], bool]) -> dict:
+        """The first new event that ``match``es; later steps look only after it."""
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            events = self.all()
+            for i in range(self.seen, len(events)):
+                if match(events[i]):
+                    self.seen = i + 1
+                    return events[i]
+            time.sleep(0.05)
+        tail = "\n".join(map(str, self.all()[self.seen:][-40:]))
+        raise AssertionError(f"no event: {what}\nevents since the last step:\n{tail}")
+
+    def since(self, index: int) -> list[dict]:
+        return self.all()[index:]
+
+
+@pytest.fixture()
+def atspi(tmp_path: Path) -> Iterator[Session]:
+    missing = missing_packages()
+    if missing:
+        pytest.skip("AT-SPI test needs the Debian packages: " + " ".join(missing))
+    session = Session(tmp_path)
+    try:
+        session.up()
+        yield session
+    finally:
+        session.down()
+
+
+def focused(role: str, name: str) -> Callable[[dict], bool]:
+    return lambda e: (e["type"] == "object:state-changed:focused" and e["detail1"] == 1
+                      and e["role"] == role and e["name"] == name)
+
+
+def notification(start: str) -> Callable[[dict], bool]:
+    return lambda e: (e["type"] == "object:state-changed:showing" and e["detail1"] == 1
+                      and e["role"] == "notification" and e["name"].startswith(start))
+
+
+@pytest.mark.slow
+def test_screen_reader_hears_focus_captions_and_results(atspi: Session, tmp_path: Path,
+                                                        samples: list[Path],
+                                                        default_model_dir: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in samples:
+        shutil.copy(photo, folder / photo.name)
+    log = tmp_path / "events.jsonl"
+    listener = atspi.start([SYSTEM_PYTHON, str(REPO / "tests" / "atspi_listener.py"),
+                            "captioner", str(log)])
+    deadline = time.monotonic() + DEADLINE_S
+    while "ready" not in (log.read_text() if log.exists() else ""):
+        assert listener.poll() is None and time.monotonic() < deadline, "listener did not start"
+        time.sleep(0.05)
+    time.sleep(0.5)  # the registry hands the subscriptions to applications as they start
+    atspi.env.update(QT_QPA_PLATFORM="xcb", QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1",
+                     QT_ACCESSIBILITY="1", PYTHONPATH=str(REPO))
+    app = atspi.start([sys.executable, "-m", "desktop.cli", "gui", str(folder),
+                       "--model", str(default_model_dir)],
+                      cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    events = Events(log)
+    names = sorted(p.name for p in samples)
+    try:
+        # A job finishing is a notification shown (Orca speaks it; it ignores announcements).
+        events.wait_for("Done notification", notification("Done: 4 captioned"))
+        subprocess.run(["xdotool", "search", "--sync", "--name", "Captioner", "windowfocus"],
+                       env=atspi.env, check=True, timeout=30, capture_output=True)
+        # Focus moves along the list: the item gets the focus, named by its file.
+        atspi.key("ctrl+1", "Down")
+        events.wait_for(f"focus on {names[1]}", focused("list item", names[1]))
+        # A caption arriving for the focused photo: its description changes to the caption.
+        atspi.key("F9")
+        arrived = events.wait_for(
+            "caption arriving for the focused item",
+            lambda e: (e["type"] == "object:property-change:accessible-description"
+                       and e["role"] == "list item" and e["name"] == names[1]))
+        assert arrived["data"] and arrived["data"].endswith(".")
+        events.wait_for("Done notification after F9", notification("Done: 4 captioned"))
+        # Alt+Down from the caption field: the new photo is said, and no menu opens.
+        atspi.key("ctrl+3")
+        events.wait_for("focus on the caption", focused("text", "Caption"))
+        mark = events.seen
+        atspi.key("alt+Down")
+        told = events.wait_for("the next photo said", notification(f"{names[2]}: "))
+        assert told["name"].endswith(".")
+        atspi.key("F8")  # the status on demand
+        events.wait_for("F8 says the status again", notification(f"{names[2]}: "))
+        assert not [e for e in events.since(mark)
+                    if e["type"] == "object:state-changed:focused" and e["detail1"] == 1
+                    and e["role"] in ("menu", "menu bar", "menu item")], "a menu took focus"
+        # One heat-map step: described once (it used to be twice).
+        atspi.key("ctrl+2")
+        events.wait_for("focus on the photo", focused("filler", "Photo preview"))
+        mark = events.seen
+        atspi.key("Right")
+        events.wait_for("heat-map step", lambda e: (
+            e["type"] == "object:property-change:accessible-description"
+            and (e["data"] or "").startswith("Word 1 of")))
+        time.sleep(1.0)  # a second report would come at once
+        steps = [e for e in events.since(mark)
+                 if e["type"] == "object:property-change:accessible-description"
+                 and (e["data"] or "").startswith("Word 1 of")]
+        assert len(steps) == 1, steps
+        assert app.poll() is None, "the app ended"
+    finally:
+        if app.poll() is None:
+            app.terminate()
+        stderr = app.communicate(timeout=30)[1].decode(errors="replace")
+        assert "Fatal Python error" not in stderr, stderr[-3000:]
