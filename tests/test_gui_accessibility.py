@@ -165,6 +165,17 @@ def test_word_buttons_say_where_the_model_looked(make_window, photo_folder: Path
     words = window.model.record(shortest).result.words
     assert [b.text() for b in window.inspector.words.buttons()] == ["Photo", *words]
     assert all(b.isVisible() for b in window.inspector.words.buttons())
+    # On a narrow window the buttons wrap onto more lines; none is cut off.
+    longest = max(range(4), key=lambda r: len(window.model.record(r).result.words))
+    window.select_row(longest)
+    window.resize(760, 780)
+    QApplication.processEvents()
+    strip = window.inspector.words
+    buttons = strip.buttons()
+    assert len({b.y() for b in buttons}) > 1  # more than one line
+    for button in buttons:
+        assert strip.rect().contains(button.geometry()), button.text()
+        assert button.visibleRegion().boundingRect().size() == button.size(), button.text()
 
 
 def test_mnemonics_do_not_collide_and_f10_opens_the_menu_bar(make_window) -> None:

@@ -27,6 +27,11 @@ REPO = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
 LAUNCHERS = ("/usr/libexec/at-spi-bus-launcher", "/usr/lib/at-spi2-core/at-spi-bus-launcher")
 DEADLINE_S = 60.0  # bounds a hang only
+XCB_LIBS = {"xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4",
+            "xcb-image": "libxcb-image0", "xcb-keysyms": "libxcb-keysyms1",
+            "xcb-randr": "libxcb-randr0", "xcb-render-util": "libxcb-render-util0",
+            "xcb-shape": "libxcb-shape0", "xcb-xkb": "libxcb-xkb1",
+            "xkbcommon-x11": "libxkbcommon-x11-0", "X11-xcb": "libx11-xcb1"}
 
 
 def missing_packages() -> list[str]:
@@ -36,8 +41,9 @@ def missing_packages() -> list[str]:
             missing.append(package)
     if not any(os.access(p, os.X_OK) for p in LAUNCHERS):
         missing.append("at-spi2-core")
-    if not ctypes.util.find_library("xcb-cursor"):
-        missing.append("libxcb-cursor0")
+    for lib, package in XCB_LIBS.items():  # what Qt's xcb plugin links
+        if not ctypes.util.find_library(lib):
+            missing.append(package)
     if not (os.access(SYSTEM_PYTHON, os.X_OK) and subprocess.run(
             [SYSTEM_PYTHON, "-c", "import pyatspi"], capture_output=True).returncode == 0):
         missing.append("python3-pyatspi")
