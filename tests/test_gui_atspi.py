@@ -218,3 +218,31 @@ def test_screen_reader_hears_focus_captions_and_results(atspi: Session, tmp_path
             app.terminate()
         stderr = app.communicate(timeout=30)[1].decode(errors="replace")
         assert "Fatal Python error" not in stderr, stderr[-3000:]
+
+
+def test_screen_reader_running_follows_the_atspi_bus(atspi: Session) -> None:
+    """Automatic reading defers to a screen reader: the app sees Orca's IsEnabled switch."""
+    if shutil.which("dbus-send") is None:
+        pytest.skip("needs dbus-send (Debian package dbus-bin)")
+    probe = ("from PySide6.QtCore import QCoreApplication; app = QCoreApplication([]); "
+             "from desktop.gui.screen_reader import screen_reader_running; "
+             "print(screen_reader_running())")
+    env = {**atspi.env, "PYTHONPATH": str(REPO)}
+
+    def running() -> str:
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+
+    def set_enabled(on: bool) -> None:
+        subprocess.run(["dbus-send", "--session", "--print-reply", "--dest=org.a11y.Bus",
+                        "/org/a11y/bus", "org.freedesktop.DBus.Properties.Set",
+                        "string:org.a11y.Status", "string:IsEnabled",
+                        f"variant:boolean:{'true' if on else 'false'}"],
+                       env=atspi.env, check=True, capture_output=True, timeout=30)
+
+    set_enabled(False)
+    assert running() == "False"
+    set_enabled(True)  # what Orca does when it starts
+    assert running() == "True"
