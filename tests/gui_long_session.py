@@ -14,8 +14,6 @@ import argparse
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -33,18 +31,9 @@ from desktop.gui.main_window import MainWindow  # noqa: E402
 from desktop.gui.photo_model import Status  # noqa: E402
 from desktop.settings import Settings  # noqa: E402
 from desktop.speech import Speech  # noqa: E402
+from tests.test_gui import pump_until  # noqa: E402
 
 DEADLINE_S = 300.0  # bounds a hang only
-
-
-def pump_until(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        QApplication.processEvents()
-        if condition():
-            return True
-        time.sleep(0.002)
-    return condition()
 
 
 def none_refs_lost_by_void_calls(calls: int) -> int:
@@ -99,7 +88,7 @@ def main() -> int:
         settings_opened += 1
         if load < args.loads - 1:
             continue  # the next load cancels this run halfway, as a user opening another folder
-        if not pump_until(lambda: not window.is_busy()):
+        if not pump_until(lambda: not window.is_busy(), DEADLINE_S):
             print("captioning did not finish", file=sys.stderr)
             return 3
 
