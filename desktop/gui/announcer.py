@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QRect, QTimer, Signal
 from PySide6.QtGui import (
     QAccessible,
@@ -50,16 +51,26 @@ class StatusNotice(QLabel):
 
 
 class _NoticeAccessible(QAccessibleObject):
-    """A label that reports the Notification role; its name is its text."""
+    """A label that reports the Notification role; its name is its text.
+
+    Qt still asks an interface about its widget while destroying the widget, when the
+    Python side of the widget is already gone; a Python exception then (in PySide6 6.11)
+    crashes the process. So every method checks ``_alive()`` first and never raises.
+    """
 
     def __init__(self, notice: StatusNotice) -> None:
         super().__init__(notice)
         self._notice = notice
 
+    def _alive(self) -> bool:
+        return shiboken6.isValid(self._notice)
+
     def role(self) -> QAccessible.Role:
         return QAccessible.Role.Notification
 
     def text(self, kind: QAccessible.Text) -> str:
+        if not self._alive():
+            return ""
         if kind == QAccessible.Text.Name:
             return self._notice.text() or "Status"  # "Status" until something is said
         if kind == QAccessible.Text.Description:
@@ -68,11 +79,11 @@ class _NoticeAccessible(QAccessibleObject):
 
     def state(self) -> QAccessible.State:
         state = QAccessible.State()
-        state.invisible = not self._notice.isVisible()
+        state.invisible = not (self._alive() and self._notice.isVisible())
         return state
 
     def parent(self) -> QAccessibleInterface | None:
-        parent = self._notice.parentWidget()
+        parent = self._notice.parentWidget() if self._alive() else None
         return QAccessible.queryAccessibleInterface(parent) if parent is not None else None
 
     def childCount(self) -> int:
@@ -85,10 +96,10 @@ class _NoticeAccessible(QAccessibleObject):
         return -1
 
     def window(self):
-        return self._notice.window().windowHandle()
+        return self._notice.window().windowHandle() if self._alive() else None
 
     def rect(self) -> QRect:
-        if not self._notice.isVisible():
+        if not (self._alive() and self._notice.isVisible()):
             return QRect()
         return QRect(self._notice.mapToGlobal(self._notice.rect().topLeft()),
                      self._notice.size())
