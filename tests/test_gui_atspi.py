@@ -145,7 +145,7 @@ def focused(role: str, name: str) -> Callable[[dict], bool]:
 
 def notification(start: str) -> Callable[[dict], bool]:
     return lambda e: (e["type"] == "object:state-changed:showing" and e["detail1"] == 1
-                      and e["role"] == "notification" and e["name"].startswith(start))
+                      and e["role"] == "notification" and start in e["name"])
 
 
 @pytest.mark.slow

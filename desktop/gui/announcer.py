@@ -137,6 +137,8 @@ class Announcer(QObject):
         self._notice = notice
         self._source = source
         self._pending: dict[str, Callable[[], None]] = {}
+        self._waiting = ""  # what "say" has not yet sent: said together, none hidden
+        self.last = ""  # the last text said on its own, for "say the status again"
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(SETTLE_MS)
@@ -150,6 +152,7 @@ class Announcer(QObject):
         """Send what is waiting now (the timer does this ``SETTLE_MS`` after the last)."""
         self._timer.stop()
         pending, self._pending = self._pending, {}
+        self._waiting = ""
         for send in pending.values():
             send()
         if pending:
@@ -164,16 +167,20 @@ class Announcer(QObject):
             QAccessible.updateAccessibility(event)
         self._later("item", send)
 
-    @property
-    def text(self) -> str:
-        return self._notice.text()
-
     def say(self, text: str, *, assertive: bool = False) -> None:
+        """Show ``text`` and have it said. Texts that come within ``SETTLE_MS`` of each
+        other are said as one ("rocket.jpg: A man and a dog…. Done: 4 captioned"): a
+        screen reader reads the line when it gets round to it, so a later text would
+        otherwise hide an earlier one."""
+        self.last = text
+        if self._waiting and text not in self._waiting:
+            text = f"{self._waiting} {text}"
+        self._waiting = text
         notice = self._notice
         notice.setText(text)  # Qt reports the name change itself
         notice.setToolTip(text)  # the line may be cut short on a narrow window
         self._later("say", lambda: self._send(text, assertive))
-        self.announced.emit(text)
+        self.announced.emit(self.last)
 
     def _send(self, text: str, assertive: bool) -> None:
         if USE_NOTIFICATION:

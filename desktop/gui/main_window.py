@@ -410,7 +410,7 @@ class MainWindow(QMainWindow):
         if self.is_busy():
             return (f"Captioning: {self.progress.value()} of {self.progress.maximum()} "
                     "photos done")
-        return self.announcer.text or "Ready"
+        return self.announcer.last or "Ready"
 
     def speak_status(self) -> None:
         text = self.status_text()
@@ -584,6 +584,8 @@ class MainWindow(QMainWindow):
         row = self._row_for(path)
         if row is not None:
             self.model.set_error(row, message)
+            if row == self.current_row():
+                self._tell_current_photo()  # "No caption: <why>"
 
     def _progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)
