@@ -66,7 +66,8 @@ def main() -> int:
 
     app = QApplication.instance() or QApplication([])
     refs_lost = none_refs_lost_by_void_calls(5_000)
-    window = MainWindow(Settings(), speech=Speech(engine="none"),
+    # Beam width 1: the session is about the window, not the captions; it halves the CPU.
+    window = MainWindow(Settings(beam_width=1), speech=Speech(engine="none"),
                         captioner=Captioner.load(args.model), save_settings=False)
     window.resize(1200, 780)
     window.show()
