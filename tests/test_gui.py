@@ -156,7 +156,7 @@ def test_open_folder_captions_every_photo_and_exposes_them_to_screen_readers(
     assert window.inspector.score.text().startswith("Score ")
     assert window.inspector.view.has_photo
     assert not window.progress.isVisible()
-    assert "Done: 4 captioned" in window.status_notice.text()
+    assert "Done: 4 captioned" in window.announcer.last
 
 
 def test_keyboard_only_flow(make_window, photo_folder: Path) -> None:
@@ -246,7 +246,7 @@ def test_cancel_keeps_finished_captions(make_window, tmp_path: Path,
     assert all(window.model.index(window.model.row_of(r.path)).data(
         Qt.ItemDataRole.AccessibleDescriptionRole) == r.caption for r in done)
     assert all("cancelled" in r.description for r in skipped)
-    assert window.status_notice.text().startswith("Cancelled")
+    assert window.announcer.last.startswith("Cancelled")
 
     # Caption again finishes the rest without touching what was done.
     first_done = {r.path: r.result for r in done}
@@ -278,7 +278,7 @@ def test_unreadable_photo_shows_an_error_row(make_window, tmp_path: Path,
     QApplication.processEvents()
     assert window.inspector.error.isVisible()
     assert broken.error in window.inspector.error.text()
-    assert "could not be read" in window.status_notice.text()
+    assert "could not be read" in window.announcer.last
 
 
 def test_bad_model_is_reported_in_the_window(make_window, photo_folder: Path,
@@ -341,7 +341,7 @@ def test_export_and_xmp(make_window, photo_folder: Path, tmp_path: Path) -> None
     window.write_sidecars()
     first = window.model.record(0)
     assert xmp.get_description(xmp.sidecar_path(first.path)) == "An astronaut in an orange suit."
-    assert "Wrote 4 XMP sidecars" in window.status_notice.text()
+    assert "Wrote 4 XMP sidecars" in window.announcer.last
 
 
 def test_reviewed_captions_survive_caption_again(make_window, photo_folder: Path) -> None:

@@ -138,7 +138,7 @@ def test_a_caption_arriving_for_the_focused_photo_is_told(make_window,
     said.clear()
     window.caption_again()
     assert pump_until(lambda: not window.is_busy())
-    assert window.model.record(0).spoken in said
+    assert window.model.record(0).announcement in said
 
 
 def test_alt_down_from_the_caption_field_says_the_new_photo(make_window,
@@ -151,11 +151,11 @@ def test_alt_down_from_the_caption_field_says_the_new_photo(make_window,
     QTest.keyClick(caption, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
     assert window.current_row() == 1
     record = window.model.record(1)
-    assert said == [record.spoken]
-    assert record.spoken == f"{record.name}: {record.caption}"
+    assert said == [record.announcement]
+    assert record.announcement == f"{record.name}: {record.spoken}"  # as the list reads it
     assert caption.hasFocus() and window.menuBar().activeAction() is None
     QTest.keyClick(caption, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
-    assert said[-1] == window.model.record(0).spoken
+    assert said[-1] == window.model.record(0).announcement
     # From the list, the screen reader follows the focus: nothing extra is said.
     focus_and_wait(window, window.list)
     said.clear()
@@ -229,5 +229,5 @@ def test_automatic_reading_defers_to_a_running_screen_reader(
     assert spoken == []  # the screen reader reads the newly focused photo itself
     window.apply_settings(window.settings.replace(auto_read_with_screen_reader=True))
     window.select_row(2)
-    assert spoken == [window.model.record(2).caption]
+    assert spoken == [window.model.record(2).spoken]
     window.speech.stop()
