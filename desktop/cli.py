@@ -148,12 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(p)
 
     p = sub.add_parser("gui", help="open the desktop app")
-    p.add_argument("folder", nargs="?", metavar="FOLDER", help="folder of photos to open")
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH",
+        help="photos or folders of photos to open (what a file manager's Open With passes)",
+    )
     p.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window here")
     p.add_argument(
         "--exit-when-done",
         action="store_true",
-        help="quit once the folder is captioned (for scripted runs)",
+        help="quit once the photos are captioned (for scripted runs)",
     )
     model_options(p, runtime=False)
 
@@ -381,7 +384,7 @@ def cmd_gui(args) -> int:
         return EXIT_USAGE
     return int(
         run(
-            args.folder,
+            args.paths,
             model_dir=args.model,
             screenshot=args.screenshot,
             exit_when_done=args.exit_when_done,

@@ -261,12 +261,16 @@ def test_subcommands_are_wired():
     gui = parser.parse_args(
         ["gui", "photos", "--model", "m", "--screenshot", "s.png", "--exit-when-done"]
     )
-    assert (gui.folder, gui.model, gui.screenshot, gui.exit_when_done) == (
-        "photos",
+    assert (gui.paths, gui.model, gui.screenshot, gui.exit_when_done) == (
+        ["photos"],
         "m",
         "s.png",
         True,
     )
+    # The menu entry's `captioner gui %F`: a file manager passes the chosen photos.
+    opened = parser.parse_args(["gui", "--screenshot", "s.png", "/p/a.jpg", "/p/b.jpg", "/q"])
+    assert opened.paths == ["/p/a.jpg", "/p/b.jpg", "/q"] and opened.screenshot == "s.png"
+    assert parser.parse_args(["gui"]).paths == []
     serve = parser.parse_args(
         ["serve", "--port", "9000", "--allow-paths", "/a", "--allow-paths", "/b", "--threads", "2"]
     )

@@ -422,6 +422,37 @@ def test_screenshot_of_a_scripted_run_is_not_blank(tmp_path: Path, default_model
     assert len(np.unique(image.reshape(-1, 3)[::7], axis=0)) > 1000
 
 
+def test_photos_and_folders_given_at_start_are_opened(qapp: QApplication, photo_folder: Path,
+                                                     tmp_path: Path, private_config: Path,
+                                                     default_model_dir: Path) -> None:
+    """``captioner gui a.jpg b.jpg`` (a file manager's Open With, through the menu entry's
+    ``%F``) shows those photos, not the rest of their folder; a folder among them is listed;
+    a photo named twice is shown once."""
+    from desktop import settings as settings_store
+    from desktop.gui.app import open_window
+
+    chosen = sorted(photo_folder.iterdir())[:2][::-1]  # not in the folder's order
+    assert len(list(photo_folder.iterdir())) > len(chosen)  # the folder holds others
+    more = tmp_path / "more"
+    more.mkdir()
+    shutil.copy(chosen[0], more / "copy.jpg")
+    window = open_window([*map(str, chosen), more, chosen[0]], model_dir=default_model_dir)
+    try:
+        assert pump_until(lambda: window.model.rowCount() > 0 and not window.is_busy())
+        records = window.model.records
+        assert [Path(r.path) for r in records] == [*chosen, more / "copy.jpg"]
+        assert [r.status for r in records] == [Status.DONE] * 3, [r.error for r in records]
+        # The copy in the other folder is the same photo: the same caption.
+        assert records[2].result.text == records[0].result.text
+        # The folder remembered for the next Open is the first photo's.
+        saved = settings_store.load_with_problems()[0]
+        assert saved.last_folder == str(photo_folder.resolve())
+    finally:
+        window.close()
+        window.deleteLater()
+        QApplication.processEvents()
+
+
 def test_auto_read_as_captions_arrive_and_on_selection(make_window, photo_folder: Path) -> None:
     window = make_window(Settings(auto_read="arrival"))
     if not window.speech.available:

@@ -1,5 +1,6 @@
-"""Entry point of the desktop app: ``captioner gui [FOLDER] [--model DIR] [--screenshot PNG]
-[--exit-when-done]`` calls ``run``."""
+"""Entry point of the desktop app: ``captioner gui [PATH ...] [--model DIR] [--screenshot PNG]
+[--exit-when-done]`` calls ``run``. The paths are photos, folders or both: a file manager's
+"Open with" passes the chosen photos (the menu entry runs ``captioner gui %F``)."""
 
 from __future__ import annotations
 
@@ -27,16 +28,18 @@ def application(argv: Sequence[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def run(folder: str | os.PathLike | None = None, *, model_dir: str | os.PathLike | None = None,
-        screenshot: str | os.PathLike | None = None, exit_when_done: bool = False) -> int:
-    """Open the window (and ``folder``, if given) and return the process exit code.
+def open_window(paths: Sequence[str | os.PathLike] = (), *,
+                model_dir: str | os.PathLike | None = None,
+                screenshot: str | os.PathLike | None = None,
+                exit_when_done: bool = False) -> MainWindow:
+    """Show the main window; once the event loop runs it opens ``paths`` (photos and folders,
+    in the order given; folders are listed, each photo is taken once).
 
     ``model_dir`` overrides the model folder of the settings for this session only.
     ``screenshot``: once every caption is done, save the window to this PNG. With
-    ``exit_when_done`` the app quits then, returning 0 if every photo was captioned, 1 if some
-    could not be, 2 if the model could not be used or the screenshot not saved.
+    ``exit_when_done`` the app quits then (see ``run``).
     """
-    app = application()
+    application()
     settings, problems = settings_store.load_with_problems()
     window = MainWindow(
         settings,
@@ -47,18 +50,29 @@ def run(folder: str | os.PathLike | None = None, *, model_dir: str | os.PathLike
     )
     window.resize(*WINDOW_SIZE)
     window.show()
-    if folder is not None:
-        QTimer.singleShot(0, lambda: window.open_folder(folder))
+    paths = [os.fspath(p) for p in paths]
+    if paths:
+        QTimer.singleShot(0, lambda: window.open_paths(paths))
     elif screenshot or exit_when_done:
         QTimer.singleShot(0, window._maybe_finish_scripted)
+    return window
+
+
+def run(paths: Sequence[str | os.PathLike] = (), *, model_dir: str | os.PathLike | None = None,
+        screenshot: str | os.PathLike | None = None, exit_when_done: bool = False) -> int:
+    """Open the window on ``paths`` (see ``open_window``) and return the process exit code:
+    with ``exit_when_done``, 0 if every photo was captioned, 1 if some could not be, 2 if the
+    model could not be used or the screenshot not saved."""
+    app = application()
+    window = open_window(paths, model_dir=model_dir, screenshot=screenshot,
+                         exit_when_done=exit_when_done)
     code = app.exec()
     return window.exit_code if exit_when_done else int(code)
 
 
 def main() -> int:
-    """``python -m desktop.gui.app [FOLDER]`` without the CLI."""
-    folder = sys.argv[1] if len(sys.argv) > 1 else None
-    return run(folder)
+    """``python -m desktop.gui.app [PATH ...]`` without the CLI."""
+    return run(sys.argv[1:])
 
 
 if __name__ == "__main__":
