@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PIP     = $(VENV)/bin/pip
 
-.PHONY: run test lint dist bench clean
+.PHONY: run test lint dist deb appimage bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ lint: $(VENV)/.test-deps
 dist: $(VENV)/.run-deps
 	$(PIP) install -q -e ".[build]"
 	$(VENV)/bin/pyinstaller --noconfirm --clean build.spec
+
+# Linux installers from the folder `make dist` builds (docs/dist.md): dist/captioner_*.deb,
+# and dist/Captioner.AppDir (plus the AppImage where an appimagetool is on the PATH).
+deb: dist
+	$(VENV)/bin/python packaging/linux/installers.py deb --app dist/captioner --out dist
+
+appimage: dist
+	$(VENV)/bin/python packaging/linux/installers.py appimage --app dist/captioner --out dist
 
 bench: $(VENV)/.run-deps
 	$(VENV)/bin/captioner bench

@@ -1,7 +1,8 @@
 """The standalone app: build.spec built with PyInstaller, then the frozen ``captioner`` run.
 
-One PyInstaller build per module (about a minute on two cores) into a temporary folder; the
-tests then run the frozen executable as a user would, from outside the checkout, with a
+One PyInstaller build per test run (conftest.py's ``frozen_app``, shared with
+tests/test_installers.py; one to two minutes on two cores) into a temporary folder; the tests
+then run the frozen executable as a user would, from outside the checkout, with a
 fresh home and config folder.
 """
 
@@ -12,16 +13,20 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
+from frozen_app import (
+    LEAKY_ENV,
+    assert_captions_samples_like_the_source_tree,
+    assert_screenshot_shows_captioned_photos,
+    executable,
+    first_run_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,96 +34,43 @@ REPO = Path(__file__).resolve().parent.parent
 # The desktop app is LiteRT only: none of the training stack may end up in the bundle.
 FORBIDDEN = ("tensorflow", "tf_keras", "keras", "torch", "matplotlib")
 MAX_UNPACKED_MB = 250
-# Settings and model overrides of the developer running the tests must not leak in.
-_LEAKY_ENV = ("CAPTIONER_MODEL", "CAPTIONER_CONFIG_DIR", "PYTHONPATH", "PYTHONHOME")
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, default_model_dir: Path) -> Path:
-    """``dist/captioner`` built from build.spec into a temporary dist/work folder."""
-    pytest.importorskip(
-        "PyInstaller", reason="PyInstaller is not installed (pip install '.[build]')"
-    )
-    pytest.importorskip(
-        "PySide6", reason="PySide6 is not installed, so the app's GUI cannot be bundled"
-    )
-    if sys.platform.startswith("linux") and shutil.which("objdump") is None:
-        pytest.skip("PyInstaller needs objdump on Linux: apt-get install binutils")
-    root = tmp_path_factory.mktemp("pyinstaller")
-    done = subprocess.run(
-        [sys.executable, "-m", "PyInstaller", "--noconfirm",
-         "--distpath", str(root / "dist"), "--workpath", str(root / "work"), "build.spec"],
-        cwd=REPO, capture_output=True, text=True, timeout=900,  # a hang guard, not a speed test
-    )
-    assert done.returncode == 0, f"PyInstaller failed:\n{done.stderr[-4000:]}"
-    folder = root / "dist" / "captioner"
-    assert folder.is_dir(), f"no {folder} after the build"
-    return folder
+def app(frozen_app: Path) -> Path:
+    """``dist/captioner`` (conftest.py builds it once per test run)."""
+    return frozen_app
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """The environment of a first run on a fresh account."""
-    clean = {k: v for k, v in os.environ.items() if k not in _LEAKY_ENV}
-    clean.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
-    (tmp_path / "home").mkdir()
-    return clean
-
-
-def _executable(app: Path) -> Path:
-    return app / ("captioner.exe" if os.name == "nt" else "captioner")
+    return first_run_env(tmp_path)
 
 
 def test_frozen_cli_captions_every_sample_like_the_source_tree(
     app: Path, env: dict[str, str], tmp_path: Path, samples: list[Path], captioner
 ) -> None:
-    from desktop.captioner import CaptionOptions
-
-    done = subprocess.run(
-        [str(_executable(app)), "caption", str(REPO / "samples"), "--format", "jsonl",
-         "--no-progress"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    records = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
-    assert sorted(records) == sorted(p.name for p in samples)
-
-    vocabulary = set(json.loads((REPO / "models" / "default" / "vocab.json").read_text()))
-    for photo in samples:
-        record = records[photo.name]
-        caption = record["caption"]
-        assert record["error"] is None and caption, record
-        # An English sentence made of the model's own words, as the runtime formats it.
-        assert re.fullmatch(r"[A-Z].*\.", caption), caption
-        words = caption[:-1].lower().split()
-        assert words and set(words) <= vocabulary, (caption, set(words) - vocabulary)
-        # The same LiteRT and the same model as the checkout: the very same caption.
-        expected = captioner.caption(photo, options=CaptionOptions(with_attention=False))
-        assert caption == expected.text, photo.name
+    assert_captions_samples_like_the_source_tree(executable(app), env, tmp_path, samples,
+                                                 captioner)
 
 
 def test_frozen_gui_screenshot_and_settings_in_the_platform_config_folder(
     app: Path, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from PIL import Image
-
     from desktop import settings as settings_store
 
     shot = tmp_path / "window.png"
     done = subprocess.run(
-        [str(_executable(app)), "gui", str(REPO / "samples"), "--screenshot", str(shot),
+        [str(executable(app)), "gui", str(REPO / "samples"), "--screenshot", str(shot),
          "--exit-when-done"],
         cwd=tmp_path, env={**env, "QT_QPA_PLATFORM": "offscreen"},
         capture_output=True, text=True, timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    image = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
-    assert image.shape[0] >= 600 and image.shape[1] >= 1000
-    assert image.std() > 20  # photos, captions and a heat map, not a flat fill
-    assert len(np.unique(image.reshape(-1, 3)[::7], axis=0)) > 1000
+    assert_screenshot_shows_captioned_photos(shot)
 
     # Opening a folder remembers it: the frozen app must write where platformdirs says.
-    for name in _LEAKY_ENV:
+    for name in LEAKY_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", env["HOME"])
     monkeypatch.setenv("XDG_CONFIG_HOME", env["XDG_CONFIG_HOME"])
@@ -133,7 +85,7 @@ def test_frozen_service_captions_an_upload(app: Path, env: dict[str, str], tmp_p
     from desktop.captioner import CaptionOptions
 
     process = subprocess.Popen(
-        [str(_executable(app)), "serve", "--port", "0", "--threads", "1"],
+        [str(executable(app)), "serve", "--port", "0", "--threads", "1"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
@@ -180,7 +132,7 @@ def test_bundle_holds_the_model_folder_and_no_training_stack(app: Path) -> None:
     files = [p.relative_to(app).as_posix() for p in app.rglob("*")]
     assert not [f for f in files if any(name in f.lower() for name in FORBIDDEN)]
 
-    archive = CArchiveReader(str(_executable(app)))
+    archive = CArchiveReader(str(executable(app)))
     pyz_name = next(name for name in archive.toc if name.endswith(".pyz"))
     modules = archive.open_embedded_archive(pyz_name).toc
     assert "desktop.captioner" in modules and "desktop.gui.app" in modules
