@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -249,10 +250,14 @@ def test_menu_entry_opens_the_photos_a_file_manager_passes(installed: Installed,
 def test_removal_leaves_nothing_behind(installed: Installed) -> None:
     """``dpkg -r`` (what ``apt remove`` runs) takes away every file and folder the package
     brought, even after the app has run; the users' settings are in their home folders."""
-    listed = _run("dpkg", "--listfiles", PACKAGE).stdout.splitlines()
+    listed = [os.path.normpath(p) for p in _run("dpkg", "--listfiles", PACKAGE).stdout.split("\n")
+              if p]  # "/." is dpkg's name for the root
     assert f"/opt/{PACKAGE}/{PACKAGE}" in listed and f"/usr/bin/{PACKAGE}" in listed
     done = _run("dpkg", "--remove", PACKAGE)
-    assert "not empty" not in done.stdout + done.stderr, done.stdout + done.stderr
+    # dpkg keeps a shared folder the package listed (/opt where no package owns it) when
+    # something else is in it; it may never keep one of the package's own.
+    kept = re.findall(r"directory '([^']+)' not empty", done.stdout + done.stderr)
+    assert set(kept) <= installed.there_before, done.stdout + done.stderr
     assert _package_status() == "not-installed"  # no conffiles: nothing kept for a purge
     left = [p for p in listed if p not in installed.there_before and os.path.lexists(p)]
     assert left == []
