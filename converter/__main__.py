@@ -46,6 +46,9 @@ def _train(args) -> int:
             file=sys.stderr,
         )
         return 130
+    if not trainer.role.chief:
+        print(f"worker {trainer.role.index} of {trainer.role.count} done (the chief scores)")
+        return 0
     best = max(history, key=lambda h: h["dev_BLEU-4"]) if history else None
     if best:
         bleu, cider = best["dev_BLEU-4"], best["dev_CIDEr"]
@@ -118,6 +121,7 @@ EPOCH_HELP = "weights of this epoch, or the average of several (default: the bes
 
 def build_parser() -> argparse.ArgumentParser:
     from converter.backbones.registry import BACKBONES
+    from converter.distribute import STRATEGIES
     from converter.objects import OBJECT_THRESHOLD
 
     parser = argparse.ArgumentParser(prog="python -m converter", description=__doc__)
@@ -147,7 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, default=0.5)
     train.add_argument("--label-smoothing", type=float, default=0.0)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--strategy", choices=["default", "mirrored"], default="default")
+    train.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="default",
+        help="mirrored: all GPUs of this machine; multiworker: several machines, "
+        "configured by $TF_CONFIG (docs/scale.md)",
+    )
     train.add_argument("--cache-dir", type=Path, default=Path("cache/features"))
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.set_defaults(func=_train)
@@ -218,12 +228,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     from converter.backbones.registry import BackboneError
     from converter.datasets import DatasetError
+    from converter.distribute import DistributeError
     from converter.objects import UpgradeError
     from converter.train import TrainingError
 
     try:
         return args.func(args)
-    except (DatasetError, BackboneError, TrainingError, UpgradeError, FileNotFoundError) as exc:
+    except (
+        DatasetError,
+        BackboneError,
+        DistributeError,
+        TrainingError,
+        UpgradeError,
+        FileNotFoundError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -113,7 +114,8 @@ class FeatureCache:
 
     def _save(self, image_id: str, features: np.ndarray) -> None:
         final = self.path(image_id)
-        tmp = final.with_name(f".{final.stem}.tmp.npy")
+        # A unique temporary name: workers sharing the cache may write the same photo at once.
+        tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex}.tmp.npy")
         np.save(tmp, features)
         tmp.replace(final)
 

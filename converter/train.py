@@ -18,12 +18,13 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from converter import datasets, text
+from converter import datasets, distribute, text
 from converter.backbones import registry
 from converter.features import DEFAULT_CACHE, FeatureCache
 from desktop.outputs import write_atomic
@@ -72,7 +73,16 @@ class Prepared:
     dev_references: dict[str, list[str]]
 
 
-def prepare(config: TrainConfig, vocab: text.Vocabulary | None = None) -> Prepared:
+def prepare(
+    config: TrainConfig,
+    vocab: text.Vocabulary | None = None,
+    share: tuple[int, int] = (0, 1),
+    barrier: Callable[[], None] | None = None,
+) -> Prepared:
+    """Features, vocabulary and encoded captions. With ``share=(i, n)`` (worker i of n) the
+    worker first extracts every n-th missing photo, waits at ``barrier`` for the others, then
+    extracts whatever it still lacks: on a cache folder the workers share, each computes 1/n
+    of the features; on a cache of its own, each ends up computing them all."""
     data = datasets.load(config.dataset, Path(config.data_dir), config.max_examples, config.seed)
     train = data.split("train")
     dev = data.split("dev")
@@ -80,7 +90,13 @@ def prepare(config: TrainConfig, vocab: text.Vocabulary | None = None) -> Prepar
         dev = dev[: config.dev_limit]
     cache = FeatureCache(config.backbone, Path(config.cache_dir))
     weights = Path(config.backbone_weights) if config.backbone_weights else None
-    errors = cache.extract([(e.image_id, e.path) for e in train + dev], weights=weights)
+    items = [(e.image_id, e.path) for e in train + dev]
+    index, count = share
+    if count > 1:
+        cache.extract(items[index::count], weights=weights)
+        if barrier is not None:
+            barrier()
+    errors = cache.extract(items, weights=weights)
     if errors:
         log.warning("%d photo(s) could not be read and are left out", len(errors))
         train = [e for e in train if e.image_id not in errors]
@@ -150,12 +166,21 @@ class Trainer:
         self.out = Path(config.out)
         if (self.out / "ckpt").exists() and not resume:
             raise TrainingError(f"{self.out} already holds a run: pass --resume or another --out")
+        # First: the multi-worker strategy configures TensorFlow's collectives at start-up.
+        self.strategy = distribute.make_strategy(config.strategy)
+        self.role = distribute.role(self.strategy)
         self.out.mkdir(parents=True, exist_ok=True)
         vocab = None
         if resume and (self.out / "vocab.json").is_file():
             vocab = text.Vocabulary.load(self.out / "vocab.json")
-        self.data = prepare(config, vocab)
-        self.data.vocab.save(self.out / "vocab.json")
+        self.data = prepare(
+            config,
+            vocab,
+            share=(self.role.index, self.role.count),
+            barrier=lambda: distribute.barrier(self.strategy),
+        )
+        if self.role.chief:
+            self.data.vocab.save(self.out / "vocab.json")
         channels = self.data.train_features.shape[-1]
         self.model_config = ModelConfig(
             vocab_size=len(self.data.vocab),
@@ -163,11 +188,6 @@ class Trainer:
             dropout=config.dropout,
             attention_penalty=config.attention_penalty,
             label_smoothing=config.label_smoothing,
-        )
-        self.strategy = (
-            tf.distribute.MirroredStrategy()
-            if config.strategy == "mirrored"
-            else tf.distribute.get_strategy()
         )
         with self.strategy.scope():
             self.model = CaptionModel(self.model_config)
@@ -180,20 +200,21 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, epoch=self.epoch
         )
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.out / "ckpt", max_to_keep=2)
+        self.ckpt_dir = distribute.CheckpointDir(self.out / "ckpt", self.role.chief)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.ckpt_dir.path, max_to_keep=2
+        )
         self.history: list[dict] = []
-        if resume and self.manager.latest_checkpoint:
-            self.checkpoint.restore(
-                self.manager.latest_checkpoint
-            ).assert_existing_objects_matched()
+        latest = tf.train.latest_checkpoint(self.out / "ckpt") if resume else None
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
             if (self.out / "history.json").is_file():
                 self.history = json.loads((self.out / "history.json").read_text())
-            log.info(
-                "resumed from %s (epoch %d)",
-                self.manager.latest_checkpoint,
-                int(self.epoch.numpy()),
-            )
-        self._write_config()
+            log.info("resumed from %s (epoch %d)", latest, int(self.epoch.numpy()))
+        if self.role.count > 1:
+            distribute.check_same_epoch(self.strategy, self.epoch)
+        if self.role.chief:
+            self._write_config()
         self._train_step = self._make_train_step()
         self._eval_step = tf.function(
             lambda f, i, t: self.model.caption_loss(tf.cast(f, tf.float32), i, t, training=False)[
@@ -229,31 +250,48 @@ class Trainer:
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             return xent
 
-        @tf.function(reduce_retracing=True)
-        def train_step(features, inputs, targets):
+        # The iterator goes into the function, so it is traced once for its element spec (any
+        # batch shape): workers must trace the same collectives in the same order, which
+        # per-shape retracing at different steps on different workers would break.
+        @tf.function
+        def train_step(iterator):
+            features, inputs, targets = next(iterator)
             per_replica = strategy.run(replica_step, args=(features, inputs, targets))
             return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
         return train_step
 
     def _batches(self, captions, features, rng):
+        """``(steps, distributed dataset)``: every worker builds the same batches (same seed),
+        of ``batch_size / replicas`` captions each, and feeds its replicas their own share;
+        every replica runs the same number of steps (the last few batches may be left over)."""
         tf = self.tf
-        batches = bucketed_batches(captions, self.config.batch_size, rng)
+        replicas = self.strategy.num_replicas_in_sync
+        batches = bucketed_batches(captions, max(1, self.config.batch_size // replicas), rng)
+        steps = len(batches) // replicas
+        if steps * replicas < len(batches):
+            log.info("%d batch(es) left over this epoch", len(batches) - steps * replicas)
         L, C = features.shape[1:]
 
-        def generate():
-            for batch in batches:
-                yield pad_batch(batch, features)
+        def dataset_fn(context):
+            local = replicas // context.num_input_pipelines
+            first = context.input_pipeline_id * local
 
-        dataset = tf.data.Dataset.from_generator(
-            generate,
-            output_signature=(
-                tf.TensorSpec([None, L, C], tf.float16),
-                tf.TensorSpec([None, None], tf.int32),
-                tf.TensorSpec([None, None], tf.int32),
-            ),
-        ).prefetch(2)
-        return len(batches), self.strategy.experimental_distribute_dataset(dataset)
+            def generate():
+                for step in range(steps):
+                    for j in range(local):  # one element per local replica, in order
+                        yield pad_batch(batches[step * replicas + first + j], features)
+
+            return tf.data.Dataset.from_generator(
+                generate,
+                output_signature=(
+                    tf.TensorSpec([None, L, C], tf.float16),
+                    tf.TensorSpec([None, None], tf.int32),
+                    tf.TensorSpec([None, None], tf.int32),
+                ),
+            ).prefetch(2)
+
+        return steps, self.strategy.distribute_datasets_from_function(dataset_fn)
 
     def dev_scores(self, limit: int | None = None) -> dict:
         """Greedy dev captions (TF) scored with BLEU-4 and CIDEr (no Java needed)."""
@@ -282,35 +320,44 @@ class Trainer:
             self.optimizer.learning_rate.assign(lr)
             started = time.time()
             count, batches = self._batches(self.data.train_captions, self.data.train_features, rng)
+            iterator = iter(batches)
             total, steps = 0.0, 0
-            for features, inputs, targets in batches:
-                total += float(self._train_step(features, inputs, targets))
+            for _ in range(count):
+                total += float(self._train_step(iterator))
                 steps += 1
                 if steps % 50 == 0:
                     log.info("epoch %d step %d/%d loss %.4f", epoch, steps, count, total / steps)
             train_seconds = time.time() - started
-            dev_loss = self._dev_loss()
-            scores = self.dev_scores()
             record = {
                 "epoch": epoch,
                 "learning_rate": lr,
                 "train_loss": total / max(steps, 1),
-                "dev_loss": dev_loss,
                 "train_seconds": round(train_seconds, 1),
-                **{f"dev_{k}": v for k, v in scores.items()},
+                "train_captions_per_second": round(
+                    steps * self.config.batch_size / max(train_seconds, 1e-9), 1
+                ),
             }
+            if self.role.chief:  # the others go on to the next epoch and wait for it there
+                scores = self.dev_scores()
+                record = {
+                    **record,
+                    "dev_loss": self._dev_loss(),
+                    **{f"dev_{k}": v for k, v in scores.items()},
+                }
             self.history.append(record)
             log.info("epoch %d: %s", epoch, json.dumps(record))
-            if scores["BLEU-4"] > best:
-                best = scores["BLEU-4"]
+            if self.role.chief and record["dev_BLEU-4"] > best:
+                best = record["dev_BLEU-4"]
                 self._save_best(record)
             self.epoch.assign(epoch)
-            self.manager.save(checkpoint_number=epoch)
-            # Every epoch's weights stay available: dev scores are noisy from epoch to epoch, so
-            # the final choice (beam search, pycocoevalcap) is made on a few candidates.
-            self._save_weights(self.out / "epochs" / f"epoch-{epoch:02d}.weights.h5")
-            write_atomic(self.out / "history.json", json.dumps(self.history, indent=2))
-            self._plot()
+            self.manager.save(checkpoint_number=epoch)  # every worker saves (see distribute)
+            self.ckpt_dir.after_save()
+            if self.role.chief:
+                # Every epoch's weights stay available: dev scores are noisy from epoch to
+                # epoch, so the final choice (beam search, pycocoevalcap) is made on a few.
+                self._save_weights(self.out / "epochs" / f"epoch-{epoch:02d}.weights.h5")
+                write_atomic(self.out / "history.json", json.dumps(self.history, indent=2))
+                self._plot()
         return self.history
 
     def _plot(self) -> None:

@@ -1,7 +1,9 @@
-"""``captioner caption|bench|gui|serve`` (see docs/runtime.md).
+"""``captioner caption|merge|bench|gui|serve`` (see docs/runtime.md, docs/scale.md).
 
 Exit codes of ``caption``: 0 every photo captioned, 1 some photos failed (the others are
 written), 2 usage error or unusable model, 130 interrupted (what was done is written).
+Of ``merge``: 0 merged, 1 photos missing or duplicated (reported; nothing written without
+--partial), 2 usage error or an input that cannot be read.
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ threads_arg = bounded_int(1, MAX_THREADS, "threads")
 beam_arg = bounded_int(1, MAX_BEAM, "beam")
 length_arg = bounded_int(1, MAX_LENGTH, "max-length")
 port_arg = bounded_int(0, 65535, "port")  # 0: any free port
+
+
+def _shard(text: str):
+    from desktop.shards import Shard
+
+    try:
+        return Shard.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,8 +136,38 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --write-xmp, also replace sidecar descriptions this app did not write",
     )
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="caption only shard K of N (0 ≤ K < N) of one folder, for running N copies "
+        "on a cluster; merge the outputs with `captioner merge` (docs/scale.md)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     model_options(p)
+
+    p = sub.add_parser("merge", help="combine the outputs of sharded runs into one file")
+    p.add_argument("out", metavar="OUT", help="merged file (format from its extension or -f)")
+    p.add_argument("inputs", nargs="+", metavar="SHARD_OUTPUT", help="outputs of the shards")
+    p.add_argument("-f", "--format", choices=FORMATS, help="output format")
+    p.add_argument(
+        "--expect",
+        metavar="DIR",
+        help="check against this folder's photos (walked again) instead of the shards' lists",
+    )
+    p.add_argument(
+        "--no-recursive", action="store_true", help="--expect: do not descend into sub-folders"
+    )
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="write the merge even if photos are missing or duplicated (still exit status 1)",
+    )
+    p.add_argument(
+        "--relative",
+        action="store_true",
+        help="write paths relative to the shards' root (the machines' mount points differ)",
+    )
 
     p = sub.add_parser("bench", help="measure speed and memory on this computer")
     p.add_argument("--images", metavar="DIR", help="folder of photos (default: the samples)")
@@ -186,7 +227,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s"
     )
-    handler = {"caption": cmd_caption, "bench": cmd_bench, "gui": cmd_gui, "serve": cmd_serve}
+    handler = {
+        "caption": cmd_caption,
+        "merge": cmd_merge,
+        "bench": cmd_bench,
+        "gui": cmd_gui,
+        "serve": cmd_serve,
+    }
     try:
         return handler[args.command](args)
     except KeyboardInterrupt:
@@ -239,6 +286,13 @@ def cmd_caption(args) -> int:
     if output is not None and os.path.isdir(output):
         _error(f"--output {output} is a folder")
         return EXIT_USAGE
+    if args.shard is not None:
+        from desktop import shards
+
+        problem = shards.check_usage(args.shard, args.paths, output, args.resume)
+        if problem:
+            _error(problem)
+            return EXIT_USAGE
 
     captioner = _load(args)
     if captioner is None:
@@ -260,11 +314,10 @@ def cmd_caption(args) -> int:
     xmp_failed = False
     with writer:
         done = writer.done
-        found = [
-            f
-            for f in find_photos(args.paths, recursive=args.recursive)
-            if path_key(shown(f.path)) not in done
-        ]
+        found = find_photos(args.paths, recursive=args.recursive)
+        if args.shard is not None:
+            found = shards.take(args.shard, args.paths[0], found, output, fmt, args.recursive)
+        found = [f for f in found if path_key(shown(f.path)) not in done]
         if not found and not writer.previous:
             print(
                 "captioner: no photos found (folders are searched for photo file names; "
@@ -354,6 +407,26 @@ def _write_xmp(path: str, text: str, keywords: list[str], bar, overwrite: bool) 
     except CaptionerError as e:
         bar.write(f"captioner: warning: {e}", file=sys.stderr)
         return False
+
+
+def cmd_merge(args) -> int:
+    from desktop.merge import MergeError, MergeOptions, merge
+
+    options = MergeOptions(
+        fmt=args.format,
+        expect=args.expect,
+        recursive=not args.no_recursive,
+        partial=args.partial,
+        relative=args.relative,
+    )
+    try:
+        report = merge(args.out, args.inputs, options)
+    except (MergeError, OSError) as e:
+        _error(str(e))
+        return EXIT_USAGE
+    for line in report.lines(args.out):
+        print(f"captioner: {line}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_bench(args) -> int:

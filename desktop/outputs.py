@@ -50,7 +50,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -228,20 +228,45 @@ def csv_row(record: Record) -> list:
 
 
 def render(records: Iterable[Record], fmt: str) -> str:
-    records = list(records)
-    if fmt == "jsonl":
-        return "".join(jsonl_line(r) for r in records)
-    if fmt == "txt":
-        return "".join(txt_line(r) for r in records)
-    if fmt == "json":
-        return json.dumps([r.to_dict() for r in records], ensure_ascii=False, indent=2) + "\n"
+    return "".join(rendered_rows([r.to_dict() for r in records], fmt))
+
+
+def rendered_rows(rows: Sequence[dict], fmt: str) -> Iterator[str]:
+    """``render`` for plain dicts, piece by piece (a million-record merge is not one string).
+
+    Fields beyond ``COLUMNS`` (from a newer version, read back by ``read_rows``) are kept;
+    csv gives them extra columns (non-text values as JSON); txt holds the caption only.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt == "json":  # as json.dumps(rows, indent=2), one element at a time
+        yield "[" if rows else "[]\n"
+        for i, r in enumerate(rows):
+            element = json.dumps(r, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+            yield f"{',' if i else ''}\n  {element}"
+        if rows:
+            yield "\n]\n"
+        return
     if fmt == "csv":
+        extra = list(dict.fromkeys(k for r in rows for k in r if k not in COLUMNS))
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows(csv_row(r) for r in records)
-        return buf.getvalue()
-    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        writer.writerow(COLUMNS + tuple(extra))
+        yield buf.getvalue()
+    for r in rows:
+        if fmt == "jsonl":
+            yield json.dumps(r, ensure_ascii=False) + "\n"
+        elif fmt == "txt":
+            yield txt_line(Record.from_dict(r))
+        else:
+            cells = [r.get(k) for k in extra]
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow(
+                csv_row(Record.from_dict(r))
+                + ["" if v is None else v if isinstance(v, str) else json.dumps(v) for v in cells]
+            )
+            yield buf.getvalue()
 
 
 def regular_target(path: str | os.PathLike) -> Path:
@@ -259,8 +284,9 @@ def regular_target(path: str | os.PathLike) -> Path:
     return real
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a whole file via a temp file in the same folder + fsync + ``os.replace``.
+def write_atomic(path: str | os.PathLike, text: str | Iterable[str]) -> None:
+    """Write a whole file (text, or its pieces) via a temp file in the same folder + fsync +
+    ``os.replace``.
 
     A symbolic link is written through (its target is replaced, the link stays); a path
     that is not a regular file raises ``OSError`` (see ``regular_target``).
@@ -272,7 +298,7 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
         # keep the permissions of the file it replaces, or be readable like any new file.
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+            f.writelines([text] if isinstance(text, str) else text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -301,22 +327,33 @@ def _fsync_dir(folder: Path) -> None:
 
 @dataclass(frozen=True)
 class _Jsonl:
-    records: list[Record]
+    rows: list[dict]  # see read_rows
     good: int  # byte length of the valid part (a torn last line excluded)
     needs_newline: bool  # the last record is complete but its newline was never written
+
+    @property
+    def records(self) -> list[Record]:
+        return [Record.from_dict(row) for row in self.rows]
 
 
 _RECORD_START = b'{"path": '
 
 
-def _parse_line(line: bytes) -> Record:
-    return Record.from_dict(json.loads(line.decode("utf-8")))
+def _parse_line(line: bytes) -> dict:
+    return _normalised(json.loads(line.decode("utf-8")))
+
+
+def _normalised(row: dict) -> dict:
+    """``row`` with the fields this version knows as ``Record`` reads and writes them; other
+    fields (from a newer version) as they were."""
+    record = Record.from_dict(row)  # checks that it is one of this tool's records
+    return {**row, **record.to_dict()}
 
 
 def _read_jsonl(path: Path) -> _Jsonl:
     """Read a jsonl output; only a torn last line (one that does not parse) is dropped."""
     data = path.read_bytes()
-    records: list[Record] = []
+    rows: list[dict] = []
     lines = data.split(b"\n")  # only LF ends a record: a lone CR is not a line break
     good = 0
     for number, line in enumerate(lines, 1):
@@ -324,27 +361,35 @@ def _read_jsonl(path: Path) -> _Jsonl:
         stripped = line.strip()
         if stripped:
             try:
-                records.append(_parse_line(stripped))
+                rows.append(_parse_line(stripped))
             except (ValueError, UnicodeDecodeError, RecursionError) as e:
                 # A killed run's torn write (redone on resume) is the start of one of our
                 # records; any other unreadable text is someone's data, never cut.
                 if last and stripped.startswith(_RECORD_START):
-                    return _Jsonl(records, good, False)
+                    return _Jsonl(rows, good, False)
                 raise OutputError(
                     f"{path}: line {number} is not a result record of this tool ({e}); "
                     "it was left unchanged"
                 ) from e
         good += len(line) + (0 if last else 1)
     complete_last = bool(lines[-1].strip())  # a whole record whose newline never came
-    return _Jsonl(records, good, complete_last)
+    return _Jsonl(rows, good, complete_last)
 
 
 def read_records(path: str | os.PathLike, fmt: str) -> list[Record]:
     """The records of an output file of this tool (``OutputError`` if it is not one)."""
+    return [Record.from_dict(row) for row in read_rows(path, fmt)]
+
+
+def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
+    """``read_records`` as dicts that keep fields this version does not know (for merging
+    outputs of a newer version); known fields are as ``Record.to_dict`` writes them."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
     path = Path(path)
     try:
         if fmt == "jsonl":
-            return _read_jsonl(path).records
+            return _read_jsonl(path).rows
         text = path.read_text(encoding="utf-8")
         if not text.strip():
             return []
@@ -352,20 +397,18 @@ def read_records(path: str | os.PathLike, fmt: str) -> list[Record]:
             data = json.loads(text)
             if not isinstance(data, list):
                 raise ValueError("expected a JSON list of records")
-            return [Record.from_dict(d) for d in data]
-        if fmt == "csv":
+        elif fmt == "csv":
             reader = csv.reader(io.StringIO(text, newline=""))
-            header = tuple(next(reader, ()))
-            if header[: len(FIELDS)] != FIELDS:
+            header = next(reader, [])
+            if tuple(header[: len(FIELDS)]) != FIELDS:
                 raise ValueError(f"the header is not {','.join(FIELDS)}")
-            columns = header if set(header) <= set(COLUMNS) else FIELDS
-            return [
-                Record.from_dict(dict(zip(columns, row + [""] * len(columns), strict=False)))
+            data = [
+                dict(zip(header, row + [""] * (len(header) - len(row)), strict=False))
                 for row in reader
                 if row
             ]
-        if fmt == "txt":
-            records = []
+        else:  # txt
+            data = []
             for number, line in enumerate(text.split("\n"), 1):
                 if not line:
                     continue
@@ -373,17 +416,16 @@ def read_records(path: str | os.PathLike, fmt: str) -> list[Record]:
                 if not tab or not p:
                     raise ValueError(f"line {number} is not 'path<TAB>caption'")
                 if rest.startswith("ERROR: "):
-                    records.append(Record(p, None, None, rest[len("ERROR: ") :]))
+                    data.append(Record(p, None, None, rest[len("ERROR: ") :]).to_dict())
                 else:
-                    records.append(Record(p, rest, None, None))
-            return records
+                    data.append(Record(p, rest, None, None).to_dict())
+        return [_normalised(row) for row in data]
     except OutputError:
         raise
     except (OSError, UnicodeDecodeError, ValueError, RecursionError, csv.Error) as e:
         raise OutputError(
             f"{path}: not a {fmt} output of this tool ({e}); it was left unchanged"
         ) from e
-    raise ValueError(f"unknown format {fmt!r}")
 
 
 def merge(*runs: Iterable[Record]) -> list[Record]:

@@ -19,3 +19,18 @@ def run_converter(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         timeout=600,
     )
+
+
+FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k"
+
+
+def tiny_train_args(out: Path, cache: Path, examples: int, dev: int, *extra: str) -> list[str]:
+    """``train`` arguments of a tiny real run: EfficientNet-Lite0 features of ``examples``
+    Flickr8k photos (scored on ``dev`` dev photos), batches of 16, every word kept."""
+    return [
+        *("train", "--dataset", "flickr8k", "--data-dir", str(FLICKR)),
+        *("--backbone", "efficientnet_lite0", "--out", str(out)),
+        *("--max-examples", str(examples), "--dev-limit", str(dev)),
+        *("--batch-size", "16", "--min-count", "1", "--cache-dir", str(cache)),
+        *extra,
+    ]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from converter_cli import run_converter
+from converter_cli import FLICKR, ROOT, run_converter, tiny_train_args
 
 tf = pytest.importorskip(
     "tensorflow", reason="the training extra (tensorflow-cpu) is not installed"
@@ -15,8 +14,6 @@ tf = pytest.importorskip(
 
 from converter.model import CaptionModel, ModelConfig  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k"
 needs_flickr = pytest.mark.skipif(
     not (FLICKR / "Flickr8k.token.txt").is_file(), reason=f"Flickr8k not found at {FLICKR}"
 )
@@ -83,27 +80,7 @@ def test_exported_step_matches_the_keras_step(tmp_path):
 @needs_flickr
 def test_tiny_run_trains_resumes_and_exports_a_bundle_with_litert_parity(tmp_path):
     run, bundle, cache = tmp_path / "run", tmp_path / "bundle", tmp_path / "cache"
-    common = [
-        "train",
-        "--dataset",
-        "flickr8k",
-        "--data-dir",
-        str(FLICKR),
-        "--backbone",
-        "efficientnet_lite0",
-        "--out",
-        str(run),
-        "--max-examples",
-        "40",
-        "--dev-limit",
-        "10",
-        "--batch-size",
-        "16",
-        "--cache-dir",
-        str(cache),
-        "--min-count",
-        "1",
-    ]
+    common = tiny_train_args(run, cache, 40, 10)
     first = run_converter(*common, "--epochs", "1", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (
@@ -169,29 +146,6 @@ def test_tiny_run_trains_resumes_and_exports_a_bundle_with_litert_parity(tmp_pat
         assert (tmp_path / "upgraded" / name).read_bytes() == (bundle / name).read_bytes()
     again = Captioner.load(tmp_path / "upgraded").caption(chelsea)
     assert again.words == result.words and again.objects == result.objects
-
-
-def test_mirrored_strategy_trains_on_one_device(tmp_path):
-    """``--strategy mirrored`` runs the same step through tf.distribute (here: one CPU)."""
-    from converter.train import TrainConfig, Trainer
-
-    if not (FLICKR / "Flickr8k.token.txt").is_file():
-        pytest.skip(f"Flickr8k not found at {FLICKR}")
-    config = TrainConfig(
-        dataset="flickr8k",
-        data_dir=str(FLICKR),
-        backbone="efficientnet_lite0",
-        out=str(tmp_path / "run"),
-        epochs=1,
-        batch_size=16,
-        max_examples=12,
-        dev_limit=4,
-        min_count=1,
-        strategy="mirrored",
-        cache_dir=str(tmp_path / "cache"),
-    )
-    history = Trainer(config).run()
-    assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
 
 
 def test_cli_reports_bad_input_clearly(tmp_path):

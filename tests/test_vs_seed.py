@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from converter_cli import run_converter
+from converter_cli import FLICKR, run_converter, tiny_train_args
 
 from benchmarks import vs_seed
 
@@ -34,7 +34,6 @@ def _runs() -> list[Path]:
     return sorted(p for p in (ROOT / "runs").glob("*") if (p / "best.weights.h5").is_file())
 
 
-FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k"
 
 
 def _tiny_run(folder: Path) -> tuple[Path, Path]:
@@ -42,29 +41,7 @@ def _tiny_run(folder: Path) -> tuple[Path, Path]:
     which has no runs/ (they are not committed)."""
     run, bundle = folder / "run", folder / "bundle"
     for args in (
-        [
-            "train",
-            "--dataset",
-            "flickr8k",
-            "--data-dir",
-            str(FLICKR),
-            "--backbone",
-            "efficientnet_lite0",
-            "--out",
-            str(run),
-            "--epochs",
-            "1",
-            "--max-examples",
-            "16",
-            "--dev-limit",
-            "4",
-            "--batch-size",
-            "16",
-            "--min-count",
-            "1",
-            "--cache-dir",
-            str(folder / "cache"),
-        ],
+        tiny_train_args(run, folder / "cache", 16, 4, "--epochs", "1"),
         [
             "export",
             "--run",

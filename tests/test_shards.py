@@ -1,0 +1,211 @@
+"""``captioner caption --shard K/N`` and ``captioner merge``: real model, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from desktop.cli import main
+from desktop.outputs import journal_path, read_rows
+from desktop.shards import Shard, info_path, shard_of
+
+
+def caption(*args, model) -> int:
+    return main(["caption", *map(str, args), "--model", str(model), "--no-progress", "--beam", "1"])
+
+
+def merge(*args) -> int:
+    return main(["merge", *map(str, args)])
+
+
+@pytest.fixture
+def archive(tmp_path, flickr_photos) -> Path:
+    """A small archive: photos in the root and two sub-folders, an unreadable file and a
+    name that is not UTF-8 (both must be reported by exactly one shard)."""
+    root = tmp_path / "archive"
+    for i, photo in enumerate(flickr_photos[:15]):
+        folder = root / ("", "2019", "2019/june")[i % 3]
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, folder / photo.name)
+    (root / "2019" / "empty.jpg").write_bytes(b"")
+    with open(os.path.join(os.fsencode(root), b"caf\xe9.jpg"), "wb") as f:
+        f.write(flickr_photos[0].read_bytes())
+    return root
+
+
+def keyed(rows: list[dict], root: Path) -> dict[str, dict]:
+    return {os.path.relpath(r["path"], root): r for r in rows}
+
+
+def test_shard_parsing_says_what_is_wrong():
+    assert Shard.parse("0/1") == Shard(0, 1) and str(Shard.parse("2/3")) == "2/3"
+    for bad, words in [
+        ("3/3", "0 to 2"),
+        ("-1/3", "0 to 2"),
+        ("1/0", "at least 1"),
+        ("1", "expected K/N"),
+        ("a/3", "whole numbers"),
+        ("1/3/4", "whole numbers"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            Shard.parse(bad)
+
+
+def test_assignment_is_pinned_and_balanced():
+    # Machines running different versions must agree: these values may never change
+    # (sha256("a.jpg") starts 509b0d4641a7c3ba; its first 8 bytes mod N pick the shard).
+    assert [shard_of(k, 7) for k in ("a.jpg", "2019/june/b.jpg", "caf\\xe9.jpg")] == [4, 3, 6]
+    assert [shard_of(k, 1000) for k in ("a.jpg", "2019/june/b.jpg")] == [26, 102]
+    counts = [0] * 4
+    for i in range(4000):
+        counts[shard_of(f"photos/{i:06d}.jpg", 4)] += 1
+    assert min(counts) > 900, counts
+
+
+def test_three_shards_merge_to_exactly_one_run(archive, tmp_path, default_model_dir, monkeypatch):
+    """Three shards, from three "machines" that see the archive at different paths and
+    write different formats, merge to the records of one unsharded run."""
+    single = tmp_path / "single.jsonl"
+    assert caption(archive, "-r", "-o", single, model=default_model_dir) == 1  # empty.jpg fails
+
+    mount = tmp_path / "mnt" / "photos"  # another machine's mount point of the same archive
+    mount.parent.mkdir()
+    mount.symlink_to(archive)
+    monkeypatch.chdir(tmp_path)
+    shards = [tmp_path / "s0.jsonl", tmp_path / "s1.csv", tmp_path / "s2.json"]
+    roots = [archive, mount, Path("archive")]  # absolute, another prefix, relative to the cwd
+    codes = [
+        caption(root, "-r", "--shard", f"{k}/3", "-o", out, model=default_model_dir)
+        for k, (root, out) in enumerate(zip(roots, shards, strict=True))
+    ]
+    assert sorted(codes) == [0, 0, 1]  # exactly one shard holds empty.jpg
+    counts = [len(json.loads(info_path(s).read_text())["photos"]) for s in shards]
+    assert sum(counts) == 17 and min(counts) > 0, counts
+
+    merged = tmp_path / "merged.jsonl"
+    assert merge(merged, *shards, "--relative") == 0
+    want = keyed(read_rows(single, "jsonl"), archive)
+    got = read_rows(merged, "jsonl")
+    assert [r["path"] for r in got] == sorted(want)  # sorted by the root-relative path
+    assert {r["path"]: {**r, "path": None} for r in got} == {
+        k: {**r, "path": None} for k, r in want.items()
+    }
+    assert "caf\\xe9.jpg" in want
+
+    # Without --relative every record keeps the path it was written with.
+    as_written = tmp_path / "merged.csv"
+    assert merge(as_written, *shards, "--expect", archive) == 0
+    paths = {r["path"] for r in read_rows(as_written, "csv")}
+    assert any(p.startswith(str(mount)) for p in paths)
+    assert any(p.startswith("archive/") for p in paths)
+
+
+def test_merge_reports_missing_duplicated_and_interrupted(
+    archive, tmp_path, default_model_dir, capsys
+):
+    outs = [tmp_path / f"s{k}.jsonl" for k in range(2)]
+    for k, out in enumerate(outs):
+        caption(archive, "-r", "--shard", f"{k}/2", "-o", out, model=default_model_dir)
+    capsys.readouterr()
+    merged = tmp_path / "merged.jsonl"
+
+    assert merge(merged, outs[0]) == 1
+    assert "no output for shard(s) 1/2" in capsys.readouterr().err
+    assert not merged.exists()  # nothing written unless --partial
+
+    copy = tmp_path / "again.jsonl"
+    shutil.copy(outs[0], copy)
+    shutil.copy(info_path(outs[0]), info_path(copy))
+    assert merge(merged, *outs, copy) == 1
+    err = capsys.readouterr().err
+    assert "shard 0/2 is given more than once" in err and "more than one record" in err
+    assert f"(in {outs[0]}, {copy})" in err
+
+    # A photo added after the shards ran is missing against the folder, not against the lists.
+    shutil.copy(archive / "2019" / "empty.jpg", archive / "late.jpg")
+    assert merge(merged, *outs) == 0
+    assert merge(merged, *outs, "--expect", archive) == 1
+    assert "late.jpg" in capsys.readouterr().err
+    assert merge(merged, *outs, "--expect", archive, "--partial") == 1
+    assert len(read_rows(merged, "jsonl")) == 17
+
+    # A csv shard killed before its end leaves FILE.partial: that shard must be resumed.
+    partial = tmp_path / "s1.csv"
+    caption(archive, "-r", "--shard", "1/2", "-o", partial, model=default_model_dir)
+    journal_path(partial).write_text("")
+    assert merge(merged, outs[0], partial) == 1
+    assert "run that shard again with --resume" in capsys.readouterr().err
+
+    flat = tmp_path / "flat.jsonl"  # shard 1 again, but without -r: a different walk
+    caption(archive, "--shard", "1/2", "-o", flat, model=default_model_dir)
+    assert merge(merged, outs[0], flat) == 1
+    assert "some shards ran with -r and some without" in capsys.readouterr().err
+
+    assert merge(merged, outs[0], tmp_path / "nope.jsonl") == 2
+    assert merge(outs[1], *outs) == 2  # never over one of its inputs
+    assert merge(tmp_path / "merged.xyz", *outs) == 2
+
+
+def test_merge_carries_unknown_fields_and_tolerates_plain_outputs(tmp_path, capsys, monkeypatch):
+    """Outputs of a newer version (extra fields) and of unsharded runs (no .shard.json)."""
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.json"
+    a.write_text(
+        json.dumps(
+            {
+                "path": str(tmp_path / "p" / "x.jpg"),
+                "caption": "A dog.",
+                "score": -0.5,
+                "error": None,
+                "objects": [{"name": "dog", "score": 0.9, "count": 1}],
+                "faces": [{"box": [1, 2, 30, 40]}],  # a field this version does not know
+            }
+        )
+        + "\n"
+    )
+    b.write_text(json.dumps([{"path": "p/y.jpg", "caption": None, "score": None, "error": "bad"}]))
+    monkeypatch.chdir(tmp_path)
+    for out in ("m.jsonl", "m.csv", "m.json"):
+        assert merge(tmp_path / out, a, b) == 0
+    assert "missing photos are not checked" in capsys.readouterr().err
+    rows = read_rows(tmp_path / "m.jsonl", "jsonl")
+    assert [r["path"] for r in rows] == [str(tmp_path / "p" / "x.jpg"), "p/y.jpg"]
+    assert rows[0]["faces"] == [{"box": [1, 2, 30, 40]}]
+    assert rows[0]["objects"] == [{"name": "dog", "score": 0.9, "count": 1}]
+    assert read_rows(tmp_path / "m.json", "json") == rows
+    csv_rows = read_rows(tmp_path / "m.csv", "csv")
+    assert json.loads(csv_rows[0]["faces"]) == rows[0]["faces"] and csv_rows[1]["faces"] == ""
+    assert csv_rows == rows  # through csv and back: the same records
+
+    # The same photo by an absolute and a relative path is one photo.
+    c = tmp_path / "c.jsonl"
+    c.write_text(json.dumps({"path": "p/x.jpg", "caption": "A cat.", "score": -1.0}) + "\n")
+    assert merge(tmp_path / "m2.jsonl", a, c) == 1
+    assert "p/x.jpg  (in" in capsys.readouterr().err
+
+
+def test_sharded_runs_resume_and_refuse_another_shard(archive, tmp_path, default_model_dir, capsys):
+    out = tmp_path / "s1.csv"
+    assert caption(archive, "-r", "--shard", "1/3", "-o", out, model=default_model_dir) in (0, 1)
+    before = read_rows(out, "csv")
+    photo = next(archive.glob("*.jpg"))
+    for i in range(12):  # some of them fall to shard 1
+        shutil.copy(photo, archive / f"new{i}.jpg")
+    again = caption(archive, "-r", "--shard", "1/3", "-o", out, "--resume", model=default_model_dir)
+    assert again in (0, 1)
+    after = read_rows(out, "csv")
+    new = {os.path.basename(r["path"]) for r in after[len(before) :]}
+    assert after[: len(before)] == before
+    assert new == {f"new{i}.jpg" for i in range(12) if Shard(1, 3).owns(f"new{i}.jpg")} != set()
+    assert "resuming" in capsys.readouterr().err
+
+    other = caption(archive, "-r", "--shard", "2/3", "-o", out, "--resume", model=default_model_dir)
+    assert other == 2
+    assert "holds shard 1/3" in capsys.readouterr().err
+    assert caption(archive, archive, "--shard", "0/3", "-o", out, model=default_model_dir) == 2
+    assert caption(archive, "--shard", "0/3", model=default_model_dir) == 2
+    assert "needs --output" in capsys.readouterr().err
+    assert caption(archive, "--shard", "3/3", "-o", out, model=default_model_dir) == 2
