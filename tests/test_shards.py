@@ -96,12 +96,12 @@ def test_three_shards_merge_to_exactly_one_run(archive, tmp_path, default_model_
     }
     assert "caf\\xe9.jpg" in want
 
-    # Without --relative every record keeps the path it was written with.
+    # Without --relative every record keeps the (absolute) path it was written with.
     as_written = tmp_path / "merged.csv"
     assert merge(as_written, *shards, "--expect", archive) == 0
     paths = {r["path"] for r in read_rows(as_written, "csv")}
-    assert any(p.startswith(str(mount)) for p in paths)
-    assert any(p.startswith("archive/") for p in paths)
+    assert any(p.startswith(f"{mount}/") for p in paths)
+    assert any(p.startswith(f"{archive}/") for p in paths)
 
 
 def test_merge_reports_missing_duplicated_and_interrupted(
@@ -182,7 +182,8 @@ def test_merge_carries_unknown_fields_and_tolerates_plain_outputs(tmp_path, caps
 
     # The same photo by an absolute and a relative path is one photo.
     c = tmp_path / "c.jsonl"
-    c.write_text(json.dumps({"path": "p/x.jpg", "caption": "A cat.", "score": -1.0}) + "\n")
+    row = {"path": "p/x.jpg", "caption": "A cat.", "score": -1.0, "error": None}
+    c.write_text(json.dumps(row) + "\n")
     assert merge(tmp_path / "m2.jsonl", a, c) == 1
     assert "p/x.jpg  (in" in capsys.readouterr().err
 
