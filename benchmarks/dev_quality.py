@@ -138,8 +138,9 @@ def measure(model_dir: Path, examples: Sequence[datasets.Example]) -> list[tuple
         rows.append(("noise", name, score(captioner, examples, photo=photo)))
     rows.append(("regression", "red and blue swapped", score(captioner, examples, photo=_red_blue)))
     with _first_finished():
-        rows.append(("regression", "beam returns its first finished caption",
-                     score(captioner, examples)))
+        rows.append(
+            ("regression", "beam returns its first finished caption", score(captioner, examples))
+        )
     with _unk_unmasked(captioner):
         rows.append(("regression", "<unk> not masked", score(captioner, examples)))
     rows.append(("regression", "greedy instead of beam 3", score(captioner, examples, 1)))

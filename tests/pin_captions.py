@@ -94,8 +94,11 @@ def differences(pinned: Any, actual: Any, where: str = "") -> list[str]:
                 found += differences(pinned[key], actual[key], f"{where}/{key}")
         return found
     if isinstance(pinned, list) and isinstance(actual, list) and len(pinned) == len(actual):
-        return [d for i, (p, a) in enumerate(zip(pinned, actual)) for d in
-                differences(p, a, f"{where}[{i}]")]
+        return [
+            d
+            for i, (p, a) in enumerate(zip(pinned, actual, strict=True))
+            for d in differences(p, a, f"{where}[{i}]")
+        ]
     numbers = (int, float)
     if (
         isinstance(pinned, numbers)

@@ -54,7 +54,10 @@ def _swap_words(model_dir: Path, out: Path, first: str, second: str) -> Path:
     data = json.dumps(words).encode("utf-8")
     (out / "vocab.json").write_bytes(data)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    manifest["files"]["vocab.json"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    manifest["files"]["vocab.json"] = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return out
 
