@@ -145,23 +145,25 @@ def test_beam_width_one_is_greedy(seed):
     np.testing.assert_allclose(greedy.attention, beam.attention, atol=1e-6)
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.0, 2.0])
 @pytest.mark.parametrize("seed", range(5))
-def test_exhaustive_beam_equals_brute_force(seed):
+def test_exhaustive_beam_equals_brute_force(seed, alpha):
     """A beam wider than every possible caption must find the best one, with its exact score
-    and attention: this checks the back-pointers and the hidden-state reordering."""
+    and attention: this checks the back-pointers and the hidden-state reordering, and (with
+    alpha 0 and 2) that the length penalty ranks the finished captions."""
     vocab, max_length = 7, 3  # words 4, 5, 6
     decoder = Decoder(recurrent_step(vocab, seed), TOKENS, vocab, UNITS, max_length)
     feats = features()
     candidates = []
     for n in range(1, max_length + 1):
         for ids in itertools.product((A, B, C), repeat=n):
-            if n < max_length:
-                candidates.append((teacher_forced_score(decoder, feats, ids, True), ids, True))
-            candidates.append((teacher_forced_score(decoder, feats, ids, False), ids, False))
+            for finished in (True, False) if n < max_length else (False,):
+                score = teacher_forced_score(decoder, feats, ids, finished, alpha)
+                candidates.append((score, ids, finished))
     # Only captions that reached max_length may end without <end>.
     candidates = [c for c in candidates if c[2] or len(c[1]) == max_length]
     best_score, best_ids, best_finished = max(candidates)
-    out = decoder.decode(feats, beam_width=64)
+    out = decoder.decode(feats, beam_width=64, alpha=alpha)
     assert out.tokens == best_ids and out.finished == best_finished
     assert out.score == pytest.approx(best_score, abs=1e-5)
     # Attention rows are those the model produced while emitting each word.
@@ -180,10 +182,22 @@ def test_length_penalty_alpha():
         B: {TOKENS.end: 0.5, B: 0.5},
     }
     decoder = Decoder(table_step(table, 7), TOKENS, vocab_size=7, units=UNITS, max_length=6)
-    mean = decoder.decode(features(), beam_width=1)
-    total = decoder.decode(features(), beam_width=1, alpha=0.0)
-    assert mean.score == pytest.approx(np.log(0.5), abs=1e-5)
-    assert total.score == pytest.approx(2 * np.log(0.5), abs=1e-5)
+    for width in (1, 3):
+        mean = decoder.decode(features(), beam_width=width)
+        total = decoder.decode(features(), beam_width=width, alpha=0.0)
+        assert mean.score == pytest.approx(np.log(0.5), abs=1e-5), width
+        assert total.score == pytest.approx(2 * np.log(0.5), abs=1e-5), width
+
+
+def test_length_penalty_alpha_chooses_the_beams_caption():
+    """Short "A." (p 0.6, 2 tokens) against long "B C A." (p 0.4, 4 tokens): the total
+    log-probability (alpha 0) prefers the short caption, the per-token mean (alpha 1) the
+    long one, so a beam that ignored alpha would return the same caption for both."""
+    table = {TOKENS.start: {A: 0.6, B: 0.4}, A: {TOKENS.end: 1.0}, B: {C: 1.0}, C: {A: 1.0}}
+    decoder = Decoder(table_step(table, 7), TOKENS, vocab_size=7, units=UNITS, max_length=6)
+    assert decoder.decode(features(), beam_width=3, alpha=0.0).tokens == (A,)
+    assert decoder.decode(features(), beam_width=3, alpha=1.0).tokens == (B, C, A)
+    assert decoder.decode(features(), beam_width=3).tokens == (B, C, A)  # alpha 1 by default
 
 
 def test_bad_beam_width():

@@ -10,7 +10,7 @@ from photo_bytes import jpeg_bytes, png_claiming
 from PIL import Image
 
 from desktop import PhotoError
-from desktop.images import load_pixels, open_photo
+from desktop.images import load_pixels, open_photo, to_pixels
 
 SIZE = (224, 224)
 
@@ -59,6 +59,42 @@ def test_big_jpeg_decodes_reduced_but_the_same(tmp_path):
     full = np.asarray(Image.open(path).convert("RGB").resize(SIZE, Image.BILINEAR), np.float32)
     px = load_pixels(path, SIZE)[0]
     assert np.abs(px - full).mean() < 1.0
+
+
+def test_big_jpeg_is_decoded_at_a_reduced_scale(tmp_path):
+    # Noise, so that a reduced-scale decode gives other pixels than a full one.
+    arr = np.random.default_rng(0).integers(0, 256, (2000, 3000, 3), dtype=np.uint8)
+    path = tmp_path / "noisy.jpg"
+    Image.fromarray(arr).save(path, quality=90)
+    reduced = open_photo(path, min_size=(448, 448))
+    # draft() picks the smallest DCT scale (1/2, 1/4, 1/8) that keeps both sides >= 448.
+    assert reduced.size == (750, 500)
+    assert open_photo(path).size == (3000, 2000)  # no min_size: full decode
+    # load_pixels asks for twice the input size, and resizes what that decode gives.
+    expected = to_pixels(open_photo(path, min_size=(2 * SIZE[1], 2 * SIZE[0])), SIZE)
+    np.testing.assert_array_equal(load_pixels(path, SIZE), expected)
+    assert not np.array_equal(to_pixels(open_photo(path), SIZE), expected)
+
+
+RAMP = np.tile(np.arange(256, dtype=np.uint8), (4, 1))  # one grey level per column
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: Image.fromarray(RAMP, "L"), id="L"),
+        pytest.param(lambda: Image.fromarray(RAMP, "L").convert("I"), id="I 0..255"),
+        pytest.param(lambda: Image.fromarray(RAMP.astype(np.int32) * 257, "I"), id="I 0..65535"),
+        pytest.param(lambda: Image.fromarray(RAMP.astype(np.uint16) * 257), id="I;16"),
+        pytest.param(lambda: Image.fromarray(RAMP.astype(np.float32) / 255, "F"), id="F 0..1"),
+        pytest.param(lambda: Image.fromarray(RAMP, "L").convert("RGBA"), id="RGBA opaque"),
+    ],
+)
+def test_pixel_values_per_mode(make):
+    """Each mode's full range becomes black..white: a grey ramp stays the same ramp."""
+    img = make()
+    px = load_pixels(img, (4, 256))[0]
+    assert np.abs(px - RAMP[..., None].astype(np.float32)).max() <= 1.0, img.mode
 
 
 @pytest.mark.parametrize(
