@@ -107,11 +107,23 @@ def test_allow_paths_must_be_folders(folders: dict[str, Path]) -> None:
         PathPolicy.from_folders([folders["photo"]])
 
 
+# Names a DNS-rebinding page can give itself: they start or end like a loopback name.
+HOSTILE_HOSTS = [
+    "localhost.attacker.example",
+    "localhostattacker.example",
+    "attacker-localhost",
+    "127.0.0.1.nip.io",
+    "127.0.0.1.attacker.example",
+    "localhost@attacker.example",
+]
+
+
 def test_loopback_detection() -> None:
     from desktop.service import is_loopback
 
     assert all(map(is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
     assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.4", "example.com", ""]))
+    assert not any(map(is_loopback, HOSTILE_HOSTS))
 
 
 # ---------------------------------------------------------------- real model, real server
@@ -368,6 +380,17 @@ def test_oversized_body_is_413_json(served: Any) -> None:
     assert_error(answer, 413, "limit")
 
 
+def test_oversized_local_file_is_413_json(served: Any) -> None:
+    # The same limit holds for a file given by path: it is refused before it is read.
+    big = served.allowed / "huge.jpg"
+    big.write_bytes(SAMPLE.read_bytes() + b"\0" * MAX_BODY)
+    try:
+        assert_error(call(served.port, "GET", f"/caption?path={quote(big)}"), 413, "limit")
+        assert_error(call(served.port, "GET", f"/wowme?image={quote(big)}"), 413, "limit")
+    finally:
+        big.unlink()
+
+
 def test_unknown_route_and_wrong_method(served: Any) -> None:
     assert_error(call(served.port, "GET", "/nope"), 404, "/nope")
     wrong = call(served.port, "DELETE", "/caption")
@@ -392,6 +415,14 @@ def test_foreign_host_header_is_refused(served: Any) -> None:
     answer = call(served.port, "GET", "/model", headers={"Host": "evil.example:8081"})
     assert_error(answer, 403, "localhost")
     assert call(served.port, "GET", "/health", headers={"Host": "[::1]:8081"}).status == 200
+
+
+@pytest.mark.parametrize("name", HOSTILE_HOSTS)
+def test_host_names_that_only_look_local_are_refused(served: Any, name: str) -> None:
+    for host in (name, f"{name}:8081"):
+        assert_error(call(served.port, "GET", "/model", headers={"Host": host}), 403, "localhost")
+    for host in ("localhost:8081", "127.0.0.1:8081", "localhost"):
+        assert call(served.port, "GET", "/health", headers={"Host": host}).status == 200
 
 
 def test_full_queue_answers_503_and_recovers(captioners: list[Any]) -> None:

@@ -113,6 +113,29 @@ def test_sidecar_without_a_description_gets_one(photo):
     assert 'tiff:Orientation="1"' in sidecar.read_text()
 
 
+def test_the_description_holding_the_caption_is_edited_not_the_first(photo):
+    """XMP allows several rdf:Description nodes (exiftool and darktable write one per
+    namespace). Another tool put one before ours: the caption must be updated where it is,
+    not added to the first node as a second dc:description."""
+    sidecar = write_description(photo, "A first caption.")
+    other = (
+        '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        'xmp:Rating="5"/>'
+    )
+    text = sidecar.read_text()
+    rdf_open = text.index(">", text.index("<rdf:RDF")) + 1
+    sidecar.write_text(text[:rdf_open] + other + text[rdf_open:])  # every other byte kept
+    write_description(photo, "A second caption.")
+    root = ET.parse(sidecar).getroot()
+    descriptions = root.findall(f".//{{{RDF}}}Description")
+    assert len(descriptions) == 2
+    assert descriptions[0].get("{http://ns.adobe.com/xap/1.0/}Rating") == "5"
+    assert descriptions[0].find(f"{{{DC}}}description") is None
+    captions = [li.text for li in root.iter(f"{{{RDF}}}li") if li.get(XML_LANG) == "x-default"]
+    assert captions == ["A second caption."]
+    assert get_description(sidecar) == "A second caption."
+
+
 @pytest.mark.parametrize(
     "content",
     [
