@@ -146,6 +146,11 @@ def test_explicit_files_are_always_reported(default_model_dir, tmp_path, samples
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "txt"])
 def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
+    photos = []
+    for p in samples:
+        photos.append(tmp_path / p.name)
+        shutil.copy(p, photos[-1])
+    samples = photos
     out = tmp_path / f"captions.{fmt}"
     assert run(*samples[:2], "-o", out, model=default_model_dir) == 0
     first = read_records(out, fmt)
@@ -157,6 +162,8 @@ def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
         assert 0.5 < first[1].objects[0].score <= 1.0
         assert first[1].confidence is not None and first[1].unsure
         assert first[0].confidence is not None and 0.0 <= first[0].confidence <= 1.0
+    # A finished photo changes: had it been redone, its caption would change too.
+    shutil.copy(samples[2], samples[0])
     # Resume with more photos: the first two are not redone, the rest are added.
     assert run(*samples, "--resume", "-o", out, model=default_model_dir) == 0
     records = read_records(out, fmt)
@@ -183,7 +190,9 @@ def test_resume_cuts_a_torn_last_line(default_model_dir, tmp_path, samples):
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-def test_kill_9_then_resume_loses_nothing(fmt, flickr_photos, default_model_dir, tmp_path):
+def test_kill_9_then_resume_loses_nothing(
+    fmt, flickr_photos, default_model_dir, tmp_path, samples
+):
     folder = tmp_path / "photos"
     folder.mkdir()
     for p in flickr_photos:
@@ -222,10 +231,20 @@ def test_kill_9_then_resume_loses_nothing(fmt, flickr_photos, default_model_dir,
     assert 5 <= done < len(flickr_photos)
     if fmt == "csv":
         assert not out.exists()  # never a half-written csv
+    # The photos finished before the kill now show something else: the resumed run must keep
+    # their recorded captions (a run that redid them would caption the new picture).
+    finished = {}
+    for line in written.read_bytes().split(b"\n")[:-1]:
+        record = json.loads(line)
+        if isinstance(record, dict) and "path" in record:
+            finished[record["path"]] = record["caption"]
+            shutil.copy(samples[0], record["path"])
+    assert len(finished) == done
     assert run(folder, "--resume", "-o", out, "--format", fmt, model=default_model_dir) == 0
     records = read_records(out, fmt)
     assert sorted(r.path for r in records) == sorted(str(folder / p.name) for p in flickr_photos)
     assert all(r.caption and r.error is None for r in records)
+    assert {r.path: r.caption for r in records if r.path in finished} == finished
     assert not journal_path(out).exists()
 
 
