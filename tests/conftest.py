@@ -66,3 +66,62 @@ def frozen_app(tmp_path_factory: pytest.TempPathFactory, default_model_dir: Path
     from frozen_app import build
 
     return build(tmp_path_factory.mktemp("pyinstaller"))
+
+
+# -- CI fails on unexpected skips -------------------------------------------------------------
+# Under CI (CI=true, as CI sets it, or CAPTIONER_STRICT_SKIPS=1) every skip must match one of
+# these reasons, or the run fails: a skip for a missing package, file or data set in CI means
+# the setup is broken and the test's guarantee is silently gone. CI installs every extra and
+# the Debian packages in .ci/apt-packages.txt and has ../shared, so nothing is expected to
+# skip; add a pattern here only with the reason it cannot run in CI.
+EXPECTED_SKIPS_IN_CI: tuple[str, ...] = ()
+
+
+def _strict_skips() -> bool:
+    flag = os.environ.get("CAPTIONER_STRICT_SKIPS", os.environ.get("CI", ""))
+    return flag.strip().lower() in ("1", "true", "yes")
+
+
+_skips: list[tuple[str, str]] = []
+
+
+def _record_skip(report) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        _skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+def pytest_runtest_logreport(report) -> None:
+    _record_skip(report)
+
+
+def pytest_collectreport(report) -> None:
+    _record_skip(report)
+
+
+def unexpected_skips() -> list[tuple[str, str]]:
+    import re
+
+    return [
+        (node, reason)
+        for node, reason in _skips
+        if not any(re.search(pattern, reason) for pattern in EXPECTED_SKIPS_IN_CI)
+    ]
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _strict_skips() and unexpected_skips() and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    found = unexpected_skips()
+    if _strict_skips() and found:
+        terminalreporter.section("unexpected skips (CI fails on these)", red=True)
+        for node, reason in found:
+            terminalreporter.line(f"{node}: {reason}")
+        terminalreporter.line(
+            "Install what is missing (.ci/apt-packages.txt, the extras), or add the reason to "
+            "EXPECTED_SKIPS_IN_CI in tests/conftest.py with why it cannot run in CI."
+        )

