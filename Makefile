@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PIP     = $(VENV)/bin/pip
 
-.PHONY: run test lint dist deb appimage bench clean
+.PHONY: run test lint dist deb appimage bench mutants clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,14 @@ deb: dist
 appimage: dist
 	$(VENV)/bin/python packaging/linux/installers.py appimage --app dist/captioner --out dist
 
+# Mutation testing of the modules that guard users' data (docs/testing.md); CPU-heavy, not in
+# CI. MODULES="decoding xmp" narrows it.
+mutants: $(VENV)/.test-deps
+	$(PIP) install -q -e ".[mutants]"
+	nice -n 15 $(VENV)/bin/python -m tests.mutants $(MODULES)
+
 bench: $(VENV)/.run-deps
 	$(VENV)/bin/captioner bench
 
 clean:
-	rm -rf build dist .pytest_cache
+	rm -rf build dist .pytest_cache .mutants
