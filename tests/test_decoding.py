@@ -175,6 +175,86 @@ def test_exhaustive_beam_equals_brute_force(seed, alpha):
         token = word
 
 
+def reference_beam(decoder: Decoder, feats, width: int, max_length: int, alpha: float):
+    """The documented beam search written plainly, one hypothesis at a time (slow, obvious):
+    an <end> among the top ``width`` candidates finishes a hypothesis; the search stops when
+    no beam is live, or ``width`` are finished and none of the live beams scores better so far
+    than the best finished one; captions cut at ``max_length`` compete with the finished."""
+    tokens = decoder.tokens
+    live = [(0.0, (), np.zeros((1, decoder.units), np.float32))]
+    done = []  # (normalised score, words, finished)
+    for t in range(max_length):
+        candidates = []
+        for total, words, hidden in live:
+            token = np.array([words[-1] if words else tokens.start], np.int32)
+            logits, new_hidden, _ = decoder.step(token, hidden, feats)
+            mask = decoder.first_mask if t == 0 else decoder.mask
+            logp = log_softmax(logits[0].astype(np.float64) + mask)
+            candidates += [
+                (total + logp[w], words, w, new_hidden) for w in np.flatnonzero(logp > -np.inf)
+            ]
+        candidates.sort(key=lambda c: -c[0])
+        live = []
+        for rank, (score, words, word, hidden) in enumerate(candidates):
+            if word == tokens.end:
+                if rank < width:
+                    done.append((score / (t + 1) ** alpha, words, True))
+                continue
+            live.append((score, (*words, int(word)), hidden))
+            if len(live) == width:
+                break
+        if not live or (
+            len(done) >= width and max(d[0] for d in done) >= live[0][0] / (t + 1) ** alpha
+        ):
+            break
+    else:
+        done += [(score / max_length**alpha, words, False) for score, words, _ in live]
+    return max(done, key=lambda d: d[0])
+
+
+@pytest.mark.parametrize("end_bias", [0.0, 2.0])
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+@pytest.mark.parametrize("width", [2, 3, 5])
+def test_beam_equals_the_plain_reference(width, alpha, end_bias):
+    """Narrow beams, which finish and stop early, against the plain reference on many small
+    random models: same caption, same score, and so the same finishing and stopping rules.
+    ``end_bias`` makes <end> likely, so that it often ranks just inside or outside the
+    beam (an <end> ranked ``width``-th must not finish a hypothesis)."""
+    for seed in range(30):
+        step = recurrent_step(9, seed)
+
+        def biased(token, hidden, feats, step=step):
+            logits, new_hidden, attention = step(token, hidden, feats)
+            logits[:, TOKENS.end] += end_bias
+            return logits, new_hidden, attention
+
+        decoder = Decoder(biased, TOKENS, 9, UNITS, max_length=7)
+        score, words, finished = reference_beam(decoder, features(), width, 7, alpha)
+        out = decoder.decode(features(), beam_width=width, alpha=alpha)
+        assert (out.tokens, out.finished) == (words, finished), seed
+        assert out.score == pytest.approx(score, abs=1e-6), seed
+
+
+def test_beam_stops_once_nothing_live_can_win():
+    """Both beams end at the first chance: the search stops there (2 steps), not at
+    max_length, and not a step later."""
+    table = {
+        TOKENS.start: {A: 0.6, B: 0.4},
+        A: {TOKENS.end: 0.9, A: 0.1},
+        B: {TOKENS.end: 0.9, B: 0.1},
+    }
+    calls = []
+    step = table_step(table, 7)
+
+    def counted(token, hidden, feats):
+        calls.append(len(token))
+        return step(token, hidden, feats)
+
+    decoder = Decoder(counted, TOKENS, vocab_size=7, units=UNITS, max_length=20)
+    assert decoder.decode(features(), beam_width=2).tokens == (A,)
+    assert calls == [2, 2]
+
+
 def test_length_penalty_alpha():
     table = {
         TOKENS.start: {A: 0.5, B: 0.5},
