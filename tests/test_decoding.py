@@ -125,6 +125,33 @@ def test_length_cut_at_max_length():
         assert out.tokens == (A,) * 5 and not out.finished
         assert out.attention.shape == (5, CELLS)
     assert len(decoder.decode(features(), beam_width=3, max_length=2).tokens) == 2
+    # One word, cut: its score is its own log-probability (n = 1).
+    table = {TOKENS.start: {A: 0.6, B: 0.4}}
+    decoder = Decoder(table_step(table, 7), TOKENS, vocab_size=7, units=UNITS, max_length=5)
+    for width in (1, 3):
+        out = decoder.decode(features(), beam_width=width, max_length=1)
+        assert out.tokens == (A,) and not out.finished
+        assert out.score == pytest.approx(np.log(0.6), abs=1e-5)
+        assert out.attention.dtype == np.float32 and out.attention.shape == (1, CELLS)
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_huge_logits_give_the_same_caption_and_finite_scores(width):
+    """A model whose logits are far from 0 (a bad export, an unnormalised head) must not
+    overflow the softmax: the caption is that of the same logits shifted to around 0."""
+    step = recurrent_step(9, 3)
+
+    def shifted(token, hidden, feats, by):
+        logits, new_hidden, attention = step(token, hidden, feats)
+        return logits + by, new_hidden, attention
+
+    decoders = [
+        Decoder(lambda t, h, f, by=by: shifted(t, h, f, by), TOKENS, 9, UNITS, max_length=6)
+        for by in (0.0, 1000.0)
+    ]
+    plain, huge = (d.decode(features(), beam_width=width) for d in decoders)
+    assert huge.tokens == plain.tokens and np.isfinite(huge.score)
+    assert huge.score == pytest.approx(plain.score, abs=1e-3)
 
 
 def test_beam_wider_than_the_vocabulary():
