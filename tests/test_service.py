@@ -102,6 +102,40 @@ def test_paths_outside_or_odd_are_refused(folders: dict[str, Path], make: Any, s
     assert refused(PathPolicy.from_folders([folders["allowed"]]), make(folders)).status == status
 
 
+def test_refusals_say_what_to_do(folders: dict[str, Path]) -> None:
+    """The exact words: a listener hears them, and each names the way out."""
+    policy = PathPolicy.from_folders([folders["allowed"]])
+    allowed = folders["allowed"]
+    expected = {
+        " ": "give the photo's path, e.g. ?path=/home/me/Pictures/dog.jpg",
+        "https://example.com/dog.jpg": "remote URLs are not fetched (https:… given): the "
+        "captioner works offline. Download the photo yourself and send its bytes with "
+        "POST /caption.",
+        f"{allowed}/a\x00b.jpg": "the path contains a NUL character",
+        "sub/photo.jpg": "the path must be absolute, got 'sub/photo.jpg'",
+        str(allowed / "sub"): f"not a file: {str(allowed / 'sub')!r}",
+        str(allowed / "missing.jpg"): f"no such file: {str(allowed / 'missing.jpg')!r}",
+        "file://otherhost/share/dog.jpg": "file URLs on another machine are not read ('otherhost')",
+    }
+    for reference, message in expected.items():
+        error = refused(policy, reference)
+        assert (error.message, str(error)) == (message, message), reference
+    off = refused(PathPolicy.from_folders(None), str(folders["photo"]))
+    assert off.message == (
+        "reading local files is turned off; start the service with --allow-paths FOLDER, "
+        "or send the photo's bytes with POST /caption"
+    )
+
+
+def test_file_urls_of_this_machine(folders: dict[str, Path]) -> None:
+    policy = PathPolicy.from_folders([folders["allowed"]])
+    photo = folders["photo"]
+    assert policy.resolve(f"file://localhost{photo}") == photo.resolve()
+    # A drive letter means nothing on POSIX: "/C:/…" is an absolute path outside the roots.
+    if os.name != "nt":
+        assert refused(policy, "file:///C:/photos/dog.jpg").status == 403
+
+
 def test_allow_paths_must_be_folders(folders: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="not a folder"):
         PathPolicy.from_folders([folders["photo"]])
