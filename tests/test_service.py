@@ -108,8 +108,8 @@ def test_refusals_say_what_to_do(folders: dict[str, Path]) -> None:
     allowed = folders["allowed"]
     expected = {
         " ": "give the photo's path, e.g. ?path=/home/me/Pictures/dog.jpg",
-        "https://example.com/dog.jpg": "remote URLs are not fetched (https:… given): the "
-        "captioner works offline. Download the photo yourself and send its bytes with "
+        "https://example.com:8443/dog.jpg": "remote URLs are not fetched (https:… given): "
+        "the captioner works offline. Download the photo yourself and send its bytes with "
         "POST /caption.",
         f"{allowed}/a\x00b.jpg": "the path contains a NUL character",
         "sub/photo.jpg": "the path must be absolute, got 'sub/photo.jpg'",
