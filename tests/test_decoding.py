@@ -161,6 +161,15 @@ def test_beam_wider_than_the_vocabulary():
     assert out.tokens == (A,)
 
 
+def test_defaults_greedy_and_attention_only_when_asked():
+    decoder = Decoder(recurrent_step(12, 0), TOKENS, vocab_size=12, units=UNITS, max_length=8)
+    default = decoder.decode(features())
+    greedy = decoder.greedy(features(), 8, True, 1.0)
+    assert (default.tokens, default.score) == (greedy.tokens, greedy.score)
+    for width in (1, 3):
+        assert decoder.decode(features(), beam_width=width, with_attention=False).attention is None
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_beam_width_one_is_greedy(seed):
     decoder = Decoder(recurrent_step(12, seed), TOKENS, vocab_size=12, units=UNITS, max_length=8)
