@@ -245,7 +245,7 @@ def _reduced(img: Image.Image, factor: int) -> Image.Image:
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     mode = img.mode
-    if mode == "RGB":
+    if mode == "RGB" and "transparency" not in img.info:  # an RGB PNG may key a colour out
         return img
     if mode in _WIDE:
         # Pillow clips wide integers to 0..255 when converting, which whitens a 16-bit photo;

@@ -74,9 +74,16 @@ def test_big_jpeg_is_decoded_at_a_reduced_scale(tmp_path):
     expected = to_pixels(open_photo(path, min_size=(2 * SIZE[1], 2 * SIZE[0])), SIZE)
     np.testing.assert_array_equal(load_pixels(path, SIZE), expected)
     assert not np.array_equal(to_pixels(open_photo(path), SIZE), expected)
+    # A non-square input: both sides count ((height, width) = (100, 300) → at least 600).
+    wide = to_pixels(open_photo(path, min_size=(600, 200)), (100, 300))
+    np.testing.assert_array_equal(load_pixels(path, (100, 300)), wide)
 
 
 RAMP = np.tile(np.arange(256, dtype=np.uint8), (4, 1))  # one grey level per column
+
+
+def _frombytes(mode: str, arr: np.ndarray) -> Image.Image:
+    return Image.frombytes(mode, (arr.shape[1], arr.shape[0]), arr.tobytes())
 
 
 @pytest.mark.parametrize(
@@ -86,7 +93,12 @@ RAMP = np.tile(np.arange(256, dtype=np.uint8), (4, 1))  # one grey level per col
         pytest.param(lambda: Image.fromarray(RAMP, "L").convert("I"), id="I 0..255"),
         pytest.param(lambda: Image.fromarray(RAMP.astype(np.int32) * 257, "I"), id="I 0..65535"),
         pytest.param(lambda: Image.fromarray(RAMP.astype(np.uint16) * 257), id="I;16"),
+        pytest.param(lambda: _frombytes("I;16B", RAMP.astype(">u2") * 257), id="I;16B"),
+        pytest.param(lambda: _frombytes("I;16L", RAMP.astype("<u2") * 257), id="I;16L"),
         pytest.param(lambda: Image.fromarray(RAMP.astype(np.float32) / 255, "F"), id="F 0..1"),
+        pytest.param(
+            lambda: Image.fromarray(RAMP.astype(np.float32) / 127.5 - 1, "F"), id="F -1..1"
+        ),
         pytest.param(lambda: Image.fromarray(RAMP, "L").convert("RGBA"), id="RGBA opaque"),
     ],
 )
@@ -94,7 +106,51 @@ def test_pixel_values_per_mode(make):
     """Each mode's full range becomes black..white: a grey ramp stays the same ramp."""
     img = make()
     px = load_pixels(img, (4, 256))[0]
-    assert np.abs(px - RAMP[..., None].astype(np.float32)).max() <= 1.0, img.mode
+    # Integer modes map exactly (65535 / 257 = 255); floats may round down by one level.
+    tolerance = 1.0 if img.mode == "F" else 0.0
+    assert np.abs(px - RAMP[..., None].astype(np.float32)).max() <= tolerance, img.mode
+
+
+def test_a_flat_float_image_is_black_not_nan():
+    px = load_pixels(Image.new("F", (8, 8), 0.7), (8, 8))
+    assert (px == 0).all()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda a: Image.fromarray(a, "RGBA"), id="RGBA"),
+        pytest.param(lambda a: Image.fromarray(a, "RGBA").convert("RGBa"), id="RGBa"),
+        pytest.param(lambda a: Image.fromarray(a[..., [0, 3]], "LA"), id="LA"),
+        pytest.param(lambda a: Image.fromarray(a, "RGBA").convert("PA"), id="PA"),
+    ],
+)
+def test_transparent_pixels_are_white(make):
+    """Transparent pixels hold arbitrary colour (here black): every viewer shows them white."""
+    rgba = np.zeros((4, 8, 4), np.uint8)  # black everywhere
+    rgba[:, 4:, 3] = 255  # right half opaque black, left half transparent black
+    img = make(rgba)
+    rgb = np.asarray(open_photo(img))
+    assert (rgb[:, :4] == 255).all(), img.mode
+    assert (rgb[:, 4:] == 0).all(), img.mode
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_transparent_colour_key_is_white(tmp_path, mode):
+    path = tmp_path / "keyed.png"
+    img = Image.new(mode, (8, 4), 0)
+    img.paste(100 if mode == "L" else (100, 100, 100), (4, 0, 8, 4))
+    img.save(path, transparency=0 if mode == "L" else (0, 0, 0))
+    rgb = np.asarray(open_photo(path))
+    assert (rgb[:, :4] == 255).all() and (rgb[:, 4:] == 100).all()
+
+
+def test_the_callers_image_is_never_returned_or_changed():
+    img = Image.new("RGB", (8, 8), (1, 2, 3))
+    out = open_photo(img)
+    assert out is not img
+    out.paste((9, 9, 9), (0, 0, 8, 8))
+    assert img.getpixel((0, 0)) == (1, 2, 3)
 
 
 @pytest.mark.parametrize(
