@@ -113,14 +113,52 @@ def test_sidecar_without_a_description_gets_one(photo):
     assert 'tiff:Orientation="1"' in sidecar.read_text()
 
 
+RDF_OPEN = '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{RDF_OPEN}</rdf:RDF></x:xmpmeta>',
+        f"{RDF_OPEN}</rdf:RDF>",  # a bare rdf:RDF root, as some tools write
+    ],
+)
+def test_an_rdf_without_a_description_gets_one(photo, content):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(content)
+    write_description(photo, "A cat.")
+    assert get_description(sidecar) == "A cat."
+    root = ET.parse(sidecar).getroot()
+    rdf = root if root.tag == f"{{{RDF}}}RDF" else root.find(f"{{{RDF}}}RDF")
+    (description,) = rdf.findall(f"{{{RDF}}}Description")
+    assert description.get(f"{{{RDF}}}about") == ""
+
+
+def test_x_default_comes_first_among_the_languages(photo):
+    """XMP part 1, 8.2.2.4: readers that show one language take the first entry."""
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(
+        f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{RDF_OPEN}<rdf:Description rdf:about="" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
+        '<rdf:li xml:lang="de">Eine Katze</rdf:li><rdf:li xml:lang="fr">Un chat</rdf:li>'
+        "</rdf:Alt></dc:description></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    write_description(photo, "A cat.")
+    alt = ET.parse(sidecar).getroot().find(f".//{{{DC}}}description/{{{RDF}}}Alt")
+    assert [(li.get(XML_LANG), li.text) for li in alt] == [
+        ("x-default", "A cat."),
+        ("de", "Eine Katze"),
+        ("fr", "Un chat"),
+    ]
+
+
 def test_the_description_holding_the_caption_is_edited_not_the_first(photo):
     """XMP allows several rdf:Description nodes (exiftool and darktable write one per
     namespace). Another tool put one before ours: the caption must be updated where it is,
     not added to the first node as a second dc:description."""
     sidecar = write_description(photo, "A first caption.")
     other = (
-        '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
-        'xmp:Rating="5"/>'
+        '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="5"/>'
     )
     text = sidecar.read_text()
     rdf_open = text.index(">", text.index("<rdf:RDF")) + 1
