@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from desktop import BundleError, CaptionerError
-from desktop.bundle import load_bundle
+from desktop.bundle import Tokens, load_bundle
 from desktop.captioner import Captioner
 
 
@@ -250,3 +250,110 @@ def test_bad_calibration_is_refused(bundle_copy, confidence):
     _edit_manifest(bundle_copy, confidence=confidence)
     with pytest.raises(BundleError, match="confidence"):
         load_bundle(bundle_copy)
+
+
+def test_every_field_comes_from_the_manifest(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    _edit_manifest(
+        bundle_copy, name="mine", backbone="x_net", input_size=[200, 300], quantization="dynamic"
+    )
+    b = load_bundle(bundle_copy)
+    assert (b.path, b.name, b.backbone, b.quantization) == (bundle_copy, "mine", "x_net", "dynamic")
+    assert (b.input_size, b.feature_grid) == ((200, 300), tuple(manifest["feature_grid"]))
+    assert (b.feature_dim, b.units) == (manifest["feature_dim"], manifest["units"])
+    assert (b.vocab_size, b.max_length) == (manifest["vocab_size"], manifest["max_length"])
+    assert b.tokens == Tokens(**manifest["tokens"])
+    assert b.manifest["name"] == "mine"
+
+
+def test_informational_fields_have_defaults(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    for key in ("name", "backbone", "quantization"):
+        del manifest[key]
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    b = load_bundle(bundle_copy)
+    assert (b.name, b.backbone, b.quantization) == ("bundle", "", "float32")
+
+
+def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
+    vocab = bundle_copy / "vocab.json"
+    vocab.write_text(vocab.read_text().replace('"dog"', '"cat"', 1))  # checksum now wrong
+    assert load_bundle(bundle_copy, verify=False).vocabulary.count("cat") == 2
+    (bundle_copy / "encoder.tflite").unlink()
+    with pytest.raises(BundleError) as info:
+        load_bundle(bundle_copy, verify=False)
+    assert str(info.value) == f"encoder.tflite: missing from the model bundle {bundle_copy}"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"units": 0}, "manifest.json: 'units' must be positive, got 0"),
+        ({"units": "512"}, "manifest.json: 'units' has the wrong type (str)"),
+        ({"units": True}, "manifest.json: 'units' has the wrong type (bool)"),
+        ({"units": None}, "manifest.json: 'units' has the wrong type (NoneType)"),
+        (
+            {"input_size": [0, 260]},
+            "manifest.json: 'input_size' must be two positive integers, got [0, 260]",
+        ),
+        (
+            {"input_size": [260]},
+            "manifest.json: 'input_size' must be two positive integers, got [260]",
+        ),
+        (
+            {"input_size": [260, True]},
+            "manifest.json: 'input_size' must be two positive integers, got [260, True]",
+        ),
+        ({"tokens": [0, 1, 2, 3]}, "manifest.json: 'tokens' has the wrong type (list)"),
+        (
+            {"tokens": {"pad": 0, "start": 1, "end": 2}},
+            "manifest.json 'tokens': missing 'unk'",
+        ),
+        (
+            {"tokens": {"pad": 0, "start": 1, "end": 2, "unk": 2539}},
+            "manifest.json: tokens.unk = 2539 is outside the vocabulary",
+        ),
+        (
+            {"tokens": {"pad": 0, "start": 1, "end": 1, "unk": 3}},
+            "manifest.json: special tokens must be distinct, got "
+            "{'pad': 0, 'start': 1, 'end': 1, 'unk': 3}",
+        ),
+        (
+            {"encoder": {"file": "encoder.tflite", "signature": ""}},
+            "manifest.json: encoder.signature must be a non-empty string",
+        ),
+        (
+            {"encoder": {"file": "..\\encoder.tflite", "signature": "encode"}},
+            "manifest.json: encoder.file must be a file name inside the bundle, "
+            "got '..\\\\encoder.tflite'",
+        ),
+        (
+            {"vocabulary": ".."},
+            "manifest.json: 'vocabulary' must be a file name inside the bundle, got '..'",
+        ),
+        (
+            {
+                "files": {
+                    n: {"bytes": 1} for n in ("decoder_step.tflite", "encoder.tflite", "vocab.json")
+                }
+            },
+            "manifest.json: 'files' entry for decoder_step.tflite lacks a sha256",
+        ),
+        (
+            {
+                "files": {
+                    n: {"sha256": "0"}
+                    for n in ("a\\b", "encoder.tflite", "decoder_step.tflite", "vocab.json")
+                }
+            },
+            "manifest.json: a 'files' entry must be a file name inside the bundle, got 'a\\\\b'",
+        ),
+    ],
+)
+def test_malformed_manifests_are_refused_saying_what_is_wrong(bundle_copy, changes, message):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    assert manifest["vocab_size"] == 2539  # the numbers in the messages above
+    _edit_manifest(bundle_copy, **changes)
+    with pytest.raises(BundleError) as info:
+        load_bundle(bundle_copy)
+    assert str(info.value) == message
