@@ -288,6 +288,15 @@ def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
+        (
+            {"format": "other"},
+            "manifest.json: 'format' is 'other', expected 'show-attend-tell-bundle'",
+        ),
+        (
+            {"format_version": 2},
+            "manifest.json: format_version 2 is not supported by this app (it reads 1); "
+            "update the app or re-export the model",
+        ),
         ({"units": 0}, "manifest.json: 'units' must be positive, got 0"),
         ({"units": "512"}, "manifest.json: 'units' has the wrong type (str)"),
         ({"units": True}, "manifest.json: 'units' has the wrong type (bool)"),
