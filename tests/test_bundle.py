@@ -238,12 +238,21 @@ def test_label_table_must_cover_the_classifier(bundle_copy):
     "confidence",
     [
         {"model": "forest"},
-        {"model": "logistic", "features": ["score"], "weights": [1, 2], "bias": 0,
-         "unsure_below": 0.5},
-        {"model": "logistic", "features": ["shoe size"], "weights": [1], "bias": 0,
-         "unsure_below": 0.5},
-        {"model": "logistic", "features": ["score"], "weights": [1], "bias": 0,
-         "unsure_below": 2},
+        {
+            "model": "logistic",
+            "features": ["score"],
+            "weights": [1, 2],
+            "bias": 0,
+            "unsure_below": 0.5,
+        },
+        {
+            "model": "logistic",
+            "features": ["shoe size"],
+            "weights": [1],
+            "bias": 0,
+            "unsure_below": 0.5,
+        },
+        {"model": "logistic", "features": ["score"], "weights": [1], "bias": 0, "unsure_below": 2},
     ],
 )
 def test_bad_calibration_is_refused(bundle_copy, confidence):
@@ -293,8 +302,8 @@ def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
             "manifest.json: 'format' is 'other', expected 'show-attend-tell-bundle'",
         ),
         (
-            {"format_version": 2},
-            "manifest.json: format_version 2 is not supported by this app (it reads 1); "
+            {"format_version": 3},
+            "manifest.json: format_version 3 is not supported by this app (it reads 1, 2); "
             "update the app or re-export the model",
         ),
         ({"units": 0}, "manifest.json: 'units' must be positive, got 0"),
@@ -343,7 +352,8 @@ def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
         (
             {
                 "files": {
-                    n: {"bytes": 1} for n in ("decoder_step.tflite", "encoder.tflite", "vocab.json")
+                    n: {"bytes": 1}
+                    for n in ("decoder_step.tflite", "encoder.tflite", "vocab.json", "labels.json")
                 }
             },
             "manifest.json: 'files' entry for decoder_step.tflite lacks a sha256",
@@ -352,7 +362,13 @@ def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
             {
                 "files": {
                     n: {"sha256": "0"}
-                    for n in ("a\\b", "encoder.tflite", "decoder_step.tflite", "vocab.json")
+                    for n in (
+                        "a\\b",
+                        "encoder.tflite",
+                        "decoder_step.tflite",
+                        "vocab.json",
+                        "labels.json",
+                    )
                 }
             },
             "manifest.json: a 'files' entry must be a file name inside the bundle, got 'a\\\\b'",
