@@ -113,7 +113,7 @@ def test_refusals_say_what_to_do(folders: dict[str, Path]) -> None:
         "POST /caption.",
         f"{allowed}/a\x00b.jpg": "the path contains a NUL character",
         "sub/photo.jpg": "the path must be absolute, got 'sub/photo.jpg'",
-        str(allowed / "sub"): f"not a file: {str(allowed / 'sub')!r}",
+        str(allowed / "sub"): f"not a regular file: {str(allowed / 'sub')!r}",
         str(allowed / "missing.jpg"): f"no such file: {str(allowed / 'missing.jpg')!r}",
         "file://otherhost/share/dog.jpg": "file URLs on another machine are not read ('otherhost')",
     }
