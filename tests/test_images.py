@@ -69,6 +69,10 @@ def test_big_jpeg_is_decoded_at_a_reduced_scale(tmp_path):
     reduced = open_photo(path, min_size=(448, 448))
     # draft() picks the smallest DCT scale (1/2, 1/4, 1/8) that keeps both sides >= 448.
     assert reduced.size == (750, 500)
+    # …and it is the JPEG decoder's own reduced decode (cheap), not a full decode shrunk after.
+    with Image.open(path) as direct:
+        direct.draft(None, (448, 448))
+        np.testing.assert_array_equal(np.asarray(reduced), np.asarray(direct.convert("RGB")))
     assert open_photo(path).size == (3000, 2000)  # no min_size: full decode
     # load_pixels asks for twice the input size, and resizes what that decode gives.
     expected = to_pixels(open_photo(path, min_size=(2 * SIZE[1], 2 * SIZE[0])), SIZE)
