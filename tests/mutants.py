@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # Module (desktop/NAME.py) → the fast test files that cover it.
 MODULES = {
     "decoding": ["tests/test_decoding.py"],
-    "service_paths": ["tests/test_service.py"],
-    "images": ["tests/test_images.py"],
-    "xmp": ["tests/test_xmp.py"],
-    "bundle": ["tests/test_bundle.py"],
-    "outputs": ["tests/test_cli.py"],
+    "service_paths": ["tests/test_service.py", "tests/test_hostile_service.py"],
+    "images": ["tests/test_images.py", "tests/test_hostile_photos.py"],
+    "xmp": ["tests/test_xmp.py", "tests/test_hostile_xmp.py"],
+    "bundle": ["tests/test_bundle.py", "tests/test_hostile_bundle.py"],
+    "outputs": ["tests/test_cli.py", "tests/test_hostile_outputs.py"],
 }
 COPIED = ("desktop", "tests", "models", "samples", "converter", "benchmarks", "pyproject.toml")
 FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k" / "Flicker8k_Dataset"
