@@ -244,6 +244,9 @@ def _reduced(img: Image.Image, factor: int) -> Image.Image:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "La":
+        # Pillow converts premultiplied grey+alpha only to "LA" (not to RGBA or RGB).
+        img = img.convert("LA")
     mode = img.mode
     if mode == "RGB" and "transparency" not in img.info:  # an RGB PNG may key a colour out
         return img
@@ -252,7 +255,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         # scale the full range down instead.
         return _wide_to_l(img).convert("RGB")
     has_alpha = (
-        mode in ("RGBA", "LA", "La", "RGBa", "PA")
+        mode in ("RGBA", "LA", "RGBa", "PA")
         or (mode == "P" and "transparency" in img.info)
         or (mode in ("L", "RGB") and "transparency" in img.info)
     )

@@ -126,6 +126,7 @@ def test_a_flat_float_image_is_black_not_nan():
         pytest.param(lambda a: Image.fromarray(a, "RGBA"), id="RGBA"),
         pytest.param(lambda a: Image.fromarray(a, "RGBA").convert("RGBa"), id="RGBa"),
         pytest.param(lambda a: Image.fromarray(a[..., [0, 3]], "LA"), id="LA"),
+        pytest.param(lambda a: Image.fromarray(a[..., [0, 3]], "LA").convert("La"), id="La"),
         pytest.param(lambda a: Image.fromarray(a, "RGBA").convert("PA"), id="PA"),
     ],
 )
@@ -137,6 +138,17 @@ def test_transparent_pixels_are_white(make):
     rgb = np.asarray(open_photo(img))
     assert (rgb[:, :4] == 255).all(), img.mode
     assert (rgb[:, 4:] == 0).all(), img.mode
+
+
+def test_premultiplied_grey_alpha_is_the_same_photo():
+    """An in-memory "La" image (grey premultiplied by alpha; Pillow converts it only to "LA")
+    reads as its "LA" twin: half-transparent grey 200 over white, not "cannot decode"."""
+    straight = Image.new("LA", (4, 4), (200, 128))
+    premultiplied = straight.convert("La")
+    assert premultiplied.getpixel((0, 0)) == (100, 128)
+    expected = round(200 * 128 / 255 + 255 * 127 / 255)  # 227
+    for img in (straight, premultiplied):
+        assert (load_pixels(img, (2, 2)) == expected).all(), img.mode
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])
