@@ -3,6 +3,7 @@ LiteRT runtime and the shipped model, spoken to over real HTTP with ``http.clien
 
 from __future__ import annotations
 
+import errno
 import gc
 import http.client
 import json
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from desktop.paths import default_model_dir
-from desktop.service_paths import PathPolicy, PathRefused
+from desktop.service_paths import PathPolicy, PathRefused, _refusal
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "chelsea.jpg"
@@ -139,6 +140,117 @@ def test_file_urls_of_this_machine(folders: dict[str, Path]) -> None:
 def test_allow_paths_must_be_folders(folders: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="not a folder"):
         PathPolicy.from_folders([folders["photo"]])
+
+
+def test_allow_paths_are_resolved_once_each(folders: dict[str, Path]) -> None:
+    allowed = folders["allowed"]
+    policy = PathPolicy.from_folders([allowed, f"{allowed}/sub/..", allowed / "escape_dir"])
+    assert policy.roots == (allowed.resolve(), folders["outside"].resolve())
+    with pytest.raises(ValueError) as info:
+        PathPolicy.from_folders([folders["photo"]])
+    assert str(info.value) == f"--allow-paths {str(folders['photo'])!r} is not a folder"
+
+
+@pytest.mark.parametrize(
+    "reference, scheme",
+    [
+        ("javascript:alert(1)", "javascript"),
+        ("MAILTO:me@example.com", "MAILTO"),
+        ("blob:https://example.com/1234", "blob"),
+        ("Data:image/png;base64,iVBOR", "Data"),
+        ("svn+ssh://host/repo/a.jpg", "svn+ssh"),
+        ("web.dav-2://host/a.jpg", "web.dav-2"),
+    ],
+)
+def test_every_remote_scheme_is_named_in_the_refusal(
+    folders: dict[str, Path], reference: str, scheme: str
+) -> None:
+    error = refused(PathPolicy.from_folders([folders["allowed"]]), reference)
+    assert error.status == 400
+    assert error.message.startswith(f"remote URLs are not fetched ({scheme}:… given)")
+
+
+def test_a_windows_drive_or_a_one_letter_scheme_is_a_path_not_a_url(
+    folders: dict[str, Path],
+) -> None:
+    """A "C://photos" is a drive on Windows, not a URL: on POSIX it is a relative path."""
+    error = refused(PathPolicy.from_folders([folders["allowed"]]), "C://photos/dog.jpg")
+    assert error.message == "the path must be absolute, got 'C://photos/dog.jpg'"
+
+
+def test_file_urls_are_decoded_and_trimmed(folders: dict[str, Path]) -> None:
+    policy = PathPolicy.from_folders([folders["allowed"]])
+    spaced = folders["allowed"] / "a photo.jpg"
+    spaced.write_bytes(b"JPEG?")
+    assert policy.resolve(f"  FILE://{spaced.as_uri()[7:].replace(' ', '%20')}\n") == spaced
+    assert policy.open(f"\t{spaced}  ", 100) == b"JPEG?"
+    assert refused(policy, f"file://{folders['allowed']}/a%00b.jpg").message == (
+        "the path contains a NUL character"
+    )
+
+
+def test_the_size_limit_is_exact_and_big_files_are_read_whole(folders: dict[str, Path]) -> None:
+    policy = PathPolicy.from_folders([folders["allowed"]])
+    big = folders["allowed"] / "big.jpg"
+    data = bytes(range(256)) * (3 * 4096 + 7)  # over 3 MiB: read in several 1 MiB pieces
+    big.write_bytes(data)
+    assert policy.open(str(big), len(data)) == data
+    too_big = refused(policy, str(big))  # over MAX_BODY (2 MiB)
+    assert too_big.status == 413
+    assert too_big.message == "the photo is 3.0 MB, over the 2 MB limit"
+    with pytest.raises(PathRefused) as info:
+        policy.open(str(big), len(data) - 1)
+    assert info.value.status == 413
+    limit = (len(data) - 1) / 2**20
+    assert info.value.message == f"the photo is 3.0 MB, over the {limit:g} MB limit"
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(folders: dict[str, Path]) -> None:
+    fifo = folders["allowed"] / "pipe.jpg"
+    os.mkfifo(fifo)
+    error = refused(PathPolicy.from_folders([folders["allowed"]]), str(fifo))
+    assert (error.status, error.message) == (400, f"not a regular file: {str(fifo)!r}")
+
+
+def test_a_file_opened_outside_the_roots_is_refused(folders: dict[str, Path]) -> None:
+    """What resolve() allowed is checked again on the opened file (a folder swapped for a link
+    in between): the opened file's own path decides."""
+    policy = PathPolicy.from_folders([folders["allowed"]])
+    fd = os.open(folders["secret"], os.O_RDONLY)
+    try:
+        with pytest.raises(PathRefused) as info:
+            policy._read_checked(fd, "a.jpg", MAX_BODY)
+    finally:
+        os.close(fd)
+    assert (info.value.status, info.value.message) == (
+        403,
+        f"'a.jpg' {OUTSIDE}",
+    )
+
+
+OUTSIDE = "is outside the folders allowed with --allow-paths"
+TOO_LONG = "a name in the path is too long for this computer"
+
+
+@pytest.mark.parametrize(
+    "number, strerror, status, message",
+    [
+        (errno.ENOENT, "No such file", 404, "no such file: 'x.jpg'"),
+        (errno.ENOTDIR, "Not a directory", 404, "no such file: 'x.jpg'"),
+        (errno.ELOOP, "Too many links", 403, f"'x.jpg' {OUTSIDE}"),
+        (errno.ENAMETOOLONG, "Name too long", 400, TOO_LONG),
+        (errno.EACCES, "Permission denied", 403, "permission denied: 'x.jpg'"),
+        (errno.EPERM, "Not permitted", 403, "permission denied: 'x.jpg'"),
+        (errno.EISDIR, "Is a directory", 400, "not a regular file: 'x.jpg'"),
+        (errno.EIO, "Input/output Error", 400, "cannot read 'x.jpg' (input/output error)"),
+        (errno.EIO, None, 400, "cannot read 'x.jpg' (error)"),
+    ],
+)
+def test_each_os_error_is_a_spoken_refusal(number, strerror, status, message) -> None:
+    """The OS errors a racing or odd file can cause, each turned into words for a listener
+    (a root CI cannot cause EACCES, so the mapping is checked on the error itself)."""
+    error = _refusal(OSError(number, strerror), "x.jpg")
+    assert (error.status, error.message, str(error)) == (status, message, message)
 
 
 # Names a DNS-rebinding page can give itself: they start or end like a loopback name.
