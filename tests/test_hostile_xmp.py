@@ -118,3 +118,73 @@ def test_the_cli_reports_each_bad_sidecar_and_captions_the_rest(
     )
     assert code == 0
     assert get_description(folder / "d_user.xmp") != "Grandma's 90th birthday, Lisbon"
+
+
+def _xmp_nested(levels: int) -> str:
+    """An xmpmeta root holding an rdf:RDF, nested ``levels`` elements deep in all."""
+    rdf = 'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+    filler = levels - 3  # xmpmeta > RDF > Description > filler…
+    return (
+        f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {rdf}><rdf:Description rdf:about="">'
+        + "<a>" * filler
+        + "</a>" * filler
+        + "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+
+
+def test_nesting_up_to_the_limit_is_read_one_more_is_refused(photo):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(_xmp_nested(100))
+    write_description(photo, "A cake.")
+    assert get_description(sidecar) == "A cake."
+    deep = _xmp_nested(101)
+    sidecar.write_text(deep)
+    with pytest.raises(XmpError) as info:
+        write_description(photo, "A cake.")
+    assert (
+        str(info.value) == f"{sidecar}: existing sidecar is nested over 100 levels, left unchanged"
+    )
+    assert sidecar.read_text() == deep
+
+
+def test_a_sidecar_over_16_mb_is_refused_unread(photo):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(_xmp_nested(4))
+    os.truncate(sidecar, 16 * 2**20)  # padding with NULs: exactly the limit is still read
+    with pytest.raises(XmpError, match="not readable XMP"):
+        write_description(photo, "A cake.")
+    os.truncate(sidecar, 16 * 2**20 + 1)
+    with pytest.raises(XmpError) as info:
+        write_description(photo, "A cake.")
+    assert str(info.value) == f"{sidecar}: existing sidecar is over 16 MB, left unchanged"
+    assert os.path.getsize(sidecar) == 16 * 2**20 + 1
+
+
+def test_unreadable_sidecars_say_why(photo, tmp_path):
+    sidecar = photo.with_suffix(".xmp")
+    os.mkfifo(sidecar)
+    with pytest.raises(XmpError) as info:
+        write_description(photo, "A cake.")
+    assert str(info.value) == (
+        f"{sidecar}: existing sidecar is not a regular file (FIFO, device…), left unchanged"
+    )
+    sidecar.unlink()
+    sidecar.symlink_to(tmp_path / "gone.xmp")
+    with pytest.raises(XmpError) as info:
+        write_description(photo, "A cake.")
+    assert str(info.value) == (
+        f"{sidecar}: existing sidecar is not readable XMP, left unchanged "
+        "(No such file or directory)"
+    )
+    sidecar.unlink()
+    sidecar.write_text("<a>")
+    with pytest.raises(XmpError) as info:
+        write_description(photo, "A cake.")
+    assert str(info.value) == (
+        f"{sidecar}: existing sidecar is not readable XMP, left unchanged "
+        "(no element found: line 1, column 3)"
+    )
+    sidecar.write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"><nothing/></x:xmpmeta>')
+    with pytest.raises(XmpError) as info:
+        write_description(photo, "A cake.")
+    assert str(info.value) == f"{sidecar}: existing sidecar has no rdf:RDF, left unchanged"

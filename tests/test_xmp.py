@@ -14,6 +14,7 @@ from desktop.xmp import (
     DC,
     RDF,
     XML_LANG,
+    DescriptionKept,
     XmpError,
     get_description,
     get_keywords,
@@ -310,3 +311,149 @@ def test_cli_reports_a_sidecar_it_cannot_write(tmp_path, samples, default_model_
     assert code == 1
     assert "a.xmp" in captured.err and "left unchanged" in captured.err
     assert captured.out.startswith(f"{photo}\t")  # the caption itself is still reported
+
+
+def test_a_new_sidecar_is_exactly_this(photo):
+    """Every byte of a new sidecar: the declaration, the toolkit name, the standard prefixes,
+    the app's mark, one x-default description, keywords stripped and blank ones dropped."""
+    sidecar = write_description(photo, "A dog.", ["dog", " ", "", "cat "])
+    assert sidecar.read_text(encoding="utf-8") == (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<x:xmpmeta xmlns:captioner="https://offline-captioner.invalid/ns/1.0/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:x="adobe:ns:meta/" '
+        'x:xmptk="offline-captioner"><rdf:RDF><rdf:Description rdf:about="" '
+        'captioner:caption="A dog."><dc:description><rdf:Alt>'
+        '<rdf:li xml:lang="x-default">A dog.</rdf:li></rdf:Alt></dc:description>'
+        "<dc:subject><rdf:Bag><rdf:li>dog</rdf:li><rdf:li>cat</rdf:li></rdf:Bag></dc:subject>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>\n"
+    )
+
+
+def _described(attributes: str = "", body: str = "") -> str:
+    return (
+        f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{RDF_OPEN}<rdf:Description rdf:about="" '
+        f'xmlns:dc="http://purl.org/dc/elements/1.1/" {attributes}>{body}'
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+
+
+def test_a_simple_valued_description_is_read_kept_and_replaced_as_an_alt(photo):
+    """``dc:description="…"`` (an attribute, as some tools write) is a person's description:
+    read, kept, and when replaced becomes the standard language alternative, once."""
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(_described('dc:description="Our cat Tom"'))
+    assert get_description(sidecar) == "Our cat Tom"
+    with pytest.raises(DescriptionKept) as info:
+        write_description(photo, "A cat.")
+    assert str(info.value) == (
+        f"{sidecar}: has a description the app did not write ('Our cat Tom'), kept "
+        "(--overwrite-descriptions replaces it)"
+    )
+    write_description(photo, "A cat.", overwrite=True)
+    root = ET.parse(sidecar).getroot()
+    node = root.find(f".//{{{RDF}}}Description")
+    assert f"{{{DC}}}description" not in node.attrib
+    assert get_description(sidecar) == "A cat."
+
+
+def test_a_long_kept_description_is_quoted_to_60_characters(photo):
+    sidecar = photo.with_suffix(".xmp")
+    words = "word " * 30
+    sidecar.write_text(_described(f'dc:description="{words}"'))
+    with pytest.raises(DescriptionKept) as info:
+        write_description(photo, "A cat.")
+    assert f"({words[:60]!r})" in str(info.value) and words[:61] not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<dc:description><rdf:Alt><rdf:li xml:lang="x-default">  \n </rdf:li></rdf:Alt>'
+        "</dc:description>",
+        '<dc:description><rdf:Alt><rdf:li xml:lang="x-default"/></rdf:Alt></dc:description>',
+        '<dc:description><rdf:Alt><rdf:li xml:lang="de">Eine Katze</rdf:li></rdf:Alt>'
+        "</dc:description>",
+        "<dc:description>plain text, not an Alt</dc:description>",
+    ],
+    ids=["blank", "empty", "no x-default", "no Alt"],
+)
+def test_a_blank_or_missing_x_default_is_filled_in_without_asking(photo, body):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(_described(body=body))
+    write_description(photo, "A cat.")
+    assert get_description(sidecar) == "A cat."
+    prop = ET.parse(sidecar).getroot().find(f".//{{{DC}}}description")
+    assert not (prop.text or "").strip()  # the old plain text does not linger beside the Alt
+    (alt,) = list(prop)
+    assert alt.tag == f"{{{RDF}}}Alt"
+    assert [li.get(XML_LANG) for li in alt].count("x-default") == 1
+
+
+def test_get_description_and_keywords_of_no_sidecar_or_a_bare_rdf(tmp_path):
+    assert get_description(tmp_path / "none.xmp") is None
+    assert get_keywords(tmp_path / "none.xmp") == []
+    bare = tmp_path / "bare.xmp"
+    bare.write_text(f"{RDF_OPEN}<rdf:Description/></rdf:RDF>")
+    assert get_description(bare) is None
+    bare.write_text(
+        f'{RDF_OPEN}<rdf:Description xmlns:dc="{DC}"><dc:description><rdf:Alt>'
+        '<rdf:li xml:lang="x-default">A cat.</rdf:li></rdf:Alt></dc:description>'
+        "</rdf:Description></rdf:RDF>"
+    )
+    assert get_description(bare) == "A cat."
+    no_rdf = tmp_path / "no_rdf.xmp"
+    no_rdf.write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"/>')
+    assert get_description(no_rdf) is None
+
+
+@pytest.mark.parametrize(
+    "attributes, body, expected",
+    [
+        ('dc:subject="beach"', "", ["beach", "dog"]),
+        ("", "<dc:subject> beach </dc:subject>", ["beach", "dog"]),
+        (
+            "",
+            "<dc:subject><rdf:Seq><rdf:li>Beach</rdf:li></rdf:Seq></dc:subject>",
+            ["Beach", "dog"],
+        ),
+        (
+            "",
+            "<dc:subject><rdf:Bag><rdf:li> DOG </rdf:li></rdf:Bag></dc:subject>",
+            ["DOG", "beach"],
+        ),
+    ],
+    ids=["attribute", "plain text", "Seq", "any case, spaces"],
+)
+def test_keywords_in_every_form_are_kept(photo, attributes, body, expected):
+    """A keyword written as an attribute, as plain text or in a Seq is kept (a Bag is made
+    of the first two; a Seq is used as it is), and none is added twice."""
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(_described(attributes, body))
+    write_description(photo, "A dog.", ["dog", "beach"])
+    assert get_keywords(sidecar) == expected
+    node = ET.parse(sidecar).getroot().find(f".//{{{RDF}}}Description")
+    assert f"{{{DC}}}subject" not in node.attrib
+    (container,) = list(node.find(f"{{{DC}}}subject"))
+    assert container.tag == f"{{{RDF}}}{'Seq' if 'Seq' in body else 'Bag'}"
+
+
+@pytest.mark.parametrize(
+    "encoding, bom",
+    [("utf-16", b""), ("iso-8859-1", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-8", b"")],
+)
+def test_a_sidecar_in_any_encoding_is_rewritten_as_utf8_with_its_text(photo, encoding, bom):
+    sidecar = photo.with_suffix(".xmp")
+    declared = "" if bom else f'<?xml version="1.0" encoding="{encoding}"?>\n'
+    content = (
+        f"{declared}<!-- Café -->\n"
+        + _described('xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Label="Grün"')
+        + "\n<!-- fin -->\n"
+    )
+    sidecar.write_bytes(bom + content.encode(encoding))
+    write_description(photo, "A café.")
+    text = sidecar.read_bytes().decode("utf-8")
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<!-- Café -->\n<x:xmpmeta')
+    assert text.endswith("</x:xmpmeta>\n<!-- fin -->\n")
+    assert text.count("<?xml") == 1 and 'xmp:Label="Grün"' in text
+    assert get_description(sidecar) == "A café."
