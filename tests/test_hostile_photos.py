@@ -104,3 +104,112 @@ def test_exif_orientation_survives_reduction(tmp_path):
     img.save(path, exif=exif)
     px = load_pixels(path, (32, 32))[0]
     assert px[:8, :, 2].mean() > 200  # the blue half is now on top
+
+
+def test_the_budget_makes_a_decode_wait_for_room_and_refuses_what_never_fits():
+    """Decodes at once share the budget: one that does not fit waits for another to end."""
+    import threading
+
+    from desktop.images import _Budget, _TooBig
+
+    budget = _Budget(100)
+    with pytest.raises(_TooBig), budget.hold(101):
+        pass
+    entered = threading.Event()
+
+    def second() -> None:
+        with budget.hold(41):
+            entered.set()
+
+    with budget.hold(60):
+        with budget.hold(40):  # exactly the limit in all: fits
+            waiting = threading.Thread(target=second)
+            waiting.start()
+            assert not entered.wait(0.3)  # 60 + 40 + 41 > 100: it waits
+        # 40 given back: 60 + 41 > 100 still
+        assert not entered.wait(0.3)
+    waiting.join(10)
+    assert entered.is_set() and budget._used == 0
+
+
+@pytest.mark.parametrize(
+    "mode, factor, expected",
+    [
+        ("1", 1, 10_000 + 40_000),
+        ("P", 1, 10_000 + 40_000),
+        ("L", 1, 10_000 + 40_000),
+        ("RGB", 1, 40_000 + 40_000),
+        ("LA", 1, 40_000 + 40_000),
+        ("PA", 2, 40_000 + 40_000),  # not reducible: converted at full size first
+        ("RGB", 2, 40_000 + 10_000 + 64 * 2**20),
+        ("I;16", 1, 20_000 + 40_000 + 64 * 2**20),
+        ("I;16B", 4, 20_000 + 2_500 + 64 * 2**20),
+        ("F", 1, 40_000 + 40_000 + 64 * 2**20),
+    ],
+)
+def test_the_memory_estimate_per_mode(mode, factor, expected):
+    from desktop.images import _peak_bytes
+
+    assert _peak_bytes(Image.new(mode, (100, 100)), factor) == expected
+
+
+def test_a_too_big_photo_says_how_big_in_words(tmp_path):
+    path = write_png(tmp_path / "wide.png", 12800, 12800, colour=3)
+    with pytest.raises(PhotoError) as info:
+        open_photo(path)
+    # 12800² pixels: 1 byte each as decoded + 4 as RGB = 781 MB.
+    assert info.value.reason == (
+        "image too large to decode safely (it would take 781 MB, over the 768 MB per photo)"
+    )
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (MemoryError(), "not enough memory to decode this image"),
+        (OSError(5, "Input/output Error"), "input/output error"),
+        (
+            OSError("broken data stream when reading image file"),
+            "cannot decode image (broken data stream when reading image file)",
+        ),
+        (ValueError("  "), "cannot decode image (ValueError)"),
+        (ValueError("gs failed on /tmp/x.eps"), "cannot decode image (ValueError)"),
+        (ValueError("C:\\temp\\x"), "cannot decode image (ValueError)"),
+        (ValueError("x" * 201), "cannot decode image (ValueError)"),
+        (ValueError("x" * 200), f"cannot decode image ({'x' * 200})"),
+        (SyntaxError("not a TIFF file"), "cannot decode image (not a TIFF file)"),
+    ],
+)
+def test_each_reason_is_short_words_without_paths(error, reason):
+    """Reasons are read aloud: no temp paths or command lines, no walls of text."""
+    from desktop.images import _describe
+
+    assert _describe(error) == reason
+
+
+def test_wide_images_reduce_to_the_box_average_of_whole_boxes():
+    """A 16-bit image of odd size box-averaged by 3: the rows and columns past the last whole
+    box are dropped, each box is the mean of its 9 pixels scaled from 0..65535."""
+    from desktop.images import _reduced
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 65536, (301, 409)).astype(np.uint16)
+    img = Image.fromarray(values)
+    assert img.mode == "I;16"
+    out = np.asarray(_reduced(img, 3))
+    assert out.shape == (100, 136)
+    boxes = values[:300, :408].astype(np.float64).reshape(100, 3, 136, 3).mean(axis=(1, 3))
+    assert np.abs(out - np.clip(boxes * 255 / 65535, 0, 255)).max() <= 1.0
+    assert _reduced(img, 1) is img
+
+
+def test_names_of_every_kind_of_source():
+    from desktop.images import source_name
+
+    img = Image.new("RGB", (4, 4))
+    assert source_name(img) == "<image>"
+    img.filename = "/photos/dog.jpg"
+    assert source_name(img) == "/photos/dog.jpg"
+    for data in (b"x", bytearray(b"x"), memoryview(b"x")):
+        assert source_name(data) == "<bytes>"
+    assert source_name(b"/tmp/x.jpg".decode()) == "/tmp/x.jpg"
