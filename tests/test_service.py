@@ -205,6 +205,31 @@ def test_the_size_limit_is_exact_and_big_files_are_read_whole(folders: dict[str,
     assert info.value.message == f"the photo is 3.0 MB, over the {limit:g} MB limit"
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_no_more_than_the_limit_is_read_and_read_errors_are_words() -> None:
+    """A file may hold more than its size says (it grows after the check; /proc files say
+    0): reading stops at the limit all the same. A read that fails after a good open (here
+    /proc/self/mem at address 0; a failing disk) is a refusal in words."""
+    policy = PathPolicy.from_folders(["/proc/self"])
+    status = Path("/proc/self/status").read_bytes()
+    assert os.stat("/proc/self/status").st_size == 0 and len(status) > 100
+    assert policy.open("/proc/self/status", 1) == b"N"
+    assert policy.open("/proc/self/status", 5) == b"Name:"
+    assert policy.open("/proc/self/status", 10) == status[:10]
+    with pytest.raises(PathRefused) as info:
+        policy.open("/proc/self/mem", 10)
+    assert (info.value.status, info.value.message) == (
+        400,
+        "cannot read '/proc/self/mem' (input/output error)",
+    )
+
+
+def test_a_one_byte_file_is_read(folders: dict[str, Path]) -> None:
+    one = folders["allowed"] / "one.jpg"
+    one.write_bytes(b"x")
+    assert PathPolicy.from_folders([folders["allowed"]]).open(str(one), 1) == b"x"
+
+
 def test_a_fifo_is_refused_at_once_not_waited_on(folders: dict[str, Path]) -> None:
     fifo = folders["allowed"] / "pipe.jpg"
     os.mkfifo(fifo)
