@@ -306,3 +306,79 @@ def test_non_utf8_file_name(tmp_path, samples):
         load_pixels(name, SIZE)
     assert "caf\\xe9.jpg" in str(info.value)  # printable, no lone surrogate
     str(info.value).encode("utf-8")
+
+
+@pytest.mark.parametrize("orientation", range(0, 10))
+@pytest.mark.parametrize("reduced", [False, True], ids=["full", "reduced"])
+def test_every_exif_orientation_as_pillow_applies_it(tmp_path, orientation, reduced):
+    """Each of the 8 EXIF orientations turns the photo as ``ImageOps.exif_transpose`` does
+    (also when it is decoded reduced, which reads the original's EXIF); 0 and 9 (invalid)
+    leave it as stored."""
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(orientation)
+    stored = Image.fromarray(rng.integers(0, 256, (12, 20, 3), dtype=np.uint8))
+    stored = stored.resize((240, 144), Image.NEAREST) if reduced else stored
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.png"
+    stored.save(path, exif=exif)
+    with Image.open(path) as img:
+        expected = ImageOps.exif_transpose(img) if 1 <= orientation <= 8 else img.copy()
+    if reduced:
+        expected = expected.reduce(6)
+    got = open_photo(path, min_size=(24, 24) if reduced else None)  # 144 // 24 = 6
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected.convert("RGB")))
+    # The same for the caller's in-memory image, which is left as it was.
+    with Image.open(path) as img:
+        img.load()
+        got = open_photo(img)
+        if not reduced:
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(expected.convert("RGB")))
+        np.testing.assert_array_equal(np.asarray(img), np.asarray(stored))
+
+
+def test_damaged_exif_leaves_the_photo_as_stored():
+    class DamagedExif(Image.Image):
+        def getexif(self):
+            raise SyntaxError("bad EXIF")
+
+    img = Image.new("RGB", (6, 4), (10, 20, 30))
+    img.__class__ = DamagedExif
+    out = open_photo(img)
+    assert out.size == (6, 4) and out.getpixel((0, 0)) == (10, 20, 30) and out is not img
+
+
+@pytest.mark.parametrize(
+    "size, min_size, factor",
+    [
+        ((1000, 800), None, 1),
+        ((1000, 800), (448, 448), 1),
+        ((1000, 900), (448, 448), 2),
+        ((4000, 3000), (448, 448), 6),
+        ((3000, 4000), (600, 200), 5),  # orientation may swap sides: the longer one counts
+        ((100, 100), (0, 0), 100),
+    ],
+)
+def test_the_reduce_factor_keeps_both_sides_at_least_the_minimum(size, min_size, factor):
+    from desktop.images import _reduce_factor
+
+    assert _reduce_factor(Image.new("L", size), min_size) == factor
+
+
+def test_photo_extensions_a_folder_walk_takes():
+    from desktop.images import PHOTO_EXTENSIONS
+
+    common = {".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".gif", ".bmp", ".dib"}
+    assert common | {".tif", ".tiff", ".webp"} <= PHOTO_EXTENSIONS
+    assert not {".eps", ".ps", ".pdf", ".svg", ".xmp", ".txt"} & PHOTO_EXTENSIONS
+    assert all(e == e.lower() and e.startswith(".") for e in PHOTO_EXTENSIONS)
+
+
+def test_an_animation_gives_its_first_frame_even_when_left_on_another(tmp_path):
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with Image.open(path) as img:
+        img.seek(2)
+        assert open_photo(path).getpixel((0, 0)) == (255, 0, 0)
