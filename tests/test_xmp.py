@@ -439,14 +439,25 @@ def test_keywords_in_every_form_are_kept(photo, attributes, body, expected):
 
 
 @pytest.mark.parametrize(
-    "encoding, bom",
-    [("utf-16", b""), ("iso-8859-1", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-8", b"")],
+    "encoding, bom, declared",
+    [
+        ("utf-16", b"", True),
+        ("utf-16-be", b"\xfe\xff", False),
+        ("iso-8859-1", b"", True),
+        ("ISO-8859-1", b"", True),  # encoding names in any case
+        ("utf-8", b"\xef\xbb\xbf", False),
+        ("utf-8", b"\xef\xbb\xbf", True),  # a BOM before the declaration
+        ("utf-8", b"", True),
+        ("utf-8", b"", False),
+    ],
 )
-def test_a_sidecar_in_any_encoding_is_rewritten_as_utf8_with_its_text(photo, encoding, bom):
+def test_a_sidecar_in_any_encoding_is_rewritten_as_utf8_with_its_text(
+    photo, encoding, bom, declared
+):
     sidecar = photo.with_suffix(".xmp")
-    declared = "" if bom else f'<?xml version="1.0" encoding="{encoding}"?>\n'
+    declaration = f'<?xml version="1.0" encoding="{encoding}"?>\n' if declared else ""
     content = (
-        f"{declared}<!-- Café -->\n"
+        f"{declaration}<!-- Café -->\n"
         + _described('xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Label="Grün"')
         + "\n<!-- fin -->\n"
     )
@@ -457,3 +468,28 @@ def test_a_sidecar_in_any_encoding_is_rewritten_as_utf8_with_its_text(photo, enc
     assert text.endswith("</x:xmpmeta>\n<!-- fin -->\n")
     assert text.count("<?xml") == 1 and 'xmp:Label="Grün"' in text
     assert get_description(sidecar) == "A café."
+
+
+def test_blank_keywords_add_no_subject(photo):
+    sidecar = write_description(photo, "A dog.", [" ", "", "\t"])
+    assert "dc:subject" not in sidecar.read_text()
+
+
+def test_a_subject_both_as_attribute_and_as_text_keeps_both_in_order(photo):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(_described('dc:subject="sun"', "<dc:subject>beach</dc:subject>"))
+    write_description(photo, "A dog.", ["dog"])
+    assert get_keywords(sidecar) == ["beach", "sun", "dog"]
+
+
+def test_a_language_on_the_property_itself_is_not_the_description(photo):
+    """xml:lang may sit on dc:description too (RDF lets it be inherited): the x-default
+    entry is still the rdf:li's text, not the property's whitespace."""
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(
+        _described(
+            body='<dc:description xml:lang="x-default">\n <rdf:Alt>'
+            '<rdf:li xml:lang="x-default">Our cat Tom</rdf:li></rdf:Alt></dc:description>'
+        )
+    )
+    assert get_description(sidecar) == "Our cat Tom"
