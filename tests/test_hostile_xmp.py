@@ -9,7 +9,15 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from desktop.xmp import DC, RDF, DescriptionKept, XmpError, get_description, write_description
+from desktop.xmp import (
+    DC,
+    RDF,
+    DescriptionKept,
+    XmpError,
+    get_description,
+    set_description,
+    write_description,
+)
 from tests import test_xmp
 from tests.test_cli import run
 
@@ -147,17 +155,41 @@ def test_nesting_up_to_the_limit_is_read_one_more_is_refused(photo):
     assert sidecar.read_text() == deep
 
 
-def test_a_sidecar_over_16_mb_is_refused_unread(photo):
+def test_a_sidecar_of_16_mb_is_read_whole_and_one_byte_more_is_refused(photo):
+    """XMP packets are padded with whitespace: a sidecar of exactly the limit is read to its
+    last byte (the end marker), one a byte over is refused unread."""
     sidecar = photo.with_suffix(".xmp")
-    sidecar.write_text(_xmp_nested(4))
-    os.truncate(sidecar, 16 * 2**20)  # padding with NULs: exactly the limit is still read
-    with pytest.raises(XmpError, match="not readable XMP"):
-        write_description(photo, "A cake.")
-    os.truncate(sidecar, 16 * 2**20 + 1)
+    end = '<?xpacket end="w"?>'
+    body = _xmp_nested(4)
+    padding = 16 * 2**20 - len(body) - len(end)
+    sidecar.write_text(body + " " * padding + end)
+    assert os.path.getsize(sidecar) == 16 * 2**20
+    write_description(photo, "A cake.")
+    # (Now a little over the limit itself: read with ElementTree, not get_description.)
+    captions = [li.text for li in ET.parse(sidecar).getroot().iter(f"{{{RDF}}}li")]
+    assert captions == ["A cake."] and sidecar.read_text().endswith(end)
+    sidecar.write_text(body + " " * (padding + 1) + end)
     with pytest.raises(XmpError) as info:
         write_description(photo, "A cake.")
     assert str(info.value) == f"{sidecar}: existing sidecar is over 16 MB, left unchanged"
     assert os.path.getsize(sidecar) == 16 * 2**20 + 1
+
+
+def test_a_prefix_seen_nowhere_else_is_kept(photo):
+    """The sidecar's own prefixes are registered for writing (ElementTree would write ns0:)."""
+    sidecar = photo.with_suffix(".xmp")
+    uri = "http://example.invalid/qz7-only-here/"
+    sidecar.write_text(test_xmp._described(f'xmlns:qz7="{uri}" qz7:Mood="calm"'))
+    write_description(photo, "A cake.")
+    text = sidecar.read_text()
+    assert 'qz7:Mood="calm"' in text and f'xmlns:qz7="{uri}"' in text and "ns0:" not in text
+
+
+def test_set_description_keeps_a_persons_words_unless_told():
+    root = ET.fromstring(test_xmp._described('dc:description="Our cat Tom"'))
+    with pytest.raises(DescriptionKept):
+        set_description(root, "A cat.")
+    set_description(root, "A cat.", overwrite=True)
 
 
 def test_unreadable_sidecars_say_why(photo, tmp_path):
