@@ -220,3 +220,14 @@ def test_unreadable_sidecars_say_why(photo, tmp_path):
     with pytest.raises(XmpError) as info:
         write_description(photo, "A cake.")
     assert str(info.value) == f"{sidecar}: existing sidecar has no rdf:RDF, left unchanged"
+
+
+def test_a_sidecar_that_cannot_be_written_says_why(tmp_path):
+    """Root (CI) may write anywhere, but not a name the file system cannot hold: the temporary
+    file beside a 255-byte sidecar name is too long."""
+    photo = tmp_path / ("x" * 251 + ".jpg")
+    with pytest.raises(XmpError) as info:
+        write_description(photo, "A cake.")
+    sidecar = photo.with_suffix(".xmp")
+    assert str(info.value) == f"{sidecar}: cannot write the sidecar (File name too long)"
+    assert not os.path.lexists(sidecar)
