@@ -45,6 +45,16 @@ def test_a_photo_needing_more_than_the_budget_is_refused_before_decoding(tmp_pat
     assert f"{MAX_PHOTO_BYTES // 2**20} MB per photo" in info.value.reason
 
 
+def test_not_a_photo_names_the_formats_read():
+    with pytest.raises(PhotoError) as info:
+        load_pixels(b"plain text", SIZE)
+    reason = info.value.reason
+    assert reason.startswith(
+        "not an image, or not a photo format this app reads (JPEG, PNG, WEBP, GIF, BMP, TIFF"
+    )
+    assert reason.endswith(")") and "DIB" not in reason
+
+
 # VmHWM is this process image's own peak (ru_maxrss would carry the parent's over exec).
 _PEAK = textwrap.dedent(
     """
@@ -167,6 +177,7 @@ def test_a_too_big_photo_says_how_big_in_words(tmp_path):
     "error, reason",
     [
         (MemoryError(), "not enough memory to decode this image"),
+        (PermissionError(13, "Permission denied"), "permission denied"),
         (OSError(5, "Input/output Error"), "input/output error"),
         (
             OSError("broken data stream when reading image file"),
@@ -213,3 +224,58 @@ def test_names_of_every_kind_of_source():
     for data in (b"x", bytearray(b"x"), memoryview(b"x")):
         assert source_name(data) == "<bytes>"
     assert source_name(b"/tmp/x.jpg".decode()) == "/tmp/x.jpg"
+
+
+@pytest.mark.parametrize(
+    "mode, values, expected",
+    [
+        # 16-bit: always from 0..65535 (a dark photo stays dark, not stretched), rounded down.
+        ("I;16", [1000, 1000, 2000, 2000], [3, 3, 7, 7]),
+        ("I;16", [0, 32767, 65000, 65535], [0, 127, 252, 255]),
+        # 32-bit "I": 8-bit values kept as they are, wider ones from 0..65535, below 0 black.
+        ("I", [50, 60, 100, 255], [50, 60, 100, 255]),
+        ("I", [0, 100, 200, 256], [0, 0, 0, 0]),
+        ("I", [-100, 0, 100, 200], [0, 0, 100, 200]),
+    ],
+)
+def test_wide_grey_values_per_mode(mode, values, expected):
+    from desktop.images import _wide_to_l
+
+    arr = np.array([values], np.int32)
+    img = Image.fromarray(arr.astype(np.uint16)) if mode == "I;16" else Image.fromarray(arr, "I")
+    assert img.mode == mode
+    assert np.asarray(_wide_to_l(img)).tolist() == [expected]
+
+
+def test_a_float_image_of_no_numbers_is_black():
+    img = Image.fromarray(np.full((4, 6), np.nan, np.float32), "F")
+    assert (load_pixels(img, (4, 6)) == 0).all()
+
+
+def test_a_tall_wide_image_is_scaled_band_by_band_as_a_whole():
+    """Taller than one band of rows (4 MiB of pixels): every band, in order, once."""
+    from desktop.images import _wide_to_l
+
+    height, width = 2050, 4096  # bands of 1024 rows: 3 of them
+    column = (np.arange(height, dtype=np.uint32) * 65535 // (height - 1)).astype(np.uint16)
+    img = Image.fromarray(np.repeat(column[:, None], width, axis=1))
+    out = np.asarray(_wide_to_l(img))
+    assert out.shape == (height, width)
+    expected = (column.astype(np.float64) * 255 / 65535).astype(np.uint8)
+    assert np.abs(out[:, 0].astype(int) - expected).max() <= 1
+    assert (out == out[:, :1]).all()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "P", "PA", "1"])
+def test_reducing_by_two_in_every_mode(mode):
+    from desktop.images import _reduced
+
+    rng = np.random.default_rng(5)
+    img = Image.fromarray(rng.integers(0, 256, (100, 80, 3), dtype=np.uint8)).convert(mode)
+    out = _reduced(img, 2)
+    assert out.size == (40, 50)
+    reducible = img if mode in ("L", "RGB") else img.convert("RGBA" if mode == "PA" else "RGB")
+    if mode == "PA":
+        reducible = Image.alpha_composite(Image.new("RGBA", img.size, (255,) * 4), reducible)
+        reducible = reducible.convert("RGB")
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(reducible.reduce(2)))
