@@ -81,6 +81,9 @@ def test_big_jpeg_is_decoded_at_a_reduced_scale(tmp_path):
     # A non-square input: both sides count ((height, width) = (100, 300) → at least 600).
     wide = to_pixels(open_photo(path, min_size=(600, 200)), (100, 300))
     np.testing.assert_array_equal(load_pixels(path, (100, 300)), wide)
+    tall = to_pixels(open_photo(path, min_size=(200, 600)), (300, 100))
+    np.testing.assert_array_equal(load_pixels(path, (300, 100)), tall)
+    assert not np.array_equal(to_pixels(open_photo(path, min_size=(200, 1)), (300, 100)), tall)
 
 
 RAMP = np.tile(np.arange(256, dtype=np.uint8), (4, 1))  # one grey level per column
