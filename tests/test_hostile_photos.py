@@ -198,18 +198,21 @@ def test_each_reason_is_short_words_without_paths(error, reason):
     assert _describe(error) == reason
 
 
-def test_wide_images_reduce_to_the_box_average_of_whole_boxes():
-    """A 16-bit image of odd size box-averaged by 3: the rows and columns past the last whole
-    box are dropped, each box is the mean of its 9 pixels scaled from 0..65535."""
+@pytest.mark.parametrize("factor", [2, 3])
+def test_wide_images_reduce_to_the_box_average_of_whole_boxes(factor):
+    """A 16-bit image of odd size box-averaged: the rows and columns past the last whole box
+    are dropped, each box is the mean of its pixels scaled from 0..65535."""
     from desktop.images import _reduced
 
     rng = np.random.default_rng(3)
     values = rng.integers(0, 65536, (301, 409)).astype(np.uint16)
     img = Image.fromarray(values)
     assert img.mode == "I;16"
-    out = np.asarray(_reduced(img, 3))
-    assert out.shape == (100, 136)
-    boxes = values[:300, :408].astype(np.float64).reshape(100, 3, 136, 3).mean(axis=(1, 3))
+    out = np.asarray(_reduced(img, factor))
+    h, w = 301 // factor, 409 // factor
+    assert out.shape == (h, w)
+    whole = values[: h * factor, : w * factor].astype(np.float64)
+    boxes = whole.reshape(h, factor, w, factor).mean(axis=(1, 3))
     assert np.abs(out - np.clip(boxes * 255 / 65535, 0, 255)).max() <= 1.0
     assert _reduced(img, 1) is img
 
