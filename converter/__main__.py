@@ -35,6 +35,9 @@ def _train(args) -> int:
         cache_dir=str(args.cache_dir),
         backbone_weights=str(args.backbone_weights) if args.backbone_weights else None,
         dev_limit=args.dev_limit,
+        concepts=args.concepts,
+        caption_text=tuple(str(p) for p in args.caption_text),
+        text_per_epoch=args.text_per_epoch,
     )
     trainer = Trainer(config, resume=args.resume)
     try:
@@ -157,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         help="mirrored: all GPUs of this machine; multiworker: several machines, "
         "configured by $TF_CONFIG (docs/scale.md)",
+    )
+    train.add_argument(
+        "--concepts",
+        type=int,
+        default=0,
+        help="give the decoder the classifier's K best everyday concepts beside the grid "
+        "(0: grid only)",
+    )
+    train.add_argument(
+        "--caption-text",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="caption-only JSONL files (caption-text corpus) to train the decoder on, with "
+        "an empty grid and the concepts their words name (needs --concepts)",
+    )
+    train.add_argument(
+        "--text-per-epoch", type=int, default=0, help="caption-only examples per epoch (0: all)"
     )
     train.add_argument("--cache-dir", type=Path, default=Path("cache/features"))
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")

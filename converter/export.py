@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = "show-attend-tell-bundle"
 FORMAT_VERSION = 2
+# Bundles whose encoder adds concept positions after the grid: an older app would refuse
+# their feature shape, so they say so by version (docs/bundle-format.md).
+CONCEPTS_FORMAT_VERSION = 3
 BANNED_TOKENS = (0, 1, 3)  # <pad>, <start>, <unk>: never emitted (the runtime masks them too)
 # Quantised exports may flip a near-tie between two words; float exports may not.
 PARITY_REQUIRED = {"float32": 1.0, "float16": 1.0, "dynamic": 0.75, "int8": 0.5}
@@ -41,7 +44,7 @@ def build_graphs(model, backbone: str, weights: Path | None = None):
     import tensorflow as tf
 
     c = model.config
-    encode, cnn, models = encoder_graph(backbone, weights, model.encode)
+    encode, cnn, models = encoder_graph(backbone, weights, concept_encoder(model))
 
     @tf.function(
         input_signature=[
@@ -57,11 +60,42 @@ def build_graphs(model, backbone: str, weights: Path | None = None):
     return encode, step, cnn, [*models, model]
 
 
+def concept_slots(model):
+    """``classes [B, 1000] → (ids, scores) [B, K]``: the concept slots the model is given,
+    the best-scored label-table groups, computed in the graph (K = 0: none)."""
+    import tensorflow as tf
+
+    k = model.config.concepts
+    if not k:
+        return lambda classes: model.no_concepts(1)
+    from converter.concepts import ConceptTable
+
+    matrix = tf.constant(ConceptTable().matrix)
+
+    def slots(classes):
+        if classes is None:
+            raise ExportError("a concept model needs a backbone with its ImageNet classifier")
+        top = tf.math.top_k(tf.clip_by_value(tf.matmul(classes, matrix), 0.0, 1.0), k=k)
+        return top.indices, top.values
+
+    return slots
+
+
+def concept_encoder(model):
+    """``(grid [1, L, C], classes [1, 1000] or None) → features``: the model's encoder."""
+    if not model.config.concepts:
+        return lambda flat, classes: model.encode(flat)
+    slots = concept_slots(model)
+    return lambda flat, classes: model.encode(flat, slots(classes))
+
+
 def encoder_graph(backbone: str, weights: Path | None, encode_features):
     """The traced encoder ``pixels → features`` (+ ``classes``, the backbone's ImageNet class
     probabilities, where its weights include the classifier: same pass, one more output).
+    ``encode_features(grid, classes or None)`` makes the features.
 
-    Returns the function, the grid-only feature extractor, and the Keras models it uses.
+    Returns the function, the feature extractor ``pixels → (grid, classes or None)``, and
+    the Keras models it uses.
     """
     import keras
     import tensorflow as tf
@@ -73,17 +107,21 @@ def encoder_graph(backbone: str, weights: Path | None, encode_features):
     else:
         trunk = cnn = registry.build(backbone, weights)
 
-    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="pixels")])
-    def encode(pixels):
+    def extract(pixels):
         out = trunk(pixels, training=False)
         grid, logits = out if trunk is not cnn else (out, None)
-        flat = tf.reshape(grid, [1, -1, grid.shape[-1]])
-        result = {"features": encode_features(flat)}
-        if logits is not None:
-            result["classes"] = tf.nn.softmax(logits)
+        flat = tf.reshape(grid, [-1, grid.shape[1] * grid.shape[2], grid.shape[-1]])
+        return flat, (tf.nn.softmax(logits) if logits is not None else None)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="pixels")])
+    def encode(pixels):
+        flat, classes = extract(pixels)
+        result = {"features": encode_features(flat, classes)}
+        if classes is not None:
+            result["classes"] = classes
         return result
 
-    return encode, cnn, [trunk]
+    return encode, extract, [trunk]
 
 
 def _quantizer(mode: str, representative=None):
@@ -154,12 +192,13 @@ def export(
 
     manifest = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": CONCEPTS_FORMAT_VERSION if model.config.concepts else FORMAT_VERSION,
         "name": name or out.name,
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "backbone": backbone,
         "input_size": [size, size],
         "feature_grid": info["feature_grid"],
+        **({"concepts": _concepts_entry(model.config.concepts)} if model.config.concepts else {}),
         "feature_dim": model.config.feature_dim,
         "units": model.config.units,
         "embedding_dim": model.config.embedding_dim,
@@ -201,6 +240,14 @@ def export(
 
     replace_folder(staging, out)
     return manifest
+
+
+def _concepts_entry(count: int) -> dict:
+    return {
+        "count": count,
+        # Documentation for people: the runtime only needs the count (the positions).
+        "source": "the label table's groups, scored by summed ImageNet class probability",
+    }
 
 
 def replace_folder(staging: Path, out: Path) -> None:
@@ -292,12 +339,12 @@ def parity_check(
 
     captioner = Captioner.load(bundle)
     banned = tf.constant(BANNED_TOKENS, tf.int32)
+    to_slots = concept_slots(model)
     same = 0
     for path in photos:
-        pixels = load_pixels(path, size)[None]
-        grid = cnn(pixels, training=False)
-        flat = tf.reshape(grid, [1, -1, grid.shape[-1]])
-        tokens = model.greedy_tokens(flat, info["max_length"], banned).numpy()[0]
+        flat, classes = cnn(tf.constant(load_pixels(path, size)[None]))
+        slots = to_slots(classes)
+        tokens = model.greedy_tokens(flat, slots, info["max_length"], banned).numpy()[0]
         expected = vocab.decode(tokens)
         got = list(captioner.caption(path, options=CaptionOptions(beam_width=1)).words)
         if got == expected:

@@ -1,8 +1,10 @@
 """Backbone features, computed once per photo and cached on disk.
 
 The cache is ``CACHE/<backbone>/<image_id>.npy`` (float16, ``[grid*grid, channels]``), one
-file per photo written atomically, so an interrupted extraction resumes where it stopped and
-two backbones never mix. The frozen backbone runs under LiteRT (about twice Keras' speed on
+file per photo written atomically, and, for backbones whose weights include their ImageNet
+classifier, ``CACHE/<backbone>/classes/<image_id>.npy`` (float16 ``[1000]`` probabilities,
+the same pass: what concept-conditioned training reads), so an interrupted extraction
+resumes where it stopped and two backbones never mix. The frozen backbone runs under LiteRT (about twice Keras' speed on
 CPU), with JPEG decoding on a thread pool.
 """
 
@@ -34,16 +36,25 @@ def load_pixels(path: Path, size: int) -> np.ndarray:
 
 
 def backbone_tflite(backbone: str, weights: Path | None = None) -> bytes:
-    """The frozen backbone as a float32 LiteRT model ``pixels → [1, L, C]``."""
+    """The frozen backbone as a float32 LiteRT model ``pixels → {"grid": [1, L, C]}``, plus
+    ``"classes"`` (ImageNet probabilities ``[1, 1000]``) where the weights hold a classifier."""
     import tensorflow as tf
 
-    model = registry.build(backbone, weights)
+    with_classes = registry.has_classifier(backbone)
+    if with_classes:
+        model = registry.build_with_classifier(backbone, weights)
+    else:
+        model = registry.build(backbone, weights)
     size = registry.spec(backbone).input_size
 
     @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)])
     def extract(pixels):
-        grid = model(pixels, training=False)
-        return tf.reshape(grid, [1, -1, grid.shape[-1]])
+        out = model(pixels, training=False)
+        grid = out[0] if with_classes else out
+        result = {"grid": tf.reshape(grid, [1, -1, grid.shape[-1]])}
+        if with_classes:
+            result["classes"] = tf.nn.softmax(out[1])
+        return result
 
     from converter import tflite
 
@@ -56,12 +67,22 @@ class FeatureCache:
         self.backbone = backbone
         self.dir = Path(root) / backbone
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.with_classes = registry.has_classifier(backbone)
 
     def path(self, image_id: str) -> Path:
         return self.dir / f"{image_id}.npy"
 
+    def classes_path(self, image_id: str) -> Path:
+        return self.dir / "classes" / f"{image_id}.npy"
+
     def missing(self, items: Iterable[tuple[str, Path]]) -> list[tuple[str, Path]]:
-        return [(i, p) for i, p in items if not self.path(i).is_file()]
+        # Features cached before the classes were: computed again, so both come from one pass.
+        return [
+            (i, p)
+            for i, p in items
+            if not self.path(i).is_file()
+            or (self.with_classes and not self.classes_path(i).is_file())
+        ]
 
     def extract(
         self,
@@ -90,8 +111,10 @@ class FeatureCache:
             desc=f"features {self.backbone}",
             unit="photo",
         ):
-            features = next(iter(run(**{input_name: pixels[None]}).values()))[0]
-            self._save(image_id, features.astype(np.float16))
+            out = run(**{input_name: pixels[None]})
+            if "classes" in out:  # first, so a cached grid always has its classes
+                self._save(self.classes_path(image_id), out["classes"][0].astype(np.float16))
+            self._save(self.path(image_id), out["grid"][0].astype(np.float16))
         for image_id, error in errors.items():
             log.warning("skipped photo %s: %s", image_id, error)
         return errors
@@ -112,8 +135,8 @@ class FeatureCache:
                 if pixels is not None:
                     yield image_id, pixels
 
-    def _save(self, image_id: str, features: np.ndarray) -> None:
-        final = self.path(image_id)
+    def _save(self, final: Path, features: np.ndarray) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
         # A unique temporary name: workers sharing the cache may write the same photo at once.
         tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex}.tmp.npy")
         np.save(tmp, features)
@@ -121,8 +144,16 @@ class FeatureCache:
 
     def load(self, image_ids: list[str]) -> np.ndarray:
         """Stack cached features into one float16 array ``[N, L, C]``."""
-        first = np.load(self.path(image_ids[0]))
-        out = np.empty((len(image_ids), *first.shape), dtype=np.float16)
-        for row, image_id in enumerate(image_ids):
-            out[row] = np.load(self.path(image_id))
-        return out
+        return _stack([self.path(i) for i in image_ids])
+
+    def load_classes(self, image_ids: list[str]) -> np.ndarray:
+        """Stack cached ImageNet probabilities into one float16 array ``[N, 1000]``."""
+        return _stack([self.classes_path(i) for i in image_ids])
+
+
+def _stack(paths: list[Path]) -> np.ndarray:
+    first = np.load(paths[0])
+    out = np.empty((len(paths), *first.shape), dtype=np.float16)
+    for row, path in enumerate(paths):
+        out[row] = np.load(path)
+    return out

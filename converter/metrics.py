@@ -128,11 +128,9 @@ def ptb_tokenize(captions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
         except subprocess.TimeoutExpired as exc:
             raise MetricsError(f"PTB tokenizer timed out after {_JAVA_TIMEOUT_S} s") from exc
     if done.returncode != 0:
-        raise MetricsError(
-            f"PTB tokenizer failed (exit {done.returncode}): {_tail(done.stderr)}"
-        )
+        raise MetricsError(f"PTB tokenizer failed (exit {done.returncode}): {_tail(done.stderr)}")
     output = done.stdout.decode("utf-8", errors="replace").split("\n")
-    if len(output) < len(lines) or any(output[len(lines):]):
+    if len(output) < len(lines) or any(output[len(lines) :]):
         raise MetricsError(
             f"PTB tokenizer returned {len(output)} lines for {len(lines)} captions: "
             f"{_tail(done.stderr)}"

@@ -12,6 +12,10 @@ with three deliberate changes:
   computed once per photo instead of once per word, and the output layers applied to all
   steps at once.
 
+With ``concepts > 0`` the encoded features end with that many *concept* positions (the
+classifier's best-scored everyday groups, converter/concepts.py) after the grid cells: the
+decoder step is unchanged, it attends over ``grid + concepts`` positions.
+
 ``step`` is the single decoding step that the export turns into ``decoder_step.tflite``; it
 is built from ``GRUCell`` so the converter emits builtin ops only.
 """
@@ -36,6 +40,8 @@ class ModelConfig:
     dropout: float = 0.5
     attention_penalty: float = 1.0
     label_smoothing: float = 0.0
+    concepts: int = 0  # concept positions after the grid (0: grid only, as before)
+    concept_groups: int = 0  # size of the concept table (ids the encoder may pass)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,17 +63,47 @@ class CaptionModel(keras.Model):
         self.drop_features = layers.Dropout(c.dropout)
         self.drop_embedding = layers.Dropout(c.dropout)
         self.drop_output = layers.Dropout(c.dropout)
+        if c.concepts:
+            self.concept_embedding = layers.Embedding(
+                c.concept_groups, c.embedding_dim, name="concept_embedding"
+            )
+            self.concept_encoder = layers.Dense(
+                c.feature_dim, activation="relu", name="concept_encoder"
+            )
 
     def build_all(self) -> None:
         """Create every variable (Keras builds lazily) so checkpoints can be restored."""
         c = self.config
         features = tf.zeros([1, 4, c.feature_channels])
-        self.step(tf.zeros([1], tf.int32), tf.zeros([1, c.units]), self.encode(features))
+        concepts = self.no_concepts(1)
+        encoded = self.encode(features, concepts)
+        self.step(tf.zeros([1], tf.int32), tf.zeros([1, c.units]), encoded)
         self.built = True
 
+    def no_concepts(self, batch: int):
+        k = self.config.concepts
+        return tf.zeros([batch, k], tf.int32), tf.zeros([batch, k], tf.float32)
+
     # -- pieces shared by training and the exported graphs ---------------------------------
-    def encode(self, backbone_features, training: bool = False):
-        return self.drop_features(self.encoder(backbone_features), training=training)
+    def encode(self, backbone_features, concepts=None, training: bool = False):
+        """``[B, L, C]`` grid (+ ``(ids [B, K], scores [B, K])`` concepts) → ``[B, L+K, D]``."""
+        encoded = self.drop_features(self.encoder(backbone_features), training=training)
+        if not self.config.concepts:
+            return encoded
+        ids, scores = concepts
+        # The score enters as a feature (and its log, as the classifier's evidence is
+        # multiplicative), so a 0.9 "pizza" and a 0.02 "pizza" are different positions.
+        scores = tf.cast(scores, tf.float32)[..., None]
+        slot = tf.concat(
+            [
+                self.concept_embedding(ids),
+                scores,
+                tf.math.log(scores + 1e-4) / 10.0,
+            ],
+            axis=-1,
+        )
+        slots = self.drop_features(self.concept_encoder(slot), training=training)
+        return tf.concat([encoded, slots], axis=1)
 
     def _attend(self, encoded, keys, hidden):
         score = self.v(tf.nn.tanh(keys + self.w2(hidden)[:, None, :]))  # [B, L, 1]
@@ -92,9 +128,9 @@ class CaptionModel(keras.Model):
         return self._logits(new_hidden), new_hidden, alpha
 
     # -- training ------------------------------------------------------------------------------
-    def teacher_forced(self, backbone_features, tokens, training: bool = False):
+    def teacher_forced(self, backbone_features, concepts, tokens, training: bool = False):
         """Logits ``[B, T, V]`` and attention ``[B, T, L]`` for input tokens ``[B, T]``."""
-        encoded = self.encode(backbone_features, training=training)
+        encoded = self.encode(backbone_features, concepts, training=training)
         keys = self.w1(encoded)
         embedded = self.drop_embedding(self.embedding(tokens), training=training)
         batch, length = tf.shape(tokens)[0], tf.shape(tokens)[1]
@@ -110,9 +146,9 @@ class CaptionModel(keras.Model):
         logits = self._logits(tf.transpose(hiddens.stack(), [1, 0, 2]), training=training)
         return logits, tf.transpose(alphas.stack(), [1, 0, 2])
 
-    def caption_loss(self, backbone_features, inputs, targets, training: bool = False):
+    def caption_loss(self, backbone_features, concepts, inputs, targets, training: bool = False):
         """Masked cross-entropy per token, plus the doubly stochastic attention penalty."""
-        logits, alphas = self.teacher_forced(backbone_features, inputs, training=training)
+        logits, alphas = self.teacher_forced(backbone_features, concepts, inputs, training=training)
         mask = tf.cast(targets > 0, tf.float32)
         xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
         objective = xent
@@ -134,9 +170,9 @@ class CaptionModel(keras.Model):
 
     # -- batched greedy decoding for dev scoring and the export parity check ----------------------
     @tf.function(reduce_retracing=True)
-    def greedy_tokens(self, backbone_features, max_length: int, banned):
+    def greedy_tokens(self, backbone_features, concepts, max_length: int, banned):
         """Greedy token ids ``[B, max_length]`` for many photos at once (``banned``: ids masked)."""
-        encoded = self.encode(backbone_features)
+        encoded = self.encode(backbone_features, concepts)
         keys = self.w1(encoded)
         batch = tf.shape(encoded)[0]
         token = tf.fill([batch], 1)

@@ -126,7 +126,7 @@ def upgrade(
     dense = keras.layers.Dense(old.feature_dim, activation="relu", name="encoder")
     dense.build((None, None, kernel.shape[0]))
     dense.set_weights([kernel, bias])
-    encode, _, models = encoder_graph(backbone, None, dense)
+    encode, _, models = encoder_graph(backbone, None, lambda flat, _classes: dense(flat))
     encoder_bytes = tflite.convert({"encode": encode}, [*models, dense], _quantizer(quantize))
 
     staging = out.with_name(f".{out.name}.partial")
@@ -200,4 +200,3 @@ def _changed_captions(old: Path, new: Path, photos: list[Path]) -> list[str]:
             if a.words != b.words:
                 changed.append(f"{photo.name} beam {beam}: {a.text!r} → {b.text!r}")
     return changed
-

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from converter import datasets, distribute, text
+from converter import concepts, datasets, distribute, text
 from converter.backbones import registry
 from converter.features import DEFAULT_CACHE, FeatureCache
 from desktop.outputs import write_atomic
@@ -60,6 +60,12 @@ class TrainConfig:
     cache_dir: str = str(DEFAULT_CACHE)
     backbone_weights: str | None = None
     dev_limit: int | None = None
+    # Concept-conditioned training (converter/concepts.py): the classifier's best `concepts`
+    # groups join the grid; caption-only text (`caption_text` JSONL files) trains the decoder
+    # with an empty grid, `text_per_epoch` captions of it drawn afresh each epoch (0: all).
+    concepts: int = 0
+    caption_text: tuple[str, ...] = ()
+    text_per_epoch: int = 0
 
 
 @dataclass
@@ -71,6 +77,11 @@ class Prepared:
     dev_features: np.ndarray
     dev_captions: list[tuple[int, list[int]]]
     dev_references: dict[str, list[str]]
+    # Concept slots (ids, scores) [N, K] per photo; K = 0 without concepts.
+    train_concepts: tuple[np.ndarray, np.ndarray] | None = None
+    dev_concepts: tuple[np.ndarray, np.ndarray] | None = None
+    text_captions: list[list[int]] | None = None  # token ids of caption-only examples
+    text_named: list[list[int]] | None = None  # concept groups each of them names
 
 
 def prepare(
@@ -101,9 +112,12 @@ def prepare(
         log.warning("%d photo(s) could not be read and are left out", len(errors))
         train = [e for e in train if e.image_id not in errors]
         dev = [e for e in dev if e.image_id not in errors]
+    if config.caption_text and not config.concepts:
+        raise TrainingError("caption-only text trains through the concepts: pass --concepts K")
+    corpus = concepts.read_caption_text([Path(p) for p in config.caption_text])
     if vocab is None:
         vocab = text.Vocabulary.build(
-            (c for e in train for c in e.captions), config.top_k, config.min_count
+            [*(c for e in train for c in e.captions), *corpus], config.top_k, config.min_count
         )
 
     def captions(examples):
@@ -113,8 +127,28 @@ def prepare(
             for c in e.captions
         ]
 
+    train_slots = dev_slots = None
+    text_captions = text_named = None
+    if config.concepts:
+        if not cache.with_classes:
+            raise TrainingError(f"{config.backbone} has no ImageNet classifier for concepts")
+        table = concepts.ConceptTable()
+
+        def slots(examples):
+            scores = table.scores(cache.load_classes([e.image_id for e in examples]))
+            return concepts.top_k(scores, config.concepts)
+
+        train_slots, dev_slots = slots(train), slots(dev)
+        text_captions = [vocab.encode(c, config.max_caption_words) for c in corpus]
+        text_named = [table.in_caption(c) for c in corpus]
+        log.info("%d caption-only examples from %s", len(corpus), ", ".join(config.caption_text))
+
     return Prepared(
         vocab=vocab,
+        train_concepts=train_slots,
+        dev_concepts=dev_slots,
+        text_captions=text_captions,
+        text_named=text_named,
         train_features=cache.load([e.image_id for e in train]),
         train_captions=captions(train),
         dev_ids=[e.image_id for e in dev],
@@ -142,7 +176,9 @@ def bucketed_batches(
     return batches
 
 
-def pad_batch(batch, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pad_batch(batch, features: np.ndarray, slots=None) -> tuple[np.ndarray, ...]:
+    """``(features, concept ids, concept scores, inputs, targets)`` of a batch; ``features``
+    and ``slots`` are indexed by the batch's rows (``slots`` None: no concepts, K = 0)."""
     # Round the length up to a multiple of 4 to bound the number of traced shapes.
     longest = max(len(ids) for _, ids in batch) - 1
     length = int(math.ceil(longest / 4) * 4)
@@ -152,7 +188,11 @@ def pad_batch(batch, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
         inputs[i, : len(ids) - 1] = ids[:-1]
         targets[i, : len(ids) - 1] = ids[1:]
     rows = np.fromiter((row for row, _ in batch), np.int64, len(batch))
-    return features[rows], inputs, targets
+    if slots is None:
+        ids, scores = np.zeros((len(batch), 0), np.int32), np.zeros((len(batch), 0), np.float32)
+    else:
+        ids, scores = slots[0][rows], slots[1][rows]
+    return features[rows], ids, scores, inputs, targets
 
 
 class Trainer:
@@ -188,6 +228,8 @@ class Trainer:
             dropout=config.dropout,
             attention_penalty=config.attention_penalty,
             label_smoothing=config.label_smoothing,
+            concepts=config.concepts,
+            concept_groups=len(concepts.ConceptTable()) if config.concepts else 0,
         )
         with self.strategy.scope():
             self.model = CaptionModel(self.model_config)
@@ -217,9 +259,9 @@ class Trainer:
             self._write_config()
         self._train_step = self._make_train_step()
         self._eval_step = tf.function(
-            lambda f, i, t: self.model.caption_loss(tf.cast(f, tf.float32), i, t, training=False)[
-                0
-            ],
+            lambda f, ci, cs, i, t: self.model.caption_loss(
+                tf.cast(f, tf.float32), (ci, cs), i, t, training=False
+            )[0],
             reduce_retracing=True,
         )
 
@@ -240,10 +282,10 @@ class Trainer:
         tf = self.tf
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
 
-        def replica_step(features, inputs, targets):
+        def replica_step(features, ids, scores, inputs, targets):
             with tf.GradientTape() as tape:
                 xent, total = model.caption_loss(
-                    tf.cast(features, tf.float32), inputs, targets, training=True
+                    tf.cast(features, tf.float32), (ids, scores), inputs, targets, training=True
                 )
                 scaled = total / strategy.num_replicas_in_sync
             grads = tape.gradient(scaled, model.trainable_variables)
@@ -255,23 +297,52 @@ class Trainer:
         # per-shape retracing at different steps on different workers would break.
         @tf.function
         def train_step(iterator):
-            features, inputs, targets = next(iterator)
-            per_replica = strategy.run(replica_step, args=(features, inputs, targets))
+            per_replica = strategy.run(replica_step, args=next(iterator))
             return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
         return train_step
 
-    def _batches(self, captions, features, rng):
+    def _sources(self, rng: random.Random) -> list[tuple[list, np.ndarray, tuple | None]]:
+        """This epoch's ``(captions, features, slots)``: the photos, then (with caption text)
+        a fresh draw of caption-only examples with an empty grid and noisy concept slots."""
+        data = self.data
+        sources = [(data.train_captions, data.train_features, data.train_concepts)]
+        if data.text_captions:
+            count = self.config.text_per_epoch or len(data.text_captions)
+            chosen = rng.sample(range(len(data.text_captions)), min(count, len(data.text_captions)))
+            ids, scores = concepts.text_slots(
+                [data.text_named[j] for j in chosen],
+                *data.train_concepts,
+                np.random.default_rng(rng.getrandbits(32)),
+            )
+            channels = data.train_features.shape[-1]
+            # One all-zero cell: the encoder turns it into a learned "no photo" position.
+            empty = np.broadcast_to(
+                np.zeros((1, 1, channels), np.float16), (len(chosen), 1, channels)
+            )
+            captions = [(row, data.text_captions[j]) for row, j in enumerate(chosen)]
+            sources.append((captions, empty, (ids, scores)))
+        return sources
+
+    def _batches(self, sources, rng):
         """``(steps, distributed dataset)``: every worker builds the same batches (same seed),
         of ``batch_size / replicas`` captions each, and feeds its replicas their own share;
-        every replica runs the same number of steps (the last few batches may be left over)."""
+        every replica runs the same number of steps (the last few batches may be left over).
+        A batch draws from one source (photos or caption text), the batches mixed."""
         tf = self.tf
         replicas = self.strategy.num_replicas_in_sync
-        batches = bucketed_batches(captions, max(1, self.config.batch_size // replicas), rng)
+        size = max(1, self.config.batch_size // replicas)
+        batches = [
+            (source, batch)
+            for source, (captions, _, _) in enumerate(sources)
+            for batch in bucketed_batches(captions, size, rng)
+        ]
+        rng.shuffle(batches)
         steps = len(batches) // replicas
         if steps * replicas < len(batches):
             log.info("%d batch(es) left over this epoch", len(batches) - steps * replicas)
-        L, C = features.shape[1:]
+        C = sources[0][1].shape[-1]
+        K = self.config.concepts
 
         def dataset_fn(context):
             local = replicas // context.num_input_pipelines
@@ -280,12 +351,16 @@ class Trainer:
             def generate():
                 for step in range(steps):
                     for j in range(local):  # one element per local replica, in order
-                        yield pad_batch(batches[step * replicas + first + j], features)
+                        source, batch = batches[step * replicas + first + j]
+                        _, features, slots = sources[source]
+                        yield pad_batch(batch, features, slots)
 
             return tf.data.Dataset.from_generator(
                 generate,
                 output_signature=(
-                    tf.TensorSpec([None, L, C], tf.float16),
+                    tf.TensorSpec([None, None, C], tf.float16),
+                    tf.TensorSpec([None, K], tf.int32),
+                    tf.TensorSpec([None, K], tf.float32),
                     tf.TensorSpec([None, None], tf.int32),
                     tf.TensorSpec([None, None], tf.int32),
                 ),
@@ -301,13 +376,19 @@ class Trainer:
         hypotheses = {}
         for start in range(0, len(ids), 250):
             feats = tf.constant(self.data.dev_features[start : start + 250], tf.float32)
+            slots = self._slice_slots(self.data.dev_concepts, start, start + 250, len(feats))
             tokens = self.model.greedy_tokens(
-                feats, self.config.max_caption_words + 1, banned
+                feats, slots, self.config.max_caption_words + 1, banned
             ).numpy()
             for image_id, row in zip(ids[start : start + 250], tokens, strict=True):
                 hypotheses[image_id] = " ".join(self.data.vocab.decode(row))
         references = {i: self.data.dev_references[i] for i in ids}
         return quick_scores(references, hypotheses)
+
+    def _slice_slots(self, slots, start: int, stop: int, batch: int):
+        if slots is None:
+            return self.model.no_concepts(batch)
+        return slots[0][start:stop], slots[1][start:stop]
 
     def run(self) -> list[dict]:
         rng = random.Random(self.config.seed + int(self.epoch.numpy()))
@@ -319,7 +400,7 @@ class Trainer:
             )
             self.optimizer.learning_rate.assign(lr)
             started = time.time()
-            count, batches = self._batches(self.data.train_captions, self.data.train_features, rng)
+            count, batches = self._batches(self._sources(rng), rng)
             iterator = iter(batches)
             total, steps = 0.0, 0
             for _ in range(count):
@@ -371,8 +452,9 @@ class Trainer:
     def _dev_loss(self) -> float:
         losses, weights = [], []
         for batch in bucketed_batches(self.data.dev_captions, 256, None):
-            features, inputs, targets = pad_batch(batch, self.data.dev_features)
-            losses.append(float(self._eval_step(features, inputs, targets)))
+            padded = pad_batch(batch, self.data.dev_features, self.data.dev_concepts)
+            losses.append(float(self._eval_step(*padded)))
+            targets = padded[-1]
             weights.append(float((targets > 0).sum()))
         return float(np.average(losses, weights=weights))
 

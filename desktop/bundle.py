@@ -18,7 +18,7 @@ from desktop.confidence import Calibration
 from desktop.objects import ObjectNamer
 
 FORMAT = "show-attend-tell-bundle"
-SUPPORTED_VERSIONS = (1, 2)
+SUPPORTED_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 SPECIAL_WORDS = {"pad": "<pad>", "start": "<start>", "end": "<end>", "unk": "<unk>"}
 
@@ -65,6 +65,9 @@ class Bundle:
     namer: ObjectNamer | None = field(default=None, repr=False, compare=False, hash=False)
     # Format 2, once fitted (benchmarks/objects_eval.py): the confidence model.
     calibration: Calibration | None = None
+    # Format 3: positions the encoder appends after the grid cells (the classifier's best
+    # concepts, which the decoder attends to as well); 0 before.
+    concept_slots: int = 0
 
     @property
     def objects_note(self) -> str | None:
@@ -84,6 +87,11 @@ class Bundle:
     @property
     def grid_cells(self) -> int:
         return self.feature_grid[0] * self.feature_grid[1]
+
+    @property
+    def positions(self) -> int:
+        """What the decoder attends over: the grid cells, then the concept slots."""
+        return self.grid_cells + self.concept_slots
 
     def words(self, ids) -> tuple[str, ...]:
         specials = set(self.tokens.specials)
@@ -299,6 +307,12 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         namer = ObjectNamer(
             _read_json(labels_path), float(threshold), max_objects, where=labels_path.name
         )
+    concept_slots = 0
+    if version >= 3 and manifest.get("concepts") is not None:
+        entry = _get(manifest, "concepts", dict)
+        concept_slots = _get(entry, "count", int, "manifest.json 'concepts'")
+        if not 0 < concept_slots <= 64 or isinstance(concept_slots, bool):
+            raise BundleError(f"manifest.json: concepts.count must be 1..64, got {concept_slots}")
     calibration = None
     if version >= 2 and manifest.get("confidence") is not None:
         calibration = Calibration.from_manifest(manifest["confidence"])
@@ -323,4 +337,5 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         objects_output=str(objects.get("output", "classes")) if namer is not None else None,
         namer=namer,
         calibration=calibration,
+        concept_slots=concept_slots,
     )

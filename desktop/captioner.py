@@ -153,7 +153,7 @@ class Captioner:
 
     def _check_signatures(self) -> None:
         b = self.bundle
-        cells, dim = b.grid_cells, b.feature_dim
+        cells, dim = b.positions, b.feature_dim
         expected = {
             (self.encoder, "in"): {"pixels": (1, *b.input_size, 3)},
             (self.encoder, "out"): {"features": (1, cells, dim)},
@@ -235,7 +235,8 @@ class Captioner:
         words = tuple(self.bundle.vocabulary[i] for i in decoded.tokens)
         gh, gw = self.bundle.feature_grid
         attention = (
-            decoded.attention.reshape(len(words), gh, gw)
+            # Where on the photo: the grid cells (concept slots are not places).
+            decoded.attention[:, : gh * gw].reshape(len(words), gh, gw)
             if decoded.attention is not None
             else np.zeros((0, gh, gw), dtype=np.float32)
         )

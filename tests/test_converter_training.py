@@ -32,7 +32,9 @@ def test_loss_falls_when_overfitting_a_tiny_set():
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            xent, total = model.caption_loss(features, inputs, targets, training=True)
+            xent, total = model.caption_loss(
+                features, model.no_concepts(8), inputs, targets, training=True
+            )
         grads = tape.gradient(total, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return xent
