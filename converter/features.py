@@ -4,8 +4,8 @@ The cache is ``CACHE/<backbone>/<image_id>.npy`` (float16, ``[grid*grid, channel
 file per photo written atomically, and, for backbones whose weights include their ImageNet
 classifier, ``CACHE/<backbone>/classes/<image_id>.npy`` (float16 ``[1000]`` probabilities,
 the same pass: what concept-conditioned training reads), so an interrupted extraction
-resumes where it stopped and two backbones never mix. The frozen backbone runs under LiteRT (about twice Keras' speed on
-CPU), with JPEG decoding on a thread pool.
+resumes where it stopped and two backbones never mix. The frozen backbone runs under LiteRT
+(about twice Keras' speed on CPU), with JPEG decoding on a thread pool.
 """
 
 from __future__ import annotations
