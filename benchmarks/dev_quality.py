@@ -9,6 +9,10 @@ finishes, ``<unk>`` not masked, greedy in place of beam 3). Scores are Java-free
 ``tests/test_default_model.py`` sets its floors from this table (docs/testing.md).
 
     python -m benchmarks.dev_quality --data-dir ../shared/datasets/flickr8k -n 300
+    python -m benchmarks.dev_quality --set coco --data-dir ../shared/datasets/coco-ood-dev
+
+``--set coco`` does the same on the 300 everyday photos of coco-ood-dev (all of them), the
+set the everyday-photo model is measured on.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from desktop.images import open_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k"
+COCO_DEV = ROOT.parent / "shared" / "datasets" / "coco-ood-dev"
 SUBSET = 300  # first photos of the dev split: the test's subset (docs/testing.md)
 
 
@@ -44,6 +49,19 @@ class Scores:
 
 def dev_subset(data_dir: Path = FLICKR, n: int = SUBSET) -> list[datasets.Example]:
     return datasets.load("flickr8k", data_dir).split("dev")[:n]
+
+
+def coco_dev(data_dir: Path = COCO_DEV) -> list[datasets.Example]:
+    """coco-ood-dev's photos with their references, in name order."""
+    references: dict[str, list[str]] = {}
+    token_file = data_dir / "captions.token.txt"
+    for line in token_file.read_text(encoding="utf-8").splitlines():
+        key, _, caption = line.partition("\t")
+        references.setdefault(key.split("#")[0], []).append(caption)
+    return [
+        datasets.Example(name, data_dir / "images" / name, tuple(refs))
+        for name, refs in sorted(references.items())
+    ]
 
 
 def cider(references: dict[str, Sequence[str]], hypotheses: dict[str, str]) -> float:
@@ -150,11 +168,18 @@ def measure(model_dir: Path, examples: Sequence[datasets.Example]) -> list[tuple
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.dev_quality", description=__doc__)
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "default")
-    parser.add_argument("--data-dir", type=Path, default=FLICKR)
+    parser.add_argument("--set", choices=["flickr8k", "coco"], default="flickr8k")
+    parser.add_argument("--data-dir", type=Path, help="the set's folder (default: ../shared)")
     parser.add_argument("-n", type=int, default=SUBSET, help="first N dev photos")
     args = parser.parse_args(argv)
-    rows = measure(args.model, dev_subset(args.data_dir, args.n))
-    print(f"first {args.n} Flickr8k dev photos, {args.model}")
+    if args.set == "coco":
+        examples = coco_dev(args.data_dir or COCO_DEV)[: args.n]
+        title = f"first {len(examples)} coco-ood-dev photos, {args.model}"
+    else:
+        examples = dev_subset(args.data_dir or FLICKR, args.n)
+        title = f"first {args.n} Flickr8k dev photos, {args.model}"
+    rows = measure(args.model, examples)
+    print(title)
     print("| kind | variant | BLEU-4 | CIDEr | <unk> |\n| --- | --- | --- | --- | --- |")
     for kind, name, s in rows:
         print(f"| {kind} | {name} | {s.bleu4:.4f} | {s.cider:.4f} | {s.unk} |")

@@ -71,10 +71,9 @@ def object_figures(
 
 
 def caption_set(
-    captioner: Captioner, photos: dict[str, Path], beam: int, cache: Path
+    captioner: Captioner, photos: dict[str, Path], options: CaptionOptions, cache: Path
 ) -> tuple[dict[str, str], list[float]]:
     done = json.loads(cache.read_text()) if cache.is_file() else {}
-    options = CaptionOptions(beam_width=beam, with_attention=False)
     for key, path in photos.items():
         if key in done:
             continue
@@ -85,8 +84,8 @@ def caption_set(
     return {k: done[k]["text"] for k in photos}, [done[k]["ms"] for k in photos]
 
 
-def evaluate_set(name, captioner, photos, references, beam, cache, terms, coco, subsets=()):
-    captions, ms = caption_set(captioner, photos, beam, cache)
+def evaluate_set(name, captioner, photos, references, options, cache, terms, coco, subsets=()):
+    captions, ms = caption_set(captioner, photos, options, cache)
     row = {
         "photos": len(captions),
         **{k: v for k, v in metrics.score(references, captions).items()},
@@ -112,6 +111,9 @@ def main(argv=None) -> int:
     parser.add_argument("--coco", type=Path, help="coco-ood-dev folder")
     parser.add_argument("--flickr8k", type=Path, help="Flickr8k folder (its dev split is used)")
     parser.add_argument("--beam", type=int, default=3)
+    parser.add_argument(
+        "--word-bonus", type=float, help="object word bonus (default: the bundle's own)"
+    )
     parser.add_argument("--cache", type=Path, default=ROOT / "cache" / "everyday-eval")
     parser.add_argument("--out", type=Path, help="write the figures here (JSON)")
     args = parser.parse_args(argv)
@@ -122,9 +124,16 @@ def main(argv=None) -> int:
     terms, coco = coco_terms(table)
     digest = bundle.manifest["files"][bundle.decoder.path.name]["sha256"][:16]
     encoder = bundle.manifest["files"][bundle.encoder.path.name]["sha256"][:16]
-    key = f"{encoder}-{digest}-beam{args.beam}"
+    options = CaptionOptions(beam_width=args.beam, with_attention=False, word_bonus=args.word_bonus)
+    bonus = bundle.word_bonus if args.word_bonus is None else args.word_bonus
+    key = f"{encoder}-{digest}-beam{args.beam}" + (f"-bonus{bonus:g}" if bonus else "")
     size = sum(p.stat().st_size for p in args.bundle.iterdir() if p.is_file())
-    report: dict = {"bundle": str(args.bundle), "beam": args.beam, "bundle_mb": size / 1e6}
+    report: dict = {
+        "bundle": str(args.bundle),
+        "beam": args.beam,
+        "word_bonus": bonus,
+        "bundle_mb": size / 1e6,
+    }
     if args.coco:
         refs = read_references(args.coco / "captions.token.txt")
         photos = {k: args.coco / "images" / k for k in sorted(refs)}
@@ -134,7 +143,7 @@ def main(argv=None) -> int:
             captioner,
             photos,
             refs,
-            args.beam,
+            options,
             args.cache / f"coco-{key}.json",
             terms,
             coco,
@@ -149,7 +158,7 @@ def main(argv=None) -> int:
             captioner,
             photos,
             refs,
-            args.beam,
+            options,
             args.cache / f"flickr8k-{key}.json",
             terms,
             coco,

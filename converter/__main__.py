@@ -38,6 +38,7 @@ def _train(args) -> int:
         concepts=args.concepts,
         caption_text=tuple(str(p) for p in args.caption_text),
         text_per_epoch=args.text_per_epoch,
+        text_photo_share=args.text_photo_share,
     )
     trainer = Trainer(config, resume=args.resume)
     try:
@@ -178,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--text-per-epoch", type=int, default=0, help="caption-only examples per epoch (0: all)"
+    )
+    train.add_argument(
+        "--text-photo-share",
+        type=float,
+        default=0.0,
+        help="share of caption-only examples shown over a random training photo's grid "
+        "(the photo whose classifier noise they carry) instead of no grid",
     )
     train.add_argument("--cache-dir", type=Path, default=Path("cache/features"))
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")

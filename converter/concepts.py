@@ -76,8 +76,9 @@ def text_slots(
     background_scores: np.ndarray,
     rng: np.random.Generator,
     noise: TextNoise = TextNoise(),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Concept slots ``(ids [N, k], scores [N, k])`` for caption-only examples.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concept slots ``(ids [N, k], scores [N, k])`` for caption-only examples, and the
+    training photo each one's background came from ``[N]``.
 
     Each example starts from a random training photo's real top-k (the classifier's own
     mistakes), damped; the groups its caption names then take the weakest slots with a
@@ -98,7 +99,7 @@ def text_slots(
             scores[i, slot] = rng.uniform(noise.score_low, 1.0)
         order = np.argsort(-scores[i], kind="stable")
         ids[i], scores[i] = ids[i][order], scores[i][order]
-    return ids, scores
+    return ids, scores, rows
 
 
 def read_caption_text(paths: Sequence[Path], limit: int | None = None) -> list[str]:

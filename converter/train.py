@@ -66,6 +66,10 @@ class TrainConfig:
     concepts: int = 0
     caption_text: tuple[str, ...] = ()
     text_per_epoch: int = 0
+    # Share of caption-only examples shown over the grid of the random training photo whose
+    # classifier noise they carry (the rest: no photo). Over a real grid the decoder learns
+    # that a confident concept outranks the grid, not only when there is no photo.
+    text_photo_share: float = 0.0
 
 
 @dataclass
@@ -195,6 +199,18 @@ def pad_batch(batch, features: np.ndarray, slots=None) -> tuple[np.ndarray, ...]
     return features[rows], ids, scores, inputs, targets
 
 
+class _Rows:
+    """``features[rows[i]]`` as row ``i``: caption-only examples shown over training photos
+    index their slots by example and their grid by photo (one photo may serve several)."""
+
+    def __init__(self, features: np.ndarray, rows: np.ndarray):
+        self.features, self.rows = features, rows
+        self.shape = features.shape
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        return self.features[self.rows[index]]
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False):
         import tensorflow as tf
@@ -304,24 +320,29 @@ class Trainer:
 
     def _sources(self, rng: random.Random) -> list[tuple[list, np.ndarray, tuple | None]]:
         """This epoch's ``(captions, features, slots)``: the photos, then (with caption text)
-        a fresh draw of caption-only examples with an empty grid and noisy concept slots."""
+        a fresh draw of caption-only examples with noisy concept slots, with an empty grid
+        or (``text_photo_share`` of them) over a random training photo's grid."""
         data = self.data
         sources = [(data.train_captions, data.train_features, data.train_concepts)]
         if data.text_captions:
             count = self.config.text_per_epoch or len(data.text_captions)
             chosen = rng.sample(range(len(data.text_captions)), min(count, len(data.text_captions)))
-            ids, scores = concepts.text_slots(
+            ids, scores, photos = concepts.text_slots(
                 [data.text_named[j] for j in chosen],
                 *data.train_concepts,
                 np.random.default_rng(rng.getrandbits(32)),
             )
+            over_photo = int(round(len(chosen) * self.config.text_photo_share))
             channels = data.train_features.shape[-1]
             # One all-zero cell: the encoder turns it into a learned "no photo" position.
             empty = np.broadcast_to(
                 np.zeros((1, 1, channels), np.float16), (len(chosen), 1, channels)
             )
             captions = [(row, data.text_captions[j]) for row, j in enumerate(chosen)]
-            sources.append((captions, empty, (ids, scores)))
+            sources.append((captions[over_photo:], empty, (ids, scores)))
+            if over_photo:
+                over = _Rows(data.train_features, photos[:over_photo])
+                sources.append((captions[:over_photo], over, (ids, scores)))
         return sources
 
     def _batches(self, sources, rng):

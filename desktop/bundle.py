@@ -68,6 +68,8 @@ class Bundle:
     # Format 3: positions the encoder appends after the grid cells (the classifier's best
     # concepts, which the decoder attends to as well); 0 before.
     concept_slots: int = 0
+    # Logit bonus for the words of seen objects (manifest objects.word_bonus; 0: none).
+    word_bonus: float = 0.0
 
     @property
     def objects_note(self) -> str | None:
@@ -297,6 +299,7 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
     # Informational only: the runtime reads tensor types and quantization from the models.
     quantization = str(manifest.get("quantization", "float32"))
     namer = None
+    word_bonus = 0.0
     if objects is not None and labels_path is not None:
         threshold = objects.get("threshold", 0.2)
         max_objects = objects.get("max_objects", 5)
@@ -307,6 +310,15 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         namer = ObjectNamer(
             _read_json(labels_path), float(threshold), max_objects, where=labels_path.name
         )
+        word_bonus = objects.get("word_bonus", 0.0)
+        if (
+            isinstance(word_bonus, bool)
+            or not isinstance(word_bonus, int | float)
+            or not 0.0 <= word_bonus <= 20.0
+        ):
+            raise BundleError(
+                f"manifest.json: objects.word_bonus must be 0..20, got {word_bonus!r}"
+            )
     concept_slots = 0
     if version >= 3 and manifest.get("concepts") is not None:
         entry = _get(manifest, "concepts", dict)
@@ -338,4 +350,5 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         namer=namer,
         calibration=calibration,
         concept_slots=concept_slots,
+        word_bonus=float(word_bonus),
     )

@@ -8,6 +8,7 @@ Photos are decoded on a thread pool (Pillow releases the GIL) while the model ru
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 import time
@@ -46,6 +47,9 @@ class CaptionOptions:
     beam_width: int = 3
     max_length: int | None = None  # None → the bundle's max_length
     with_attention: bool = True
+    # Logit bonus per unit of object score for the words that name a seen object (None: the
+    # bundle's `objects.word_bonus`, 0 where it has none).
+    word_bonus: float | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,7 @@ class Captioner:
                 beam_width=options.beam_width,
                 max_length=options.max_length,
                 with_attention=options.with_attention,
+                bias=self._word_bias(encoded, options),
             )
             t2 = time.perf_counter()
         if not np.isfinite(decoded.score) or set(decoded.tokens) & set(self.bundle.tokens.specials):
@@ -264,6 +269,36 @@ class Captioner:
                 objects_ms=objects_ms,
             ),
         )
+
+    def _word_bias(self, encoded: dict[str, np.ndarray], options: CaptionOptions):
+        """Logit bonus for the words of what the classifier sees (``bonus × group score``):
+        the decoder learned those words from caption text, this tips it towards saying
+        them for this photo. None where there is no bonus or no classifier."""
+        b = self.bundle
+        bonus = b.word_bonus if options.word_bonus is None else options.word_bonus
+        if not bonus or b.namer is None or b.objects_output is None:
+            return None
+        probabilities = encoded[b.objects_output]
+        if not np.isfinite(probabilities).all():
+            return None  # _objects reports it
+        groups = b.namer.group_scores(b.namer.name_scores(probabilities))
+        bias = np.zeros(b.vocab_size, np.float32)
+        np.add.at(bias, self._group_words[1], bonus * groups[self._group_words[0]])
+        return bias
+
+    @functools.cached_property
+    def _group_words(self) -> tuple[np.ndarray, np.ndarray]:
+        """(group index, vocabulary id) pairs: the one-word forms that name each group."""
+        namer, vocab = self.bundle.namer, self.bundle.vocabulary
+        index = {w: i for i, w in enumerate(vocab)}
+        group_index = {g: i for i, g in enumerate(namer.groups)} if namer else {}
+        pairs = [
+            (group_index[group], index[form])
+            for form, group in (namer.terms.group_of.items() if namer else ())
+            if " " not in form and form in index and group in group_index
+        ]
+        groups, ids = zip(*sorted(pairs), strict=True) if pairs else ((), ())
+        return np.array(groups, np.int64), np.array(ids, np.int64)
 
     def _objects(
         self, encoded: dict[str, np.ndarray], words: tuple[str, ...], score: float

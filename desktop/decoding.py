@@ -74,17 +74,29 @@ class Decoder:
         max_length: int | None = None,
         with_attention: bool = True,
         alpha: float = 1.0,
+        bias: np.ndarray | None = None,
     ) -> Decoded:
+        """``bias`` ([vocab_size], optional) is added to every step's logits: guidance such
+        as the photo's object words (desktop/captioner.py), part of the caption's score."""
         if beam_width < 1:
             raise ValueError(f"beam width must be at least 1, got {beam_width}")
         limit = self.max_length if max_length is None else max(1, int(max_length))
+        masks = (self.first_mask, self.mask)
+        if bias is not None:
+            masks = (self.first_mask + bias, self.mask + bias)
         if beam_width == 1:
-            return self.greedy(features, limit, with_attention, alpha)
-        return self.beam(features, beam_width, limit, with_attention, alpha)
+            return self.greedy(features, limit, with_attention, alpha, masks)
+        return self.beam(features, beam_width, limit, with_attention, alpha, masks)
 
     def greedy(
-        self, features: np.ndarray, max_length: int, with_attention: bool, alpha: float
+        self,
+        features: np.ndarray,
+        max_length: int,
+        with_attention: bool,
+        alpha: float,
+        masks: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Decoded:
+        first_mask, mask = masks or (self.first_mask, self.mask)
         end = self.tokens.end
         token = np.array([self.tokens.start], dtype=np.int32)
         hidden = np.zeros((1, self.units), dtype=np.float32)
@@ -94,7 +106,7 @@ class Decoder:
         finished = False
         for t in range(max_length):
             logits, hidden, attention = self.step(token, hidden, features)
-            x = logits[0] + (self.first_mask if t == 0 else self.mask)
+            x = logits[0] + (first_mask if t == 0 else mask)
             best = int(x.argmax())
             # log p(best) = x[best] - logsumexp(x), with x[best] the maximum.
             total -= float(np.log(np.exp(x - x[best]).sum()))
@@ -114,8 +126,15 @@ class Decoder:
         )
 
     def beam(
-        self, features: np.ndarray, width: int, max_length: int, with_attention: bool, alpha: float
+        self,
+        features: np.ndarray,
+        width: int,
+        max_length: int,
+        with_attention: bool,
+        alpha: float,
+        masks: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Decoded:
+        first_mask, mask = masks or (self.first_mask, self.mask)
         end, vocab = self.tokens.end, self.vocab_size
         feats = np.repeat(features, width, axis=0)
         hidden = np.zeros((width, self.units), dtype=np.float32)
@@ -133,7 +152,7 @@ class Decoder:
             if with_attention:
                 attention_hist.append(attention)
             candidates = sums[:, None] + _log_softmax(
-                logits.astype(np.float64) + (self.first_mask if t == 0 else self.mask)
+                logits.astype(np.float64) + (first_mask if t == 0 else mask)
             )
             flat = candidates.ravel()
             top = np.argpartition(-flat, n_candidates - 1)[:n_candidates]

@@ -169,6 +169,11 @@ class ObjectNamer:
         evidence = float(p[self.person_evidence].sum()) if len(self.person_evidence) else 0.0
         return NameScores(self.names, np.clip(sums, 0.0, 1.0), min(1.0, evidence))
 
+    def group_scores(self, scores: NameScores) -> np.ndarray:
+        """``[len(groups)]``: each group's summed name scores, at most 1."""
+        sums = np.bincount(self.group_of_name, weights=scores.scores, minlength=len(self.groups))
+        return np.clip(sums, 0.0, 1.0).astype(np.float32)
+
     def objects(
         self, scores: NameScores, threshold: float | None = None
     ) -> tuple[DetectedObject, ...]:

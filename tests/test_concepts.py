@@ -47,7 +47,8 @@ def test_text_slots_put_the_caption_s_concepts_among_real_noise(table):
     background_scores = np.tile(np.linspace(0.9, 0.1, 5, dtype=np.float32), (10, 1))
     pizza = table.groups.index("pizza")
     named = [[pizza]] * 400
-    ids, scores = text_slots(named, background_ids, background_scores, rng)
+    ids, scores, photos = text_slots(named, background_ids, background_scores, rng)
+    assert photos.shape == (400,) and photos.max() < 10
     assert ids.shape == scores.shape == (400, 5)
     assert np.all(np.diff(scores, axis=1) <= 0), "slots are ordered best first, as top_k is"
     has = (ids == pizza).any(axis=1)
