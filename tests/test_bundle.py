@@ -382,3 +382,26 @@ def test_malformed_manifests_are_refused_saying_what_is_wrong(bundle_copy, chang
     with pytest.raises(BundleError) as info:
         load_bundle(bundle_copy)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("bonus", [-1, 21, "4", True, None])
+def test_a_bad_word_bonus_is_refused(bundle_copy, bonus):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    _edit_manifest(bundle_copy, objects={**manifest["objects"], "word_bonus": bonus})
+    with pytest.raises(BundleError, match="objects.word_bonus must be 0..20"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("count", [0, 65, "5", True])
+def test_a_bad_concept_count_is_refused(bundle_copy, count):
+    _edit_manifest(bundle_copy, format_version=3, concepts={"count": count})
+    with pytest.raises(BundleError, match="concepts"):
+        load_bundle(bundle_copy)
+
+
+def test_a_concept_count_that_the_encoder_does_not_produce_is_refused(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    count = manifest.get("concepts", {}).get("count", 0) + 2
+    _edit_manifest(bundle_copy, format_version=3, concepts={"count": count})
+    with pytest.raises(CaptionerError, match="features has shape"):
+        Captioner.load(bundle_copy)

@@ -138,3 +138,20 @@ def test_a_table_not_listed_by_id_is_refused(table):
 
 def test_the_shipped_bundle_carries_this_table(default_model_dir):
     assert (default_model_dir / "labels.json").read_bytes() == TABLE.read_bytes()
+
+
+def test_word_bonus_makes_the_caption_name_what_the_classifier_sees(default_model_dir):
+    """The decode loop's object-word bonus: a large one puts the classifier's top object in
+    the caption; none leaves the caption as the bundle's own setting makes it."""
+    from desktop.captioner import Captioner, CaptionOptions
+
+    captioner = Captioner.load(default_model_dir)
+    photo = Path(__file__).resolve().parents[1] / "samples" / "chelsea.jpg"
+    plain = captioner.caption(photo, CaptionOptions(word_bonus=0.0))
+    pushed = captioner.caption(photo, CaptionOptions(word_bonus=20.0))
+    assert plain.objects and plain.objects[0].name == "cat"
+    assert "cat" in pushed.words or "cats" in pushed.words, pushed.text
+    assert pushed.objects == plain.objects  # the objects themselves do not change
+    default = captioner.caption(photo)
+    bonus = captioner.bundle.word_bonus
+    assert default.words == captioner.caption(photo, CaptionOptions(word_bonus=bonus)).words
