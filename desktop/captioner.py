@@ -42,6 +42,10 @@ __all__ = [
 ]
 
 
+# Groups scored below this get no word bonus (their bonus would be under 0.05 × bonus).
+GUIDANCE_FLOOR = 0.05
+
+
 @dataclass(frozen=True)
 class CaptionOptions:
     beam_width: int = 3
@@ -228,7 +232,7 @@ class Captioner:
                 beam_width=options.beam_width,
                 max_length=options.max_length,
                 with_attention=options.with_attention,
-                bias=self._word_bias(encoded, options),
+                guidance=self._guidance(encoded, options),
             )
             t2 = time.perf_counter()
         if not np.isfinite(decoded.score) or set(decoded.tokens) & set(self.bundle.tokens.specials):
@@ -270,10 +274,10 @@ class Captioner:
             ),
         )
 
-    def _word_bias(self, encoded: dict[str, np.ndarray], options: CaptionOptions):
-        """Logit bonus for the words of what the classifier sees (``bonus × group score``):
-        the decoder learned those words from caption text, this tips it towards saying
-        them for this photo. None where there is no bonus or no classifier."""
+    def _guidance(self, encoded: dict[str, np.ndarray], options: CaptionOptions):
+        """Logit bonuses ``[groups seen, vocab]`` for the words of what the classifier sees
+        (``bonus × group score``): the decoder learned those words from caption text, this
+        tips it towards saying them for this photo. None without a bonus or a classifier."""
         b = self.bundle
         bonus = b.word_bonus if options.word_bonus is None else options.word_bonus
         if not bonus or b.namer is None or b.objects_output is None:
@@ -281,10 +285,15 @@ class Captioner:
         probabilities = encoded[b.objects_output]
         if not np.isfinite(probabilities).all():
             return None  # _objects reports it
-        groups = b.namer.group_scores(b.namer.name_scores(probabilities))
-        bias = np.zeros(b.vocab_size, np.float32)
-        np.add.at(bias, self._group_words[1], bonus * groups[self._group_words[0]])
-        return bias
+        scores = b.namer.group_scores(b.namer.name_scores(probabilities))
+        group_ids, word_ids = self._group_words
+        # Only groups with some evidence: a row per group of a 4,000-word vocabulary is
+        # cheap, but hundreds of near-zero rows would be work for nothing.
+        seen = np.flatnonzero(scores >= GUIDANCE_FLOOR)
+        rows = np.zeros((len(seen), b.vocab_size), np.float32)
+        for row, group in enumerate(seen):
+            rows[row, word_ids[group_ids == group]] = bonus * scores[group]
+        return rows
 
     @functools.cached_property
     def _group_words(self) -> tuple[np.ndarray, np.ndarray]:

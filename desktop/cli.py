@@ -190,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gui", help="open the desktop app")
     p.add_argument(
-        "paths", nargs="*", metavar="PATH",
+        "paths",
+        nargs="*",
+        metavar="PATH",
         help="photos or folders of photos to open (what a file manager's Open With passes)",
     )
     p.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window here")

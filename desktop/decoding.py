@@ -74,19 +74,20 @@ class Decoder:
         max_length: int | None = None,
         with_attention: bool = True,
         alpha: float = 1.0,
-        bias: np.ndarray | None = None,
+        guidance: np.ndarray | None = None,
     ) -> Decoded:
-        """``bias`` ([vocab_size], optional) is added to every step's logits: guidance such
-        as the photo's object words (desktop/captioner.py), part of the caption's score."""
+        """``guidance`` ([G, vocab_size], optional): logit bonuses, one row per thing the
+        photo shows (the words that name it). A caption gets a row's bonus until it has said
+        one of that row's words, then no more: the bonus asks for "cat" once, it does not
+        reward "a cat cat cat". The bonus is part of the caption's score."""
         if beam_width < 1:
             raise ValueError(f"beam width must be at least 1, got {beam_width}")
         limit = self.max_length if max_length is None else max(1, int(max_length))
-        masks = (self.first_mask, self.mask)
-        if bias is not None:
-            masks = (self.first_mask + bias, self.mask + bias)
+        if guidance is not None and not len(guidance):
+            guidance = None
         if beam_width == 1:
-            return self.greedy(features, limit, with_attention, alpha, masks)
-        return self.beam(features, beam_width, limit, with_attention, alpha, masks)
+            return self.greedy(features, limit, with_attention, alpha, guidance)
+        return self.beam(features, beam_width, limit, with_attention, alpha, guidance)
 
     def greedy(
         self,
@@ -94,10 +95,10 @@ class Decoder:
         max_length: int,
         with_attention: bool,
         alpha: float,
-        masks: tuple[np.ndarray, np.ndarray] | None = None,
+        guidance: np.ndarray | None = None,
     ) -> Decoded:
-        first_mask, mask = masks or (self.first_mask, self.mask)
         end = self.tokens.end
+        said = np.zeros(0 if guidance is None else len(guidance), dtype=bool)
         token = np.array([self.tokens.start], dtype=np.int32)
         hidden = np.zeros((1, self.units), dtype=np.float32)
         words: list[int] = []
@@ -106,7 +107,9 @@ class Decoder:
         finished = False
         for t in range(max_length):
             logits, hidden, attention = self.step(token, hidden, features)
-            x = logits[0] + (first_mask if t == 0 else mask)
+            x = logits[0] + (self.first_mask if t == 0 else self.mask)
+            if guidance is not None:
+                x = x + guidance[~said].sum(axis=0)
             best = int(x.argmax())
             # log p(best) = x[best] - logsumexp(x), with x[best] the maximum.
             total -= float(np.log(np.exp(x - x[best]).sum()))
@@ -114,6 +117,8 @@ class Decoder:
                 finished = True
                 break
             words.append(best)
+            if guidance is not None:
+                said |= guidance[:, best] > 0
             if with_attention:
                 maps.append(attention[0])
             token[0] = best
@@ -132,10 +137,10 @@ class Decoder:
         max_length: int,
         with_attention: bool,
         alpha: float,
-        masks: tuple[np.ndarray, np.ndarray] | None = None,
+        guidance: np.ndarray | None = None,
     ) -> Decoded:
-        first_mask, mask = masks or (self.first_mask, self.mask)
         end, vocab = self.tokens.end, self.vocab_size
+        said = np.zeros((width, 0 if guidance is None else len(guidance)), dtype=bool)
         feats = np.repeat(features, width, axis=0)
         hidden = np.zeros((width, self.units), dtype=np.float32)
         token = np.full(width, self.tokens.start, dtype=np.int32)
@@ -151,9 +156,10 @@ class Decoder:
             logits, new_hidden, attention = self.step(token, hidden, feats)
             if with_attention:
                 attention_hist.append(attention)
-            candidates = sums[:, None] + _log_softmax(
-                logits.astype(np.float64) + (first_mask if t == 0 else mask)
-            )
+            x = logits.astype(np.float64) + (self.first_mask if t == 0 else self.mask)
+            if guidance is not None:
+                x = x + (~said).astype(np.float64) @ guidance
+            candidates = sums[:, None] + _log_softmax(x)
             flat = candidates.ravel()
             top = np.argpartition(-flat, n_candidates - 1)[:n_candidates]
             top = top[np.argsort(-flat[top], kind="stable")]
@@ -176,6 +182,8 @@ class Decoder:
                     break
             token_hist.append(words)
             parent_hist.append(parents)
+            if guidance is not None:
+                said = said[parents] | (guidance[:, words].T > 0)
             sums, token = scores, words
             if live == 0 or (
                 len(done) >= width

@@ -104,8 +104,7 @@ def _check_field(name: str, value: Any) -> str | None:
             or not (MIN_RATE <= value <= MAX_RATE)
         ):
             return f"rate must be a number from {MIN_RATE} to {MAX_RATE}, not {value!r}"
-    elif name in ("high_contrast", "auto_read_with_screen_reader") and not isinstance(
-            value, bool):
+    elif name in ("high_contrast", "auto_read_with_screen_reader") and not isinstance(value, bool):
         return f"{name} must be true or false, not {value!r}"
     return None
 

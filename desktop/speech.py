@@ -84,8 +84,9 @@ def espeak_voices() -> list[Voice]:
     return voices
 
 
-def synthesize_to_wav(text: str, path: str | os.PathLike[str], *, voice: str = "",
-                      rate: float = 0.0) -> Path:
+def synthesize_to_wav(
+    text: str, path: str | os.PathLike[str], *, voice: str = "", rate: float = 0.0
+) -> Path:
     """Speak ``text`` into a WAV file with espeak-ng; written atomically. Raises SpeechError."""
     if not text.strip():
         raise SpeechError("there is no text to speak")
@@ -139,8 +140,14 @@ class Speech(QObject):
     finished = Signal()
     failed = Signal(str)
 
-    def __init__(self, parent: QObject | None = None, *, engine: str | None = None,
-                 voice: str = "", rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        *,
+        engine: str | None = None,
+        voice: str = "",
+        rate: float = 0.0,
+    ) -> None:
         """``engine``: None picks automatically; ``"espeak-ng"``, ``"qt:<name>"`` or
         ``"none"`` force one."""
         super().__init__(parent)

@@ -28,16 +28,17 @@ class AltReleaseGuard(QObject):
         app = QApplication.instance()
         if app is None:
             return
-        QApplication.sendEvent(self, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_unknown,
-                                               Qt.KeyboardModifier.NoModifier))
+        QApplication.sendEvent(
+            self,
+            QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_unknown, Qt.KeyboardModifier.NoModifier),
+        )
         if not self._armed:
             self._armed = True
             app.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
-        if kind not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress,
-                        QEvent.Type.KeyRelease):
+        if kind not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
             return False
         key = event.key()  # type: ignore[attr-defined]
         if key in _ALT_KEYS:
@@ -45,11 +46,13 @@ class AltReleaseGuard(QObject):
                 return True  # the menu bar must not arm itself for this Alt
             # The AT-SPI bridge holds back spontaneous key events and sends them again
             # (not spontaneous) once the screen reader has seen them: wait for that one.
-            if kind == QEvent.Type.KeyRelease and (not event.spontaneous()
-                                                   or not QAccessible.isActive()):
+            if kind == QEvent.Type.KeyRelease and (
+                not event.spontaneous() or not QAccessible.isActive()
+            ):
                 self._disarm()
         elif kind == QEvent.Type.KeyPress and not (
-                event.modifiers() & Qt.KeyboardModifier.AltModifier):  # type: ignore[attr-defined]
+            event.modifiers() & Qt.KeyboardModifier.AltModifier
+        ):  # type: ignore[attr-defined]
             self._disarm()  # typing went on: whatever Alt did is over
         return False
 

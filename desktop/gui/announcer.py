@@ -101,8 +101,7 @@ class _NoticeAccessible(QAccessibleObject):
     def rect(self) -> QRect:
         if not (self._alive() and self._notice.isVisible()):
             return QRect()
-        return QRect(self._notice.mapToGlobal(self._notice.rect().topLeft()),
-                     self._notice.size())
+        return QRect(self._notice.mapToGlobal(self._notice.rect().topLeft()), self._notice.size())
 
 
 # Qt's accessibility cache owns the interfaces a factory returns and deletes them with their
@@ -161,10 +160,12 @@ class Announcer(QObject):
     def tell_item(self, view: QWidget, child: int) -> None:
         """``view``'s item ``child`` has new text: its description changed (screen readers
         speak that for the focused item)."""
+
         def send() -> None:
             event = QAccessibleEvent(view, QAccessible.Event.DescriptionChanged)
             event.setChild(child)
             QAccessible.updateAccessibility(event)
+
         self._later("item", send)
 
     def say(self, text: str, *, assertive: bool = False) -> None:

@@ -28,10 +28,13 @@ def application(argv: Sequence[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def open_window(paths: Sequence[str | os.PathLike] = (), *,
-                model_dir: str | os.PathLike | None = None,
-                screenshot: str | os.PathLike | None = None,
-                exit_when_done: bool = False) -> MainWindow:
+def open_window(
+    paths: Sequence[str | os.PathLike] = (),
+    *,
+    model_dir: str | os.PathLike | None = None,
+    screenshot: str | os.PathLike | None = None,
+    exit_when_done: bool = False,
+) -> MainWindow:
     """Show the main window; once the event loop runs it opens ``paths`` (photos and folders,
     in the order given; folders are listed, each photo is taken once).
 
@@ -58,14 +61,20 @@ def open_window(paths: Sequence[str | os.PathLike] = (), *,
     return window
 
 
-def run(paths: Sequence[str | os.PathLike] = (), *, model_dir: str | os.PathLike | None = None,
-        screenshot: str | os.PathLike | None = None, exit_when_done: bool = False) -> int:
+def run(
+    paths: Sequence[str | os.PathLike] = (),
+    *,
+    model_dir: str | os.PathLike | None = None,
+    screenshot: str | os.PathLike | None = None,
+    exit_when_done: bool = False,
+) -> int:
     """Open the window on ``paths`` (see ``open_window``) and return the process exit code:
     with ``exit_when_done``, 0 if every photo was captioned, 1 if some could not be, 2 if the
     model could not be used or the screenshot not saved."""
     app = application()
-    window = open_window(paths, model_dir=model_dir, screenshot=screenshot,
-                         exit_when_done=exit_when_done)
+    window = open_window(
+        paths, model_dir=model_dir, screenshot=screenshot, exit_when_done=exit_when_done
+    )
     code = app.exec()
     return window.exit_code if exit_when_done else int(code)
 

@@ -78,8 +78,9 @@ class AttentionView(QWidget):
         self._update_description()
         self.update()
 
-    def set_photo(self, path: Path, words: Sequence[str] = (),
-                  attention: np.ndarray | None = None) -> None:
+    def set_photo(
+        self, path: Path, words: Sequence[str] = (), attention: np.ndarray | None = None
+    ) -> None:
         """Show ``path``; ``attention`` is ``[len(words), grid_h, grid_w]`` (or None)."""
         if path != self._path or self._photo is None:
             try:
@@ -152,8 +153,10 @@ class AttentionView(QWidget):
                 text += ". Use the arrow keys to see where the model looked for each word"
         else:
             word = self._words[self._word]
-            text = (f"Word {self._word + 1} of {len(self._words)}, '{word}': the model "
-                    f"looked {heatmap.describe_focus(self._attention[self._word])}")
+            text = (
+                f"Word {self._word + 1} of {len(self._words)}, '{word}': the model "
+                f"looked {heatmap.describe_focus(self._attention[self._word])}"
+            )
         if text != self.accessibleDescription():
             self.setAccessibleDescription(text)  # Qt reports the change: said once
 
@@ -168,19 +171,28 @@ class AttentionView(QWidget):
         rect = QRectF(self.rect()).adjusted(3, 3, -3, -3)
         painter.fillRect(rect, palette.color(QPalette.ColorRole.Base).darker(104))
         if self._pixmap is not None and not self._pixmap.isNull():
-            size = self._pixmap.size().toSizeF().scaled(rect.size(),
-                                                        Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRectF(rect.center().x() - size.width() / 2,
-                            rect.center().y() - size.height() / 2, size.width(), size.height())
+            size = (
+                self._pixmap.size()
+                .toSizeF()
+                .scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            )
+            target = QRectF(
+                rect.center().x() - size.width() / 2,
+                rect.center().y() - size.height() / 2,
+                size.width(),
+                size.height(),
+            )
             painter.drawPixmap(target, self._pixmap, QRectF(self._pixmap.rect()))
         else:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             font = painter.font()
             font.setPointSizeF(font.pointSizeF() * 1.15)
             painter.setFont(font)
-            painter.drawText(rect.adjusted(24, 24, -24, -24),
-                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             self._message)
+            painter.drawText(
+                rect.adjusted(24, 24, -24, -24),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self._message,
+            )
         if self.hasFocus():
             pen = QPen(palette.color(QPalette.ColorRole.Highlight), 3)
             painter.setPen(pen)
@@ -268,7 +280,7 @@ class WordStrip(QWidget):
 
     def buttons(self) -> list[QPushButton]:
         """The Photo button and one per word of the caption shown."""
-        return self._buttons[:self._shown]
+        return self._buttons[: self._shown]
 
     def set_words(self, words: Sequence[str], places: Sequence[str] = ()) -> None:
         """One button per word; ``places[i]`` says where the model looked for word i ("at
@@ -287,7 +299,7 @@ class WordStrip(QWidget):
             # Qt gives the tooltip as the accessible description, without an event per change.
             button.setToolTip(f"Word {i + 1} of {len(words)}, '{word}': {where}")
             button.setVisible(True)
-        for button in self._buttons[len(words) + 1:]:
+        for button in self._buttons[len(words) + 1 :]:
             button.setVisible(False)
         self._shown = len(words) + 1 if words else 0
         self._label.setVisible(bool(words))
@@ -328,8 +340,9 @@ class WordStrip(QWidget):
             checked = i - 1 == self._current
             if button.isChecked() != checked:
                 button.setChecked(checked)
-            button.setFocusPolicy(Qt.FocusPolicy.StrongFocus if checked
-                                  else Qt.FocusPolicy.ClickFocus)
+            button.setFocusPolicy(
+                Qt.FocusPolicy.StrongFocus if checked else Qt.FocusPolicy.ClickFocus
+            )
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.KeyPress and watched in self._buttons:

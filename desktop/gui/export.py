@@ -38,8 +38,9 @@ def to_output_record(record: PhotoRecord) -> outputs.Record:
     return outputs.Record(path=path, caption=None, score=None, error=reason)
 
 
-def export_captions(records: Iterable[PhotoRecord], path: str | os.PathLike,
-                    fmt: str | None = None) -> int:
+def export_captions(
+    records: Iterable[PhotoRecord], path: str | os.PathLike, fmt: str | None = None
+) -> int:
     """Write every row to ``path`` (atomically) in ``fmt`` or the format its name implies.
 
     Returns how many rows were written. Raises ValueError for an unknown format and OSError
@@ -48,7 +49,8 @@ def export_captions(records: Iterable[PhotoRecord], path: str | os.PathLike,
     if fmt not in outputs.FORMATS:
         raise ValueError(
             f"{Path(path).name}: choose a file ending in "
-            f"{', '.join('.' + f for f in outputs.FORMATS)}")
+            f"{', '.join('.' + f for f in outputs.FORMATS)}"
+        )
     rows = [to_output_record(r) for r in records]
     outputs.write_atomic(path, outputs.render(rows, fmt))
     return len(rows)

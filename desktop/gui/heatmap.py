@@ -27,8 +27,10 @@ _STOPS = np.array(
     dtype=np.float32,
 )
 LUT = np.stack(
-    [np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_STOPS)), _STOPS[:, c])
-     for c in range(3)],
+    [
+        np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_STOPS)), _STOPS[:, c])
+        for c in range(3)
+    ],
     axis=1,
 ).astype(np.float32)
 

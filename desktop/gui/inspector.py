@@ -34,8 +34,12 @@ class CaptionEdit(QPlainTextEdit):
         self.setFont(font)
         lines = 3
         fm = QFontMetrics(font)
-        self.setFixedHeight(fm.lineSpacing() * lines + 2 * int(self.document().documentMargin())
-                            + 2 * self.frameWidth() + 4)
+        self.setFixedHeight(
+            fm.lineSpacing() * lines
+            + 2 * int(self.document().documentMargin())
+            + 2 * self.frameWidth()
+            + 4
+        )
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
@@ -114,7 +118,8 @@ class Inspector(QWidget):
         self.copy_button = QPushButton("Co&py caption", self)
         self.copy_button.setAccessibleName("Copy caption")
         self.copy_button.setAccessibleDescription(
-            "Copy the caption to the clipboard (Ctrl+Shift+C).")
+            "Copy the caption to the clipboard (Ctrl+Shift+C)."
+        )
         row.addWidget(self.copy_button)
         layout.addLayout(row)
 
@@ -182,9 +187,10 @@ class Inspector(QWidget):
         self.view.set_photo(record.path, words, attention)
         if not keep_word:
             usable = attention is not None and self.view.has_heat_map
-            self.words.set_words(words if usable else (),
-                                 [self.view.focus_phrase(i) for i in range(len(words))]
-                                 if usable else ())
+            self.words.set_words(
+                words if usable else (),
+                [self.view.focus_phrase(i) for i in range(len(words))] if usable else (),
+            )
             self.words.chain_focus(self.view, self.caption)
             self.view.set_word(None)
         if not (same_photo and self.caption.hasFocus()):
@@ -197,11 +203,13 @@ class Inspector(QWidget):
             sure = "" if confidence is None else f" \u00b7 confidence {confidence:.0%}"
             self.score.setText(f"Score {format_score(result.score)}{sure}{ms}")
         else:
-            self.score.setText({
-                Status.PENDING: "Waiting for a caption\u2026",
-                Status.SKIPPED: "Not captioned",
-                Status.FAILED: "No caption",
-            }.get(record.status, ""))
+            self.score.setText(
+                {
+                    Status.PENDING: "Waiting for a caption\u2026",
+                    Status.SKIPPED: "Not captioned",
+                    Status.FAILED: "No caption",
+                }.get(record.status, "")
+            )
         self.score.setAccessibleDescription(self.score.text())
         self._set_objects(record)
         self.reviewed.blockSignals(True)

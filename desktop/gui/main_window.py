@@ -90,8 +90,9 @@ class MessageBar(QFrame):
         row = QHBoxLayout(self)
         row.setContentsMargins(10, 6, 6, 6)
         self.icon = QLabel(self)
-        self.icon.setPixmap(self.style().standardIcon(
-            QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(20, 20))
+        self.icon.setPixmap(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(20, 20)
+        )
         row.addWidget(self.icon)
         self.text = QLabel(self)
         self.text.setWordWrap(True)
@@ -116,14 +117,18 @@ class MainWindow(QMainWindow):
     captioning_done = Signal()  # a captioning run (or model load) has ended
     photo_told = Signal(int)  # the focused list item's new text was reported (row)
 
-    def __init__(self, settings: Settings | None = None, *,
-                 settings_problems: Sequence[str] = (),
-                 model_dir_override: str | None = None,
-                 speech: Speech | None = None,
-                 captioner: Any = None,
-                 save_settings: bool = True,
-                 screenshot: str | os.PathLike | None = None,
-                 exit_when_done: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        settings_problems: Sequence[str] = (),
+        model_dir_override: str | None = None,
+        speech: Speech | None = None,
+        captioner: Any = None,
+        save_settings: bool = True,
+        screenshot: str | os.PathLike | None = None,
+        exit_when_done: bool = False,
+    ) -> None:
         super().__init__()
         self.settings = settings or Settings()
         self._save_settings = save_settings
@@ -192,7 +197,8 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel", central)
         self.cancel_button.setAccessibleName("Cancel captioning")
         self.cancel_button.setAccessibleDescription(
-            "Stop after the current photo; captions done so far are kept (Esc).")
+            "Stop after the current photo; captions done so far are kept (Esc)."
+        )
         self.cancel_button.hide()
         job_row.addWidget(self.progress)
         job_row.addWidget(self.cancel_button)
@@ -219,9 +225,16 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # -- construction -----------------------------------------------------------------------
-    def _action(self, text: str, slot, shortcuts: Sequence[str | QKeySequence.StandardKey] = (),
-                *, tip: str = "", icon: QStyle.StandardPixmap | None = None,
-                checkable: bool = False) -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot,
+        shortcuts: Sequence[str | QKeySequence.StandardKey] = (),
+        *,
+        tip: str = "",
+        icon: QStyle.StandardPixmap | None = None,
+        checkable: bool = False,
+    ) -> QAction:
         action = QAction(text, self)
         if shortcuts:
             action.setShortcuts([QKeySequence(s) for s in shortcuts])
@@ -242,53 +255,102 @@ class MainWindow(QMainWindow):
 
     def _make_actions(self) -> None:
         sp = QStyle.StandardPixmap
-        self.act_open = self._action("&Open Folder\u2026", self.open_folder_dialog,
-                                     [QKeySequence.StandardKey.Open],
-                                     tip="Open a folder of photos", icon=sp.SP_DirOpenIcon)
-        self.act_open_files = self._action("Open &Photos\u2026", self.open_files_dialog,
-                                           ["Ctrl+Shift+O"], tip="Open one or more photos",
-                                           icon=sp.SP_FileIcon)
-        self.act_export = self._action("&Export Captions\u2026", self.export_dialog, ["Ctrl+E"],
-                                       tip="Save the captions as CSV, JSON or text",
-                                       icon=sp.SP_DialogSaveButton)
-        self.act_xmp = self._action("Write &XMP Sidecars", self.write_sidecars, ["Ctrl+Shift+X"],
-                                    tip="Write each caption to an .xmp file beside its photo")
+        self.act_open = self._action(
+            "&Open Folder\u2026",
+            self.open_folder_dialog,
+            [QKeySequence.StandardKey.Open],
+            tip="Open a folder of photos",
+            icon=sp.SP_DirOpenIcon,
+        )
+        self.act_open_files = self._action(
+            "Open &Photos\u2026",
+            self.open_files_dialog,
+            ["Ctrl+Shift+O"],
+            tip="Open one or more photos",
+            icon=sp.SP_FileIcon,
+        )
+        self.act_export = self._action(
+            "&Export Captions\u2026",
+            self.export_dialog,
+            ["Ctrl+E"],
+            tip="Save the captions as CSV, JSON or text",
+            icon=sp.SP_DialogSaveButton,
+        )
+        self.act_xmp = self._action(
+            "Write &XMP Sidecars",
+            self.write_sidecars,
+            ["Ctrl+Shift+X"],
+            tip="Write each caption to an .xmp file beside its photo",
+        )
         self.act_quit = self._action("&Quit", self.close, [QKeySequence.StandardKey.Quit])
-        self.act_copy = self._action("&Copy Caption", self.copy_caption, ["Ctrl+Shift+C"],
-                                     tip="Copy the caption to the clipboard")
-        self.act_settings = self._action("&Settings\u2026", self.open_settings,
-                                         ["Ctrl+,", QKeySequence.StandardKey.Preferences],
-                                         tip="Model, accelerator, voice and appearance",
-                                         icon=sp.SP_FileDialogDetailedView)
-        self.act_recaption = self._action("Caption &Again", self.caption_again, ["F9"],
-                                          tip="Caption every photo not marked reviewed",
-                                          icon=sp.SP_BrowserReload)
-        self.act_cancel = self._action("&Cancel Captioning", self.cancel_captioning, ["Esc"],
-                                       tip="Stop after the current photo, keeping what is done",
-                                       icon=sp.SP_BrowserStop)
-        self.act_speak = self._action("&Read Aloud", self.speak_selected, ["F5", "Ctrl+R"],
-                                      tip="Read the caption aloud", icon=sp.SP_MediaPlay)
-        self.act_stop = self._action("S&top Reading", self.stop_speaking,
-                                     ["Shift+F5", "Ctrl+Shift+R"], tip="Stop reading aloud",
-                                     icon=sp.SP_MediaStop)
+        self.act_copy = self._action(
+            "&Copy Caption",
+            self.copy_caption,
+            ["Ctrl+Shift+C"],
+            tip="Copy the caption to the clipboard",
+        )
+        self.act_settings = self._action(
+            "&Settings\u2026",
+            self.open_settings,
+            ["Ctrl+,", QKeySequence.StandardKey.Preferences],
+            tip="Model, accelerator, voice and appearance",
+            icon=sp.SP_FileDialogDetailedView,
+        )
+        self.act_recaption = self._action(
+            "Caption &Again",
+            self.caption_again,
+            ["F9"],
+            tip="Caption every photo not marked reviewed",
+            icon=sp.SP_BrowserReload,
+        )
+        self.act_cancel = self._action(
+            "&Cancel Captioning",
+            self.cancel_captioning,
+            ["Esc"],
+            tip="Stop after the current photo, keeping what is done",
+            icon=sp.SP_BrowserStop,
+        )
+        self.act_speak = self._action(
+            "&Read Aloud",
+            self.speak_selected,
+            ["F5", "Ctrl+R"],
+            tip="Read the caption aloud",
+            icon=sp.SP_MediaPlay,
+        )
+        self.act_stop = self._action(
+            "S&top Reading",
+            self.stop_speaking,
+            ["Shift+F5", "Ctrl+Shift+R"],
+            tip="Stop reading aloud",
+            icon=sp.SP_MediaStop,
+        )
         self.act_next = self._action("&Next Photo", lambda: self.move_and_tell(1), ["Alt+Down"])
-        self.act_prev = self._action("&Previous Photo", lambda: self.move_and_tell(-1),
-                                     ["Alt+Up"])
+        self.act_prev = self._action("&Previous Photo", lambda: self.move_and_tell(-1), ["Alt+Up"])
         self.act_focus_list = self._action("Photo &List", self.list.setFocus, ["Ctrl+1"])
         self.act_focus_photo = self._action("P&hoto", self.inspector.view.setFocus, ["Ctrl+2"])
-        self.act_focus_caption = self._action("Ca&ption", self.inspector.caption.setFocus,
-                                              ["Ctrl+3"])
-        self.act_status = self._action("Say &Status", self.speak_status, ["F8"],
-                                       tip="Say the progress and the last message again")
+        self.act_focus_caption = self._action(
+            "Ca&ption", self.inspector.caption.setFocus, ["Ctrl+3"]
+        )
+        self.act_status = self._action(
+            "Say &Status",
+            self.speak_status,
+            ["F8"],
+            tip="Say the progress and the last message again",
+        )
         self.act_menu_bar = self._action("Menu Bar", self.open_menu_bar, ["F10"])
-        self.act_contrast = self._action("&High Contrast", self.set_high_contrast,
-                                         ["Ctrl+Shift+H"], tip="White on black, yellow focus",
-                                         checkable=True)
+        self.act_contrast = self._action(
+            "&High Contrast",
+            self.set_high_contrast,
+            ["Ctrl+Shift+H"],
+            tip="White on black, yellow focus",
+            checkable=True,
+        )
         self.act_contrast.blockSignals(True)
         self.act_contrast.setChecked(self.settings.high_contrast)
         self.act_contrast.blockSignals(False)
-        self.act_shortcuts = self._action("&Keyboard Shortcuts", self.show_shortcuts,
-                                          [QKeySequence.StandardKey.HelpContents])
+        self.act_shortcuts = self._action(
+            "&Keyboard Shortcuts", self.show_shortcuts, [QKeySequence.StandardKey.HelpContents]
+        )
         self.act_about = self._action("&About Captioner", self.show_about)
         self.auto_read_group = QActionGroup(self)
         self.auto_read_actions: dict[str, QAction] = {}
@@ -303,8 +365,17 @@ class MainWindow(QMainWindow):
     def _make_menus_and_toolbar(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        for action in (self.act_open, self.act_open_files, None, self.act_export, self.act_xmp,
-                       None, self.act_settings, None, self.act_quit):
+        for action in (
+            self.act_open,
+            self.act_open_files,
+            None,
+            self.act_export,
+            self.act_xmp,
+            None,
+            self.act_settings,
+            None,
+            self.act_quit,
+        ):
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         edit_menu = bar.addMenu("&Edit")
         edit_menu.addAction(self.act_copy)
@@ -318,8 +389,16 @@ class MainWindow(QMainWindow):
         for action in self.auto_read_actions.values():
             auto.addAction(action)
         go_menu = bar.addMenu("&Go")
-        for action in (self.act_next, self.act_prev, None, self.act_focus_list,
-                       self.act_focus_photo, self.act_focus_caption, None, self.act_status):
+        for action in (
+            self.act_next,
+            self.act_prev,
+            None,
+            self.act_focus_list,
+            self.act_focus_photo,
+            self.act_focus_caption,
+            None,
+            self.act_status,
+        ):
             go_menu.addSeparator() if action is None else go_menu.addAction(action)
         view_menu = bar.addMenu("&View")
         view_menu.addAction(self.act_contrast)
@@ -332,8 +411,17 @@ class MainWindow(QMainWindow):
         tools.setAccessibleName("Main toolbar")
         tools.setMovable(False)
         tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for action in (self.act_open, self.act_recaption, self.act_cancel, None, self.act_speak,
-                       self.act_stop, None, self.act_export, self.act_settings):
+        for action in (
+            self.act_open,
+            self.act_recaption,
+            self.act_cancel,
+            None,
+            self.act_speak,
+            self.act_stop,
+            None,
+            self.act_export,
+            self.act_settings,
+        ):
             tools.addSeparator() if action is None else tools.addAction(action)
         self.addToolBar(tools)
         self.toolbar = tools
@@ -351,14 +439,19 @@ class MainWindow(QMainWindow):
     def _style_toolbar(self) -> None:
         # The style's stock icons are dark line art, invisible on black: text only then.
         self.toolbar.setToolButtonStyle(
-            Qt.ToolButtonStyle.ToolButtonTextOnly if self.theme.high_contrast
-            else Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            Qt.ToolButtonStyle.ToolButtonTextOnly
+            if self.theme.high_contrast
+            else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+        )
 
     # -- state helpers ----------------------------------------------------------------------
     def model_spec(self) -> ModelSpec:
         s = self.settings
-        return ModelSpec(model_dir=self._model_dir_override or s.model_dir, threads=s.threads,
-                         delegate=s.delegate)
+        return ModelSpec(
+            model_dir=self._model_dir_override or s.model_dir,
+            threads=s.threads,
+            delegate=s.delegate,
+        )
 
     def is_busy(self) -> bool:
         return self._worker is not None
@@ -370,7 +463,8 @@ class MainWindow(QMainWindow):
     def select_row(self, row: int) -> None:
         index = self.model.index(row)
         self.list.selectionModel().setCurrentIndex(
-            index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+        )
         self.list.scrollTo(index)
 
     def move_selection(self, delta: int) -> None:
@@ -408,8 +502,7 @@ class MainWindow(QMainWindow):
     def status_text(self) -> str:
         """What F8 says: the progress of a run, else the last thing announced."""
         if self.is_busy():
-            return (f"Captioning: {self.progress.value()} of {self.progress.maximum()} "
-                    "photos done")
+            return f"Captioning: {self.progress.value()} of {self.progress.maximum()} photos done"
         return self.announcer.last or "Ready"
 
     def speak_status(self) -> None:
@@ -457,8 +550,11 @@ class MainWindow(QMainWindow):
     def open_files_dialog(self) -> None:
         start = self.settings.last_folder or str(Path.home())
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Open photos", start,
-            "Photos (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.gif);;All files (*)")
+            self,
+            "Open photos",
+            start,
+            "Photos (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.gif);;All files (*)",
+        )
         if files:
             self.open_paths(files)
 
@@ -514,9 +610,13 @@ class MainWindow(QMainWindow):
         self.model.set_pending(rows)
         spec = self.model_spec()
         captioner = self._captioner if spec == self._captioner_spec else None
-        worker = CaptionWorker([self.model.record(r).path for r in rows],
-                               beam_width=self.settings.beam_width, spec=spec,
-                               captioner=captioner, parent=self)
+        worker = CaptionWorker(
+            [self.model.record(r).path for r in rows],
+            beam_width=self.settings.beam_width,
+            spec=spec,
+            captioner=captioner,
+            parent=self,
+        )
         worker.progress.connect(self._progress)
         worker.result.connect(self._result)
         worker.error.connect(self._photo_error)
@@ -564,8 +664,7 @@ class MainWindow(QMainWindow):
         self._captioner = None
         self._captioner_spec = None
         self.model.skip_pending("the model could not be loaded")
-        self.report(f"{message}. Choose another model folder or accelerator in Settings "
-                    "(Ctrl+,).")
+        self.report(f"{message}. Choose another model folder or accelerator in Settings (Ctrl+,).")
 
     def _row_for(self, path: str) -> int | None:
         return self.model.row_of(path)
@@ -610,8 +709,10 @@ class MainWindow(QMainWindow):
         if self._model_failed:
             pass  # already reported
         elif cancelled:
-            self.announce(f"Cancelled: {worker.done} of {worker.total} photos captioned, "
-                          f"{skipped} not captioned")
+            self.announce(
+                f"Cancelled: {worker.done} of {worker.total} photos captioned, "
+                f"{skipped} not captioned"
+            )
         else:
             text = f"Done: {done} captioned"
             if failed:
@@ -643,8 +744,12 @@ class MainWindow(QMainWindow):
         record = self.model.record(current.row()) if current.isValid() else None
         self.inspector.show_record(record)
         self._update_actions()
-        if (record is not None and self.settings.auto_read == "selection" and record.caption
-                and self._auto_read()):
+        if (
+            record is not None
+            and self.settings.auto_read == "selection"
+            and record.caption
+            and self._auto_read()
+        ):
             self.speech.say(record.spoken)
 
     def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, roles=()) -> None:
@@ -691,8 +796,9 @@ class MainWindow(QMainWindow):
         folder = Path(self.settings.last_folder or Path.home())
         name = f"{folder.name or 'captions'}-captions.csv"
         filters = ";;".join(export.FILTERS.values())
-        path, chosen = QFileDialog.getSaveFileName(self, "Export captions", str(folder / name),
-                                                   filters)
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export captions", str(folder / name), filters
+        )
         if not path:
             return
         fmt = next((k for k, v in export.FILTERS.items() if v == chosen), "csv")
@@ -731,9 +837,13 @@ class MainWindow(QMainWindow):
                 self.announce(f"Could not save settings: {exc}")
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.speech.voices(),
-                                default_model=str(default_model_dir()),
-                                speech_backend=self.speech.backend, parent=self)
+        dialog = SettingsDialog(
+            self.settings,
+            self.speech.voices(),
+            default_model=str(default_model_dir()),
+            speech_backend=self.speech.backend,
+            parent=self,
+        )
         dialog.test_voice.connect(self._test_voice)
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             self.speech.set_voice(self.settings.voice)
@@ -795,10 +905,12 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         QMessageBox.about(
-            self, "About Captioner",
+            self,
+            "About Captioner",
             "<p><b>Captioner</b> describes photos in plain English, offline, on your own "
             "computer (Show, Attend and Tell on LiteRT).</p>"
-            f"<p>Speech: {self.speech.backend}. Model: {self.model_spec().describe()}.</p>")
+            f"<p>Speech: {self.speech.backend}. Model: {self.model_spec().describe()}.</p>",
+        )
 
     # -- drag and drop ------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

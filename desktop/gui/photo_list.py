@@ -76,8 +76,9 @@ class PhotoDelegate(QStyledItemDelegate):
             return f"Could not caption: {record.error}"
         return ""
 
-    def sizeHint(self, option: QStyleOptionViewItem,
-                 index: QModelIndex | QPersistentModelIndex) -> QSize:
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
         record: PhotoRecord = index.data(RecordRole)
         width = max(200, self._view.viewport().width())
         text = self._text_rect(QRect(0, 0, width, 10_000))
@@ -92,8 +93,12 @@ class PhotoDelegate(QStyledItemDelegate):
             height += 2 + QFontMetrics(small_font).height()
         return QSize(width, max(THUMB_SIZE, height) + 2 * PAD)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
-              index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         record: PhotoRecord = index.data(RecordRole)
         if record is None:
             return
@@ -105,8 +110,9 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.fillRect(rect, palette.color(QPalette.ColorRole.Highlight))
         elif index.row() % 2:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
-        fg = palette.color(QPalette.ColorRole.HighlightedText if selected
-                           else QPalette.ColorRole.Text)
+        fg = palette.color(
+            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        )
 
         # Thumbnail, centred in its square.
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
@@ -129,22 +135,32 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.setPen(fg)
         painter.setFont(name_font)
         name_h = QFontMetrics(name_font).height()
-        elided = QFontMetrics(name_font).elidedText(record.name, Qt.TextElideMode.ElideMiddle,
-                                                    text.width())
-        painter.drawText(QRect(text.left(), text.top(), text.width(), name_h),
-                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, elided)
+        elided = QFontMetrics(name_font).elidedText(
+            record.name, Qt.TextElideMode.ElideMiddle, text.width()
+        )
+        painter.drawText(
+            QRect(text.left(), text.top(), text.width(), name_h),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            elided,
+        )
         y = text.top() + name_h + 2
         body = self._body(record)
         if body:
             fm = QFontMetrics(body_font)
-            box_h = min(fm.boundingRect(QRect(text.left(), y, text.width(), 10_000),
-                                        Qt.TextFlag.TextWordWrap, body).height(),
-                        fm.lineSpacing() * CAPTION_LINES)
+            box_h = min(
+                fm.boundingRect(
+                    QRect(text.left(), y, text.width(), 10_000), Qt.TextFlag.TextWordWrap, body
+                ).height(),
+                fm.lineSpacing() * CAPTION_LINES,
+            )
             painter.setFont(body_font)
             if record.status is Status.FAILED and not selected:
                 painter.setPen(error_color(palette))
-            painter.drawText(QRect(text.left(), y, text.width(), box_h),
-                             Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignLeft, body)
+            painter.drawText(
+                QRect(text.left(), y, text.width(), box_h),
+                Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignLeft,
+                body,
+            )
             y += box_h + 2
         status = status_line(record)
         if status:
@@ -153,9 +169,11 @@ class PhotoDelegate(QStyledItemDelegate):
             if not selected:
                 muted.setAlphaF(0.75)
             painter.setPen(muted)
-            painter.drawText(QRect(text.left(), y, text.width(),
-                                   QFontMetrics(small_font).height()),
-                             Qt.AlignmentFlag.AlignLeft, status)
+            painter.drawText(
+                QRect(text.left(), y, text.width(), QFontMetrics(small_font).height()),
+                Qt.AlignmentFlag.AlignLeft,
+                status,
+            )
         if option.state & QStyle.StateFlag.State_HasFocus:
             # A thick outline: the default dotted focus rectangle is easy to lose.
             width = 3
@@ -178,8 +196,7 @@ class PhotoListView(QListView):
         self.setWordWrap(True)
         self.setAccessibleName("Photos")
         self.setAccessibleDescription(
-            "Photos in the open folder with their captions. Up and down arrows move between "
-            "photos."
+            "Photos in the open folder with their captions. Up and down arrows move between photos."
         )
 
     def setModel(self, model) -> None:

@@ -89,8 +89,9 @@ class PhotoListModel(QAbstractListModel):
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
         return 0 if parent is not None and parent.isValid() else len(self._records)
 
-    def data(self, index: QModelIndex | QPersistentModelIndex,
-             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._records):
             return None
         record = self._records[index.row()]
@@ -151,8 +152,13 @@ class PhotoListModel(QAbstractListModel):
             # The user wrote a caption before the model got here: theirs wins.
             return self._replace(row, status=Status.DONE, result=result, error="")
         return self._replace(
-            row, status=Status.DONE, result=result, caption=result.text, edited=False,
-            reviewed=False, error="",
+            row,
+            status=Status.DONE,
+            result=result,
+            caption=result.text,
+            edited=False,
+            reviewed=False,
+            error="",
         )
 
     def set_error(self, row: int, message: str) -> PhotoRecord:
@@ -174,8 +180,13 @@ class PhotoListModel(QAbstractListModel):
         record = self._records[row]
         if text == record.caption:
             return record
-        return self._replace(row, caption=text, edited=True, reviewed=True,
-                             status=Status.DONE if text.strip() else record.status)
+        return self._replace(
+            row,
+            caption=text,
+            edited=True,
+            reviewed=True,
+            status=Status.DONE if text.strip() else record.status,
+        )
 
     def set_reviewed(self, row: int, reviewed: bool) -> PhotoRecord:
         return self._replace(row, reviewed=reviewed)

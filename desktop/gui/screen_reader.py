@@ -29,8 +29,9 @@ def _atspi_status() -> bool | None:
         return None
     found = None
     for prop in ("ScreenReaderEnabled", "IsEnabled"):
-        msg = QDBusMessage.createMethodCall("org.a11y.Bus", "/org/a11y/bus",
-                                            "org.freedesktop.DBus.Properties", "Get")
+        msg = QDBusMessage.createMethodCall(
+            "org.a11y.Bus", "/org/a11y/bus", "org.freedesktop.DBus.Properties", "Get"
+        )
         msg.setArguments(["org.a11y.Status", prop])
         reply = bus.call(msg, QDBus.CallMode.Block, 300)
         if reply.type() != QDBusMessage.MessageType.ReplyMessage or not reply.arguments():
@@ -48,7 +49,8 @@ def _windows_status() -> bool | None:
         flag = ctypes.c_int(0)
         spi_getscreenreader = 0x0046
         ok = ctypes.windll.user32.SystemParametersInfoW(  # type: ignore[attr-defined]
-            spi_getscreenreader, 0, ctypes.byref(flag), 0)
+            spi_getscreenreader, 0, ctypes.byref(flag), 0
+        )
     except (AttributeError, OSError):
         return None
     return bool(flag.value) if ok else None

@@ -57,8 +57,11 @@ class _PathField(QWidget):
             chosen = QFileDialog.getExistingDirectory(self, self._name, self.edit.text())
         else:
             chosen, _ = QFileDialog.getOpenFileName(
-                self, self._name, self.edit.text(),
-                "Libraries (*.so *.so.* *.dll *.dylib);;All files (*)")
+                self,
+                self._name,
+                self.edit.text(),
+                "Libraries (*.so *.so.* *.dll *.dylib);;All files (*)",
+            )
         if chosen:
             self.edit.setText(chosen)
 
@@ -69,8 +72,15 @@ class _PathField(QWidget):
 class SettingsDialog(QDialog):
     test_voice = Signal(str, float)  # voice id, rate: speak a sample with these
 
-    def __init__(self, settings: Settings, voices: Sequence[Voice], *, default_model: str,
-                 speech_backend: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        voices: Sequence[Voice],
+        *,
+        default_model: str,
+        speech_backend: str,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
@@ -80,19 +90,22 @@ class SettingsDialog(QDialog):
 
         model_box = QGroupBox("Model", self)
         form = QFormLayout(model_box)
-        self.model_dir = _PathField("Model bundle folder", f"Default: {default_model}",
-                                    folder=True, parent=self)
+        self.model_dir = _PathField(
+            "Model bundle folder", f"Default: {default_model}", folder=True, parent=self
+        )
         self.model_dir.edit.setText(settings.model_dir or "")
         self.model_dir.edit.setAccessibleDescription(
             "Folder with manifest.json, encoder.tflite, decoder_step.tflite and vocab.json. "
-            "Leave empty for the model that ships with the app.")
+            "Leave empty for the model that ships with the app."
+        )
         form.addRow(self._label("&Model folder:", self.model_dir), self.model_dir)
 
         self.accelerator = QComboBox(self)
         self.accelerator.addItems(["CPU", "Delegate library (GPU, NPU\u2026)"])
         self.accelerator.setAccessibleName("Accelerator")
         self.accelerator.setAccessibleDescription(
-            "Run the model on the CPU, or through a LiteRT delegate library.")
+            "Run the model on the CPU, or through a LiteRT delegate library."
+        )
         form.addRow(self._label("&Accelerator:", self.accelerator), self.accelerator)
 
         self.threads = QSpinBox(self)
@@ -103,8 +116,9 @@ class SettingsDialog(QDialog):
         self.threads.setAccessibleDescription("0 lets the runtime choose.")
         form.addRow(self._label("CPU &threads:", self.threads), self.threads)
 
-        self.delegate = _PathField("Delegate library", "e.g. libtensorflowlite_gpu_delegate.so",
-                                   folder=False, parent=self)
+        self.delegate = _PathField(
+            "Delegate library", "e.g. libtensorflowlite_gpu_delegate.so", folder=False, parent=self
+        )
         self.delegate.edit.setText(settings.delegate or "")
         form.addRow(self._label("&Delegate library:", self.delegate), self.delegate)
         self.accelerator.setCurrentIndex(1 if settings.delegate else 0)
@@ -117,7 +131,8 @@ class SettingsDialog(QDialog):
         self.beam.setAccessibleName("Beam width")
         self.beam.setAccessibleDescription(
             "How many candidate captions the model keeps while writing. 1 is fastest; 3 to 5 "
-            "usually reads better.")
+            "usually reads better."
+        )
         form.addRow(self._label("&Beam width:", self.beam), self.beam)
         outer.addWidget(model_box)
 
@@ -134,7 +149,8 @@ class SettingsDialog(QDialog):
         self.with_screen_reader.setAccessibleName("Read automatically while a screen reader runs")
         self.with_screen_reader.setAccessibleDescription(
             "Off: a screen reader already reads the photo you move to, so the app stays quiet "
-            "and nothing is said twice.")
+            "and nothing is said twice."
+        )
         form.addRow("", self.with_screen_reader)
 
         self.voice = QComboBox(self)
@@ -167,7 +183,8 @@ class SettingsDialog(QDialog):
         self.try_voice.setAccessibleName("Test voice")
         self.try_voice.setAccessibleDescription("Speak a sample sentence with this voice and rate.")
         self.try_voice.clicked.connect(
-            lambda: self.test_voice.emit(self.voice.currentData(), self.rate.value() / RATE_STEPS))
+            lambda: self.test_voice.emit(self.voice.currentData(), self.rate.value() / RATE_STEPS)
+        )
         rate_layout.addWidget(self.try_voice)
         rate_row.setFocusProxy(self.rate)
         form.addRow(self._label("Speaking &rate:", rate_row), rate_row)
@@ -179,12 +196,14 @@ class SettingsDialog(QDialog):
         self.high_contrast.setChecked(settings.high_contrast)
         self.high_contrast.setAccessibleName("High-contrast colours")
         self.high_contrast.setAccessibleDescription(
-            "White text on black with a yellow highlight. Text size follows the system font.")
+            "White text on black with a yellow highlight. Text size follows the system font."
+        )
         look.addWidget(self.high_contrast)
         outer.addWidget(look_box)
 
         buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         outer.addWidget(buttons)

@@ -94,11 +94,16 @@ Group = QPalette.ColorGroup
 
 def luminance(color: QColor) -> float:
     """WCAG relative luminance of an opaque colour."""
+
     def channel(value: int) -> float:
         c = value / 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-    return (0.2126 * channel(color.red()) + 0.7152 * channel(color.green())
-            + 0.0722 * channel(color.blue()))
+
+    return (
+        0.2126 * channel(color.red())
+        + 0.7152 * channel(color.green())
+        + 0.0722 * channel(color.blue())
+    )
 
 
 def contrast(a: QColor, b: QColor) -> float:
@@ -128,13 +133,18 @@ def accessible_palette(system: QPalette) -> QPalette:
     """The system palette with every text colour at 4.5:1 against its background and the
     selection at 3:1 against the list it sits in."""
     p = QPalette(system)
-    pairs = ((Role.WindowText, Role.Window), (Role.Text, Role.Base),
-             (Role.ButtonText, Role.Button), (Role.PlaceholderText, Role.Base),
-             (Role.ToolTipText, Role.ToolTipBase))
+    pairs = (
+        (Role.WindowText, Role.Window),
+        (Role.Text, Role.Base),
+        (Role.ButtonText, Role.Button),
+        (Role.PlaceholderText, Role.Base),
+        (Role.ToolTipText, Role.ToolTipBase),
+    )
     for group in (Group.Active, Group.Inactive, Group.Disabled):
         for fg, bg in pairs:
-            p.setColor(group, fg, with_contrast(p.color(group, fg), p.color(group, bg),
-                                                ratio=TEXT_RATIO))
+            p.setColor(
+                group, fg, with_contrast(p.color(group, fg), p.color(group, bg), ratio=TEXT_RATIO)
+            )
         # The selection is the background here: change it, not the text on it.
         base, text = p.color(group, Role.Base), p.color(group, Role.HighlightedText)
         hi = with_contrast(p.color(group, Role.Highlight), text, ratio=TEXT_RATIO)
@@ -163,13 +173,20 @@ class ThemeColours:
     def of(cls, palette: QPalette) -> ThemeColours:
         def c(role: QPalette.ColorRole) -> QColor:
             return palette.color(Group.Active, role)
+
         surroundings = (c(Role.Window), c(Role.Base), c(Role.Button))
         focus = with_contrast(c(Role.Highlight), *surroundings, ratio=NON_TEXT_RATIO)
         border = with_contrast(c(Role.Mid), *surroundings, ratio=NON_TEXT_RATIO)
-        return cls(focus=focus.name(), border=border.name(), text=c(Role.WindowText).name(),
-                   window=c(Role.Window).name(), base=c(Role.Base).name(),
-                   button=c(Role.Button).name(), highlight=c(Role.Highlight).name(),
-                   highlighted_text=c(Role.HighlightedText).name())
+        return cls(
+            focus=focus.name(),
+            border=border.name(),
+            text=c(Role.WindowText).name(),
+            window=c(Role.Window).name(),
+            base=c(Role.Base).name(),
+            button=c(Role.Button).name(),
+            highlight=c(Role.Highlight).name(),
+            highlighted_text=c(Role.HighlightedText).name(),
+        )
 
 
 def focus_qss(colours: ThemeColours) -> str:

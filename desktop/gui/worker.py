@@ -55,8 +55,9 @@ def load_captioner(spec: ModelSpec) -> tuple[Any, list[str]]:
     runtime_log = logging.getLogger("desktop.runtime")
     runtime_log.addHandler(collect)
     try:
-        captioner = Captioner.load(model_dir=spec.model_dir, threads=spec.threads,
-                                   delegate=spec.delegate)
+        captioner = Captioner.load(
+            model_dir=spec.model_dir, threads=spec.threads, delegate=spec.delegate
+        )
     finally:
         runtime_log.removeHandler(collect)
     problems = list(dict.fromkeys(collect.messages))
@@ -74,8 +75,15 @@ class CaptionWorker(QThread):
     model_warning = Signal(str)  # loaded, but not as asked (e.g. delegate → CPU fallback)
     failed = Signal(str)  # the run stopped for an unexpected reason
 
-    def __init__(self, paths: Sequence[Path], *, beam_width: int, spec: ModelSpec,
-                 captioner: Any = None, parent=None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        beam_width: int,
+        spec: ModelSpec,
+        captioner: Any = None,
+        parent=None,
+    ) -> None:
         super().__init__(parent)
         self._paths = [Path(p) for p in paths]
         self._beam_width = beam_width
@@ -102,8 +110,7 @@ class CaptionWorker(QThread):
             try:
                 captioner, problems = load_captioner(self._spec)
             except Exception as exc:  # a bad bundle or delegate must not take the app down
-                self.model_failed.emit(f"Could not load the model ({self._spec.describe()}): "
-                                       f"{exc}")
+                self.model_failed.emit(f"Could not load the model ({self._spec.describe()}): {exc}")
                 return
             self.model_ready.emit(captioner)
             for problem in problems:
