@@ -386,3 +386,31 @@ def test_real_model_options(captioner, samples):
     bare = captioner.caption(samples[0], CaptionOptions(with_attention=False))
     assert bare.attention.shape == (0, gh, gw)
     assert bare.words == captioner.caption(samples[0], CaptionOptions()).words
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_guidance_asks_for_a_word_once(width):
+    """After "cat" (5) a language model sometimes says "cat" again: a bonus that stayed on
+    would tip it into "cat cat cat"; guidance stops at the first "cat"."""
+    vocab = 8
+    table = {
+        TOKENS.start: {4: 0.6, 5: 0.4},  # "a" more likely than "cat"
+        4: {6: 0.7, 5: 0.3},  # a → "dog" (6) or "cat"
+        5: {5: 0.4, TOKENS.end: 0.6},  # cat → stop, or cat again
+        6: {TOKENS.end: 1.0},
+    }
+    decoder = Decoder(table_step(table, vocab), TOKENS, vocab, UNITS, max_length=6)
+    plain = decoder.decode(features(), beam_width=width)
+    assert plain.tokens == (4, 6)  # "a dog"
+    bonus = np.zeros((1, vocab), np.float32)
+    bonus[0, 5] = 2.0
+    guided = decoder.decode(features(), beam_width=width, guidance=bonus)
+    assert guided.tokens.count(5) == 1, guided.tokens
+    # Without the stop, the same bonus on every step repeats the word.
+    sticky = Decoder(table_step(table, vocab), TOKENS, vocab, UNITS, max_length=6)
+    sticky.mask = sticky.mask + bonus[0]
+    sticky.first_mask = sticky.first_mask + bonus[0]
+    assert sticky.decode(features(), beam_width=width).tokens.count(5) > 1
+    # An empty guidance (nothing seen) changes nothing.
+    empty = decoder.decode(features(), beam_width=width, guidance=np.zeros((0, vocab)))
+    assert empty.tokens == plain.tokens and empty.score == plain.score
