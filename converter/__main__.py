@@ -93,6 +93,7 @@ def _export(args) -> int:
         representative=args.representative,
         epochs=tuple(args.epoch) if args.epoch else None,
         decoder_quantize=args.decoder_quantize,
+        word_bonus=args.word_bonus,
     )
     print(
         f"exported {args.out} ({manifest['quantization']}): "
@@ -224,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--parity-photos", type=int, default=8, help="dev photos for the TF/LiteRT check"
     )
     export.add_argument("--representative", type=int, default=100, help="photos to calibrate int8")
+    export.add_argument(
+        "--word-bonus",
+        type=float,
+        default=0.0,
+        help="logit bonus per unit of object score for the words of what the classifier "
+        "sees (manifest objects.word_bonus; 0: none)",
+    )
     export.set_defaults(func=_export)
 
     upgrade = sub.add_parser(

@@ -153,6 +153,7 @@ def export(
     representative: int = 100,
     epochs: tuple[int, ...] | None = None,
     decoder_quantize: str | None = None,
+    word_bonus: float = 0.0,
 ) -> dict:
     run, out = Path(run), Path(out)
     model, vocab, info = load_run(run, epochs)
@@ -224,7 +225,7 @@ def export(
         "metrics": _metrics(run, epochs),
     }
     if registry.has_classifier(backbone):
-        add_objects(staging, manifest)
+        add_objects(staging, manifest, word_bonus=word_bonus)
     _write_manifest(staging, manifest)
 
     if parity_photos:
@@ -346,7 +347,7 @@ def parity_check(
         slots = to_slots(classes)
         tokens = model.greedy_tokens(flat, slots, info["max_length"], banned).numpy()[0]
         expected = vocab.decode(tokens)
-        got = list(captioner.caption(path, options=CaptionOptions(beam_width=1)).words)
+        got = list(captioner.caption(path, options=CaptionOptions(beam_width=1, word_bonus=0.0)).words)
         if got == expected:
             same += 1
         else:

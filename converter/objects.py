@@ -43,8 +43,11 @@ class UpgradeError(Exception):
     pass
 
 
-def add_objects(folder: Path, manifest: dict, threshold: float = OBJECT_THRESHOLD) -> None:
-    """Copy the label table into a bundle folder and describe it in ``manifest``."""
+def add_objects(
+    folder: Path, manifest: dict, threshold: float = OBJECT_THRESHOLD, word_bonus: float = 0.0
+) -> None:
+    """Copy the label table into a bundle folder and describe it in ``manifest``
+    (``word_bonus``: the decode loop's logit bonus for the words of seen objects)."""
     shutil.copyfile(LABELS_SOURCE, folder / LABELS_FILE)
     manifest["objects"] = {
         "source": "imagenet",
@@ -52,6 +55,7 @@ def add_objects(folder: Path, manifest: dict, threshold: float = OBJECT_THRESHOL
         "labels": LABELS_FILE,
         "threshold": threshold,
         "max_objects": MAX_OBJECTS,
+        **({"word_bonus": word_bonus} if word_bonus else {}),
     }
 
 
