@@ -320,7 +320,9 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
                 f"manifest.json: objects.word_bonus must be 0..20, got {word_bonus!r}"
             )
     concept_slots = 0
-    if version >= 3 and manifest.get("concepts") is not None:
+    # Read wherever present (format 3 writes it; no earlier manifest has it): the count says
+    # how many positions the encoder's features have beyond the grid.
+    if manifest.get("concepts") is not None:
         entry = _get(manifest, "concepts", dict)
         concept_slots = _get(entry, "count", int, "manifest.json 'concepts'")
         if not 0 < concept_slots <= 64 or isinstance(concept_slots, bool):

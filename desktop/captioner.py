@@ -71,7 +71,9 @@ class CaptionResult:
     text: str  # "A dog runs through the grass."
     words: tuple[str, ...]
     score: float  # length-normalised log-probability (mean per token incl. <end>)
-    attention: np.ndarray  # [len(words), grid_h, grid_w] float32, read-only; empty if not asked
+    # [len(words), grid_h, grid_w] float32, read-only, each word's weights over the photo summing
+    # to 1 (concept positions left out); empty if not asked
+    attention: np.ndarray
     timings: Timings
     # What the classifier sees, highest score first, above the bundle's threshold; empty for
     # a bundle without objects (format 1).
@@ -244,8 +246,7 @@ class Captioner:
         words = tuple(self.bundle.vocabulary[i] for i in decoded.tokens)
         gh, gw = self.bundle.feature_grid
         attention = (
-            # Where on the photo: the grid cells (concept slots are not places).
-            decoded.attention[:, : gh * gw].reshape(len(words), gh, gw)
+            _on_photo(decoded.attention, gh, gw)
             if decoded.attention is not None
             else np.zeros((0, gh, gw), dtype=np.float32)
         )
@@ -397,6 +398,14 @@ class Captioner:
                 error=PhotoError(source_name(source), f"{type(e).__name__}: {e}"),
             )
         return CaptionItem(path=path, result=result, error=None)
+
+
+def _on_photo(attention: np.ndarray, gh: int, gw: int) -> np.ndarray:
+    """Per word, where on the photo the model looked: the grid cells' share of the attention,
+    rescaled to sum to 1 (the concept positions after the grid are not places)."""
+    grid = attention[:, : gh * gw].reshape(len(attention), gh, gw)
+    total = grid.sum(axis=(1, 2), keepdims=True)
+    return np.divide(grid, total, out=np.zeros_like(grid), where=total > 0)
 
 
 def _step_outputs(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -39,7 +39,9 @@ def _rehash(bundle: Path, name: str) -> None:
 def test_default_bundle_matches_the_format(default_model_dir):
     b = load_bundle(default_model_dir)
     assert b.manifest["format"] == "show-attend-tell-bundle"
-    assert b.manifest["format_version"] == b.format_version == 2
+    assert b.manifest["format_version"] == b.format_version == 3
+    assert b.concept_slots == 5 and b.positions == b.grid_cells + 5
+    assert b.word_bonus == b.manifest["objects"]["word_bonus"] > 0
     assert b.namer is not None and b.namer.classes == 1000 and b.objects_output == "classes"
     assert b.calibration is not None and 0 < b.calibration.unsure_below < 1
     assert b.objects_note is None
@@ -182,7 +184,8 @@ def test_default_model_dir_in_checkout_and_frozen_app(monkeypatch, tmp_path):
 def _as_format_1(bundle: Path) -> None:
     """Turn a copy of the shipped bundle into what a format-1 export looked like: no objects,
     no confidence, no label table. (Its encoder keeps the extra `classes` output, which a
-    format-1 reader never asks for.)"""
+    format-1 reader never asks for, and its concept positions, which the manifest's
+    `concepts` entry still counts.)"""
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
     for key in ("objects", "confidence", "upgrades"):
@@ -328,8 +331,8 @@ def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
             "manifest.json 'tokens': missing 'unk'",
         ),
         (
-            {"tokens": {"pad": 0, "start": 1, "end": 2, "unk": 2539}},
-            "manifest.json: tokens.unk = 2539 is outside the vocabulary",
+            {"tokens": {"pad": 0, "start": 1, "end": 2, "unk": 4004}},
+            "manifest.json: tokens.unk = 4004 is outside the vocabulary",
         ),
         (
             {"tokens": {"pad": 0, "start": 1, "end": 1, "unk": 3}},
@@ -377,7 +380,7 @@ def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
 )
 def test_malformed_manifests_are_refused_saying_what_is_wrong(bundle_copy, changes, message):
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    assert manifest["vocab_size"] == 2539  # the numbers in the messages above
+    assert manifest["vocab_size"] == 4004  # the numbers in the messages above
     _edit_manifest(bundle_copy, **changes)
     with pytest.raises(BundleError) as info:
         load_bundle(bundle_copy)

@@ -33,7 +33,7 @@ def test_backend_is_ai_edge_litert():
 def test_thread_counts_agree(bundle, pixels):
     one = Model(bundle.encoder.path, "encode", RuntimeOptions(threads=1))(pixels=pixels)["features"]
     two = Model(bundle.encoder.path, "encode", RuntimeOptions(threads=2))(pixels=pixels)["features"]
-    assert one.shape == (1, bundle.grid_cells, bundle.feature_dim)
+    assert one.shape == (1, bundle.positions, bundle.feature_dim)
     np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-4)
 
 
@@ -78,7 +78,7 @@ def test_decoder_batch_resizes_only_when_it_changes(bundle, captioner, pixels):
     run([0, 1, 2])
     assert step.resizes == resizes + 1
     assert batch["logits"].shape == (3, bundle.vocab_size)
-    assert batch["attention"].shape == (3, bundle.grid_cells)
+    assert batch["attention"].shape == (3, bundle.positions)
     # Each row of the batched call is the same computation as the call for that beam alone.
     for i, single in enumerate(singles):
         for name in ("logits", "new_hidden", "attention"):
@@ -93,7 +93,7 @@ def test_attention_is_a_distribution(bundle, captioner, pixels):
         np.array([bundle.tokens.start], np.int32), np.zeros((1, bundle.units), np.float32), features
     )
     attention = out[2]
-    assert attention.shape == (1, bundle.grid_cells)
+    assert attention.shape == (1, bundle.positions)
     assert np.all(attention >= 0)
     np.testing.assert_allclose(attention.sum(), 1.0, rtol=1e-4)
 
