@@ -157,10 +157,10 @@ def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
     assert [r.path for r in first] == [str(p) for p in samples[:2]]
     assert all(r.caption and r.error is None for r in first)
     if fmt != "txt":  # txt holds the caption only
-        # samples[1] is chelsea: a cat the caption calls a man.
+        # samples[1] is chelsea: a cat.
         assert [(o.name, o.count) for o in first[1].objects] == [("cat", None)]
         assert 0.5 < first[1].objects[0].score <= 1.0
-        assert first[1].confidence is not None and first[1].unsure
+        assert first[1].confidence is not None and first[1].unsure == (first[1].confidence < 0.5)
         assert first[0].confidence is not None and 0.0 <= first[0].confidence <= 1.0
     # A finished photo changes: had it been redone, its caption would change too.
     shutil.copy(samples[2], samples[0])
@@ -170,12 +170,16 @@ def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
     assert [r.path for r in records] == [str(p) for p in samples]
     assert records[:2] == first
     assert not journal_path(out).exists()
+    if fmt != "txt":
+        # samples[2] is coffee: a cup the caption puts in front of a man; not said as fact.
+        assert records[2].objects[0].name == "coffee" and records[2].unsure
     if fmt == "csv":
         rows = list(csv.DictReader(out.open(newline="")))
         assert list(rows[0]) == [
             "path", "caption", "score", "error", "objects", "confidence", "unsure"
         ]
-        assert rows[1]["objects"].startswith("cat:") and rows[1]["unsure"] == "true"
+        assert rows[1]["objects"].startswith("cat:")
+        assert rows[2]["objects"].startswith("coffee:") and rows[2]["unsure"] == "true"
     if fmt == "json":
         assert isinstance(json.loads(out.read_text()), list)
 
