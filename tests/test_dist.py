@@ -33,7 +33,9 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 # The desktop app is LiteRT only: none of the training stack may end up in the bundle.
 FORBIDDEN = ("tensorflow", "tf_keras", "keras", "torch", "matplotlib")
-MAX_UNPACKED_MB = 250
+# 229 MB with the 13 MB placeholder model (docs/dist.md); the everyday model (issue 13) is
+# 39 MB, inside that issue's 50 MB allowance, so the app may grow by that much.
+MAX_UNPACKED_MB = 280
 
 
 @pytest.fixture(scope="module")
