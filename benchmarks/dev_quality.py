@@ -53,11 +53,9 @@ def dev_subset(data_dir: Path = FLICKR, n: int = SUBSET) -> list[datasets.Exampl
 
 def coco_dev(data_dir: Path = COCO_DEV) -> list[datasets.Example]:
     """coco-ood-dev's photos with their references, in name order."""
-    references: dict[str, list[str]] = {}
-    token_file = data_dir / "captions.token.txt"
-    for line in token_file.read_text(encoding="utf-8").splitlines():
-        key, _, caption = line.partition("\t")
-        references.setdefault(key.split("#")[0], []).append(caption)
+    from benchmarks.objects_eval import read_references
+
+    references = read_references(data_dir / "captions.token.txt")
     return [
         datasets.Example(name, data_dir / "images" / name, tuple(refs))
         for name, refs in sorted(references.items())

@@ -70,6 +70,14 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return order.astype(np.int32), np.take_along_axis(scores, order, axis=1).astype(np.float32)
 
 
+def cached_slots(
+    table: ConceptTable, cache, image_ids: Sequence[str], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The concept slots of cached photos (``FeatureCache`` with classes), as the encoder
+    computes them from the same probabilities."""
+    return top_k(table.scores(cache.load_classes(list(image_ids))), k)
+
+
 def text_slots(
     named: Sequence[Sequence[int]],
     background_ids: np.ndarray,

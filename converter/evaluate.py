@@ -124,7 +124,7 @@ def _tf_greedy(
     """Greedy captions of the TF model itself, from the cached backbone features."""
     import tensorflow as tf
 
-    from converter.concepts import ConceptTable, top_k
+    from converter.concepts import ConceptTable, cached_slots
     from converter.features import FeatureCache
     from converter.train import load_run
 
@@ -138,11 +138,7 @@ def _tf_greedy(
     for start in range(0, len(ids), 250):
         chunk = ids[start : start + 250]
         features = tf.constant(cache.load(chunk), tf.float32)
-        slots = (
-            top_k(table.scores(cache.load_classes(chunk)), k)
-            if table
-            else model.no_concepts(len(chunk))
-        )
+        slots = cached_slots(table, cache, chunk, k) if table else model.no_concepts(len(chunk))
         tokens = model.greedy_tokens(features, slots, info["max_length"], banned).numpy()
         for image_id, row in zip(chunk, tokens, strict=True):
             hypotheses[image_id] = " ".join(vocab.decode(row))

@@ -138,11 +138,10 @@ def prepare(
             raise TrainingError(f"{config.backbone} has no ImageNet classifier for concepts")
         table = concepts.ConceptTable()
 
-        def slots(examples):
-            scores = table.scores(cache.load_classes([e.image_id for e in examples]))
-            return concepts.top_k(scores, config.concepts)
-
-        train_slots, dev_slots = slots(train), slots(dev)
+        train_slots, dev_slots = (
+            concepts.cached_slots(table, cache, [e.image_id for e in split], config.concepts)
+            for split in (train, dev)
+        )
         text_captions = [vocab.encode(c, config.max_caption_words) for c in corpus]
         text_named = [table.in_caption(c) for c in corpus]
         log.info("%d caption-only examples from %s", len(corpus), ", ".join(config.caption_text))
@@ -205,7 +204,6 @@ class _Rows:
 
     def __init__(self, features: np.ndarray, rows: np.ndarray):
         self.features, self.rows = features, rows
-        self.shape = features.shape
 
     def __getitem__(self, index: np.ndarray) -> np.ndarray:
         return self.features[self.rows[index]]

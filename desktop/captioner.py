@@ -25,7 +25,7 @@ from desktop.bundle import Bundle, load_bundle
 from desktop.confidence import confidence_features
 from desktop.decoding import Decoder, sentence
 from desktop.images import PhotoSource, load_pixels, source_name
-from desktop.objects import DetectedObject
+from desktop.objects import DetectedObject, NameScores
 from desktop.paths import default_model_dir
 from desktop.runtime import Model, RuntimeOptions
 
@@ -228,13 +228,14 @@ class Captioner:
             t0 = time.perf_counter()
             encoded = self.encoder(pixels=pixels)
             features = encoded["features"].astype(np.float32, copy=False)
+            names = self._name_scores(encoded)
             t1 = time.perf_counter()
             decoded = self.decoder.decode(
                 features,
                 beam_width=options.beam_width,
                 max_length=options.max_length,
                 with_attention=options.with_attention,
-                guidance=self._guidance(encoded, options),
+                guidance=self._guidance(names, options),
             )
             t2 = time.perf_counter()
         if not np.isfinite(decoded.score) or set(decoded.tokens) & set(self.bundle.tokens.specials):
@@ -252,7 +253,7 @@ class Captioner:
         )
         attention.setflags(write=False)
         t3 = time.perf_counter()
-        objects, confidence = self._objects(encoded, words, float(decoded.score))
+        objects, confidence = self._objects(names, words, float(decoded.score))
         objects_ms = (time.perf_counter() - t3) * 1e3
         encode_ms, decode_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
         calibration = self.bundle.calibration
@@ -275,18 +276,26 @@ class Captioner:
             ),
         )
 
-    def _guidance(self, encoded: dict[str, np.ndarray], options: CaptionOptions):
+    def _name_scores(self, encoded: dict[str, np.ndarray]) -> NameScores | None:
+        """Every everyday name's score, from the encoder's class output; None without a
+        classifier or when the output is not finite (``_objects`` reports that)."""
+        b = self.bundle
+        if b.namer is None or b.objects_output is None:
+            return None
+        probabilities = encoded[b.objects_output]
+        if not np.isfinite(probabilities).all():
+            return None
+        return b.namer.name_scores(probabilities)
+
+    def _guidance(self, names: NameScores | None, options: CaptionOptions):
         """Logit bonuses ``[groups seen, vocab]`` for the words of what the classifier sees
         (``bonus × group score``): the decoder learned those words from caption text, this
         tips it towards saying them for this photo. None without a bonus or a classifier."""
         b = self.bundle
         bonus = b.word_bonus if options.word_bonus is None else options.word_bonus
-        if not bonus or b.namer is None or b.objects_output is None:
+        if not bonus or names is None:
             return None
-        probabilities = encoded[b.objects_output]
-        if not np.isfinite(probabilities).all():
-            return None  # _objects reports it
-        scores = b.namer.group_scores(b.namer.name_scores(probabilities))
+        scores = b.namer.group_scores(names)
         group_ids, word_ids = self._group_words
         # Only groups with some evidence: a row per group of a 4,000-word vocabulary is
         # cheap, but hundreds of near-zero rows would be work for nothing.
@@ -311,18 +320,16 @@ class Captioner:
         return np.array(groups, np.int64), np.array(ids, np.int64)
 
     def _objects(
-        self, encoded: dict[str, np.ndarray], words: tuple[str, ...], score: float
+        self, scores: NameScores | None, words: tuple[str, ...], score: float
     ) -> tuple[tuple[DetectedObject, ...], float | None]:
-        """The photo's objects and the caption's confidence, from the encoder's class output."""
+        """The photo's objects and the caption's confidence, from its name scores."""
         b = self.bundle
         if b.namer is None or b.objects_output is None:
             return (), None
-        probabilities = encoded[b.objects_output]
-        if not np.isfinite(probabilities).all():  # as for the caption: never a made-up answer
+        if scores is None:  # as for the caption: never a made-up answer
             raise CaptionerError(
                 "the model produced invalid numbers (NaN or infinity) for this photo's objects"
             )
-        scores = b.namer.name_scores(probabilities)
         objects = b.namer.objects(scores)
         if b.calibration is None:
             return objects, None

@@ -40,13 +40,7 @@ def confidence_features(
 ) -> dict[str, float]:
     terms = namer.terms
     named = terms.find(list(words))
-    by_group = dict(
-        zip(
-            namer.groups,
-            np.bincount(namer.group_of_name, scores.scores, len(namer.groups)).tolist(),
-            strict=True,
-        )
-    )
+    by_group = dict(zip(namer.groups, namer.group_scores(scores).tolist(), strict=True))
     top = int(np.argmax(scores.scores)) if len(scores.names) else -1
     top_group = terms.group(scores.names[top]) if top >= 0 else None
     person = "person" in named

@@ -172,7 +172,7 @@ class ObjectNamer:
     def group_scores(self, scores: NameScores) -> np.ndarray:
         """``[len(groups)]``: each group's summed name scores, at most 1."""
         sums = np.bincount(self.group_of_name, weights=scores.scores, minlength=len(self.groups))
-        return np.clip(sums, 0.0, 1.0).astype(np.float32)
+        return np.clip(sums, 0.0, 1.0)
 
     def objects(
         self, scores: NameScores, threshold: float | None = None
