@@ -41,8 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from desktop.bundle import load_bundle  # noqa: E402
-from desktop.captioner import Captioner  # noqa: E402
+from desktop.captioner import Captioner, CaptionOptions  # noqa: E402
 from desktop.confidence import FEATURES, Calibration, confidence_features  # noqa: E402
+from desktop.detections import Detections  # noqa: E402
+from desktop.grounding import Grounding  # noqa: E402
 from desktop.objects import ObjectNamer, Terms  # noqa: E402
 from desktop.runtime import default_threads  # noqa: E402
 
@@ -57,6 +59,7 @@ class Photo:
     words: tuple[str, ...] = ()
     score: float = 0.0
     probabilities: np.ndarray | None = None
+    detections: np.ndarray | None = None  # format 4: the detector's per-class best scores
 
 
 def read_references(token_file: Path, only: set[str] | None = None) -> dict[str, list[str]]:
@@ -89,23 +92,26 @@ def caption_all(captioner: Captioner, name: str, photos: list[Photo], cache: Pat
     file = cache / f"{b.name}-{encoder_sha}-{name}-beam{beam}.npz"
     if file.is_file():
         data = np.load(file, allow_pickle=False)
-        for photo, words, score, probs in zip(
-            photos, data["words"], data["score"], data["probabilities"], strict=True
+        found = data["detections"] if "detections" in data else [None] * len(photos)
+        for photo, words, score, probs, best in zip(
+            photos, data["words"], data["score"], data["probabilities"], found, strict=True
         ):
             photo.words, photo.score = tuple(str(words).split()), float(score)
             photo.probabilities = probs.astype(np.float32)
+            photo.detections = None if best is None else best.astype(np.float32)
         return
     start = time.perf_counter()
     for i, photo in enumerate(photos):
-        # The facade's own steps, keeping the raw class probabilities it reduces to names.
+        # The facade's caption, plus the raw class probabilities (and detections) it reduces
+        # to names, computed again here (cheap) so the thresholds can be swept.
         pixels = captioner.pixels(photo.path)
-        encoded = captioner.encoder(pixels=pixels)
-        decoded = captioner.decoder.decode(
-            encoded["features"], beam_width=beam, max_length=None, with_attention=False
-        )
-        photo.words = tuple(b.vocabulary[t] for t in decoded.tokens)
-        photo.score = float(decoded.score)
+        result = captioner.caption_pixels(pixels, CaptionOptions(beam_width=beam))
+        found = captioner._detect(pixels)
+        encoded = captioner._encode(pixels, found)
+        photo.words = result.words
+        photo.score = float(result.score)
         photo.probabilities = encoded[b.objects_output].reshape(-1).astype(np.float32)
+        photo.detections = None if found is None else found.best.astype(np.float32)
         if (i + 1) % 100 == 0:
             print(f"  {name}: {i + 1}/{len(photos)} ({time.perf_counter() - start:.0f} s)")
     cache.mkdir(parents=True, exist_ok=True)
@@ -114,6 +120,11 @@ def caption_all(captioner: Captioner, name: str, photos: list[Photo], cache: Pat
         words=np.array([" ".join(p.words) for p in photos]),
         score=np.array([p.score for p in photos]),
         probabilities=np.stack([p.probabilities for p in photos]).astype(np.float16),
+        **(
+            {"detections": np.stack([p.detections for p in photos]).astype(np.float16)}
+            if photos and photos[0].detections is not None
+            else {}
+        ),
     )
 
 
@@ -133,22 +144,31 @@ class Judged:
     features: dict[str, float]
 
 
-def judge(photos: list[Photo], namer: ObjectNamer, threshold: float) -> list[Judged]:
+def judge(photos: list[Photo], grounding: Grounding, threshold: float) -> list[Judged]:
+    """``threshold``: the classifier's listing threshold (the detector's stays the bundle's)."""
     out = []
+    namer = grounding.namer
     terms = namer.terms
+    swept = Grounding(
+        ObjectNamer.with_threshold(namer, threshold),
+        grounding.labels,
+        grounding.threshold,
+        grounding.floor,
+    )
     for p in photos:
         counts = reference_groups(terms, p.references)
         salient = {g for g, c in counts.items() if c >= SALIENT}
-        scores = namer.name_scores(p.probabilities)
+        found = None if p.detections is None else Detections(best=p.detections, counts={})
+        evidence = swept.evidence(namer.name_scores(p.probabilities), found)
         # Listed things, once each ("sailboat" and "boat" are one boat to a reference).
-        listed = list(dict.fromkeys(terms.group(o.name) for o in namer.objects(scores, threshold)))
+        listed = list(dict.fromkeys(terms.group(o.name) for o in swept.objects(evidence)))
         out.append(
             Judged(
                 salient=salient,
                 present=set(counts),
                 listed=listed,
                 caption_right=bool(terms.find(list(p.words)) & salient),
-                features=confidence_features(p.score, p.words, scores, namer),
+                features=confidence_features(p.score, p.words, evidence, swept),
             )
         )
     return out
@@ -328,6 +348,7 @@ def main() -> None:
 
     captioner = Captioner.load(args.bundle)
     namer = captioner.bundle.namer
+    grounding = captioner.grounding
     if namer is None:
         sys.exit(f"{args.bundle}: has no objects (format 1?): python -m converter upgrade")
     sets = dev_sets(args)
@@ -337,7 +358,7 @@ def main() -> None:
         caption_all(captioner, name, photos, args.cache, args.beam)
         report["sets"][name] = {"objects": {}}
         for t in args.thresholds:
-            figures = object_figures(judge(photos, namer, t))
+            figures = object_figures(judge(photos, grounding, t))
             report["sets"][name]["objects"][str(t)] = figures
             print(
                 f"{name:14s} threshold {t:.2f}: names a salient thing for "
@@ -348,7 +369,7 @@ def main() -> None:
                 f"{figures['hallucinated']:.0%} named by no reference; "
                 f"caption right {figures['caption_right']:.0%}"
             )
-        judged_all[name] = judge(photos, namer, namer.threshold)
+        judged_all[name] = judge(photos, grounding, namer.threshold)
 
     # Confidence: pooled fit, cross-validated figures per set and together.
     names = list(judged_all)
@@ -390,7 +411,7 @@ def main() -> None:
     if args.detector and args.coco:
         val = set((args.coco / "val2017_images.txt").read_text().split())
         photos = [p for p in sets["coco-ood-dev"] if p.path.name in val]
-        judged = judge(photos, namer, namer.threshold)
+        judged = judge(photos, grounding, namer.threshold)
         report["detector"] = {"photos": len(photos)}
         report["detector"]["classifier"] = object_figures(judged)
         thresholds = [0.4, 0.5, 0.6]

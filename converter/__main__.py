@@ -39,6 +39,7 @@ def _train(args) -> int:
         caption_text=tuple(str(p) for p in args.caption_text),
         text_per_epoch=args.text_per_epoch,
         text_photo_share=args.text_photo_share,
+        detector=args.detector,
     )
     trainer = Trainer(config, resume=args.resume)
     try:
@@ -187,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="share of caption-only examples shown over a random training photo's grid "
         "(the photo whose classifier noise they carry) instead of no grid",
+    )
+    train.add_argument(
+        "--detector",
+        action="store_true",
+        help="ground the concepts in the COCO detector (person included; bundle format 4): "
+        "its per-class scores join the classifier's (needs --concepts)",
     )
     train.add_argument("--cache-dir", type=Path, default=Path("cache/features"))
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")

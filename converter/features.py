@@ -157,3 +157,45 @@ def _stack(paths: list[Path]) -> np.ndarray:
     for row, path in enumerate(paths):
         out[row] = np.load(path)
     return out
+
+
+class DetectionCache:
+    """The COCO detector's per-class maximum score per photo (float16 ``[91]``, column 0 the
+    background), cached as ``CACHE/ssd_mobilenet_v2_coco-<size>/<image_id>.npy``: what the
+    encoder of a grounded (format 4) bundle receives from the detector at run time, from
+    the same pixels (the encoder's input ``size``²)."""
+
+    def __init__(self, size: int, root: Path = DEFAULT_CACHE):
+        self.size = size
+        self.dir = Path(root) / f"ssd_mobilenet_v2_coco-{size}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, image_id: str) -> Path:
+        return self.dir / f"{image_id}.npy"
+
+    def extract(self, items: Iterable[tuple[str, Path]], threads: int | None = None) -> dict:
+        todo = [(i, p) for i, p in items if not self.path(i).is_file()]
+        if not todo:
+            return {}
+        from ai_edge_litert.interpreter import Interpreter
+
+        from converter import detector
+
+        files = detector.build(self.size)
+        interpreter = Interpreter(
+            model_path=str(files.model), num_threads=threads or os.cpu_count()
+        )
+        interpreter.allocate_tensors()
+        run = interpreter.get_signature_runner()
+        errors: dict[str, str] = {}
+        decoded = FeatureCache._decoded(self, todo, self.size, errors)  # type: ignore[arg-type]
+        for image_id, pixels in tqdm(decoded, total=len(todo), desc="detector", unit="photo"):
+            scores = run(pixels=pixels[None])["scores"][0]
+            FeatureCache._save(self, self.path(image_id), scores.max(axis=0).astype(np.float16))  # type: ignore[arg-type]
+        for image_id, error in errors.items():
+            log.warning("skipped photo %s: %s", image_id, error)
+        return errors
+
+    def load(self, image_ids: list[str]) -> np.ndarray:
+        """``[N, 91]`` float16 per-class maximum scores."""
+        return _stack([self.path(i) for i in image_ids])

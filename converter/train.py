@@ -26,7 +26,7 @@ import numpy as np
 
 from converter import concepts, datasets, distribute, text
 from converter.backbones import registry
-from converter.features import DEFAULT_CACHE, FeatureCache
+from converter.features import DEFAULT_CACHE, DetectionCache, FeatureCache
 from desktop.outputs import write_atomic
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,10 @@ class TrainConfig:
     # classifier noise they carry (the rest: no photo). Over a real grid the decoder learns
     # that a confident concept outranks the grid, not only when there is no photo.
     text_photo_share: float = 0.0
+    # Grounded concepts (format 4): the COCO detector's per-class scores join the
+    # classifier's in the concept slots (person among them), and caption-only examples are
+    # given a named concept as often as the detector finds it on training photos.
+    detector: bool = False
 
 
 @dataclass
@@ -86,6 +90,7 @@ class Prepared:
     dev_concepts: tuple[np.ndarray, np.ndarray] | None = None
     text_captions: list[list[int]] | None = None  # token ids of caption-only examples
     text_named: list[list[int]] | None = None  # concept groups each of them names
+    text_keep: np.ndarray | None = None  # [groups] chance a named concept is given (measured)
 
 
 def prepare(
@@ -132,18 +137,37 @@ def prepare(
         ]
 
     train_slots = dev_slots = None
-    text_captions = text_named = None
+    text_captions = text_named = text_keep = None
     if config.concepts:
         if not cache.with_classes:
             raise TrainingError(f"{config.backbone} has no ImageNet classifier for concepts")
-        table = concepts.ConceptTable()
+        table = concepts.ConceptTable(detector=config.detector)
+        detections = None
+        if config.detector:
+            size = registry.spec(config.backbone).input_size
+            detections = DetectionCache(size, Path(config.cache_dir))
+            failed = detections.extract([(e.image_id, e.path) for e in train + dev])
+            train = [e for e in train if e.image_id not in failed]
+            dev = [e for e in dev if e.image_id not in failed]
 
         train_slots, dev_slots = (
-            concepts.cached_slots(table, cache, [e.image_id for e in split], config.concepts)
+            concepts.cached_slots(
+                table, cache, [e.image_id for e in split], config.concepts, detections
+            )
             for split in (train, dev)
         )
         text_captions = [vocab.encode(c, config.max_caption_words) for c in corpus]
         text_named = [table.in_caption(c) for c in corpus]
+        if detections is not None:
+            ids = [e.image_id for e in train]
+            scores = table.scores(cache.load_classes(ids), detections.load(ids))
+            text_keep, report = concepts.recall_per_group(
+                table, scores, [e.captions for e in train]
+            )
+            log.info(
+                "concept recall on training photos (kept as often for caption text): %s",
+                ", ".join(f"{g} {r:.2f} of {n}" for g, (r, n) in sorted(report.items())),
+            )
         log.info("%d caption-only examples from %s", len(corpus), ", ".join(config.caption_text))
 
     return Prepared(
@@ -152,6 +176,7 @@ def prepare(
         dev_concepts=dev_slots,
         text_captions=text_captions,
         text_named=text_named,
+        text_keep=text_keep,
         train_features=cache.load([e.image_id for e in train]),
         train_captions=captions(train),
         dev_ids=[e.image_id for e in dev],
@@ -243,7 +268,9 @@ class Trainer:
             attention_penalty=config.attention_penalty,
             label_smoothing=config.label_smoothing,
             concepts=config.concepts,
-            concept_groups=len(concepts.ConceptTable()) if config.concepts else 0,
+            concept_groups=(
+                len(concepts.ConceptTable(detector=config.detector)) if config.concepts else 0
+            ),
         )
         with self.strategy.scope():
             self.model = CaptionModel(self.model_config)
@@ -329,6 +356,7 @@ class Trainer:
                 [data.text_named[j] for j in chosen],
                 *data.train_concepts,
                 np.random.default_rng(rng.getrandbits(32)),
+                keep=data.text_keep,
             )
             over_photo = int(round(len(chosen) * self.config.text_photo_share))
             channels = data.train_features.shape[-1]

@@ -15,10 +15,11 @@ from typing import Any
 
 from desktop import BundleError
 from desktop.confidence import Calibration
+from desktop.detections import DetectorSettings
 from desktop.objects import ObjectNamer
 
 FORMAT = "show-attend-tell-bundle"
-SUPPORTED_VERSIONS = (1, 2, 3)
+SUPPORTED_VERSIONS = (1, 2, 3, 4)
 MANIFEST = "manifest.json"
 SPECIAL_WORDS = {"pad": "<pad>", "start": "<start>", "end": "<end>", "unk": "<unk>"}
 
@@ -39,6 +40,19 @@ class Tokens:
 class ModelFile:
     path: Path
     signature: str
+
+
+@dataclass(frozen=True)
+class DetectorFile:
+    """Format 4: the COCO detector beside the encoder (its outputs ground the caption)."""
+
+    model: ModelFile
+    anchors: Path
+    settings: DetectorSettings
+    threshold: float  # listed as an object from this score
+    ground_floor: float  # the words of a COCO thing scored below this are not said
+    licence: str
+    origin: str
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,8 @@ class Bundle:
     concept_slots: int = 0
     # Logit bonus for the words of seen objects (manifest objects.word_bonus; 0: none).
     word_bonus: float = 0.0
+    # Format 4: the COCO detector (None before).
+    detector: DetectorFile | None = None
 
     @property
     def objects_note(self) -> str | None:
@@ -289,6 +305,12 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
             raise BundleError("manifest.json: 'objects' must be an object")
         labels_path = _file_name(root, objects.get("labels"), "objects.labels")
         needed.append(labels_path.name)
+    detector_entry = manifest.get("detector") if version >= 4 else None
+    if version >= 4 and not isinstance(detector_entry, dict):
+        raise BundleError("manifest.json: a format-4 bundle needs a 'detector' object")
+    if detector_entry is not None:
+        for key in ("file", "anchors"):
+            needed.append(_file_name(root, detector_entry.get(key), f"detector.{key}").name)
     if verify:
         _check_files(root, manifest, needed)
     else:
@@ -327,6 +349,7 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         concept_slots = _get(entry, "count", int, "manifest.json 'concepts'")
         if not 0 < concept_slots <= 64 or isinstance(concept_slots, bool):
             raise BundleError(f"manifest.json: concepts.count must be 1..64, got {concept_slots}")
+    detector = _detector(root, detector_entry) if detector_entry is not None else None
     calibration = None
     if version >= 2 and manifest.get("confidence") is not None:
         calibration = Calibration.from_manifest(manifest["confidence"])
@@ -353,4 +376,39 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         calibration=calibration,
         concept_slots=concept_slots,
         word_bonus=float(word_bonus),
+        detector=detector,
+    )
+
+
+def _fraction(entry: dict, key: str, default: float) -> float:
+    value = entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise BundleError(f"manifest.json: detector.{key} must be 0..1, got {value!r}")
+    return float(value)
+
+
+def _detector(root: Path, entry: dict) -> DetectorFile:
+    signature = entry.get("signature")
+    if not isinstance(signature, str) or not signature:
+        raise BundleError("manifest.json: detector.signature must be a non-empty string")
+    labels = entry.get("labels")
+    if (
+        not isinstance(labels, list)
+        or not 2 <= len(labels) <= 1000
+        or not all(n is None or (isinstance(n, str) and n.strip()) for n in labels)
+    ):
+        raise BundleError("manifest.json: detector.labels must list a name or null per class")
+    settings = DetectorSettings(
+        labels=tuple(labels),
+        count_threshold=_fraction(entry, "count_threshold", 0.5),
+        iou=_fraction(entry, "iou", 0.6),
+    )
+    return DetectorFile(
+        model=ModelFile(_file_name(root, entry["file"], "detector.file"), signature),
+        anchors=_file_name(root, entry["anchors"], "detector.anchors"),
+        settings=settings,
+        threshold=_fraction(entry, "threshold", 0.5),
+        ground_floor=_fraction(entry, "ground_floor", 0.0),
+        licence=str(entry.get("licence", "")),
+        origin=str(entry.get("origin", "")),
     )

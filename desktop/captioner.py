@@ -24,8 +24,10 @@ from desktop import BundleError, CaptionerError, PhotoError
 from desktop.bundle import Bundle, load_bundle
 from desktop.confidence import confidence_features
 from desktop.decoding import Decoder, sentence
+from desktop.detections import Detections, detections
+from desktop.grounding import Evidence, Grounding
 from desktop.images import PhotoSource, load_pixels, source_name
-from desktop.objects import DetectedObject, NameScores
+from desktop.objects import DetectedObject
 from desktop.paths import default_model_dir
 from desktop.runtime import Model, RuntimeOptions
 
@@ -54,6 +56,10 @@ class CaptionOptions:
     # Logit bonus per unit of object score for the words that name a seen object (None: the
     # bundle's `objects.word_bonus`, 0 where it has none).
     word_bonus: float | None = None
+    # Format 4: the words of a COCO thing (people included) that neither the detector nor
+    # the classifier scores at this floor are never said (None: the bundle's
+    # `detector.ground_floor`; 0: no grounding).
+    ground_floor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,14 @@ class Captioner:
             bundle.decoder.signature,
             dataclasses.replace(options, threads=options.decoder_threads or options.threads),
         )
+        self.detector_model: Model | None = None
+        self.anchors: np.ndarray | None = None
+        if bundle.detector is not None:
+            self.detector_model = Model(
+                bundle.detector.model.path, bundle.detector.model.signature, options
+            )
+            self.anchors = _anchors(bundle.detector.anchors)
+        self.grounding = _grounding(bundle)
         self._check_signatures()
         self._lock = threading.Lock()
         # Bound once: the decode loop calls this per step.
@@ -180,6 +194,15 @@ class Captioner:
         }
         if b.objects_output is not None and b.namer is not None:
             expected[(self.encoder, "out")][b.objects_output] = (1, b.namer.classes)
+        if self.detector_model is not None and b.detector is not None and self.anchors is not None:
+            columns, anchors = len(b.detector.settings.labels), len(self.anchors)
+            if "detections" in self.encoder.inputs:  # absent: objects and grounding only
+                expected[(self.encoder, "in")]["detections"] = (1, columns)
+            expected[(self.detector_model, "in")] = {"pixels": (1, *b.input_size, 3)}
+            expected[(self.detector_model, "out")] = {
+                "scores": (1, anchors, columns),
+                "boxes": (1, anchors, 4),
+            }
         for (model, side), tensors in expected.items():
             actual = model.inputs if side == "in" else model.outputs
             for name, shape in tensors.items():
@@ -218,7 +241,29 @@ class Captioner:
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
         with self._lock:
-            return self.encoder(pixels=pixels)["features"].astype(np.float32, copy=False)
+            return self._encode(pixels, self._detect(pixels))["features"].astype(
+                np.float32, copy=False
+            )
+
+    def detect(self, pixels: np.ndarray) -> Detections:
+        """What the COCO detector finds (format 4; BundleError for an older bundle)."""
+        with self._lock:
+            found = self._detect(pixels)
+        if found is None:
+            raise BundleError(f"the model {self.bundle.name!r} has no object detector")
+        return found
+
+    def _detect(self, pixels: np.ndarray) -> Detections | None:
+        b = self.bundle
+        if self.detector_model is None or b.detector is None or self.anchors is None:
+            return None
+        out = self.detector_model(pixels=pixels)
+        return detections(out["scores"][0], out["boxes"][0], self.anchors, b.detector.settings)
+
+    def _encode(self, pixels: np.ndarray, found: Detections | None) -> dict[str, np.ndarray]:
+        if found is None or "detections" not in self.encoder.inputs:
+            return self.encoder(pixels=pixels)
+        return self.encoder(pixels=pixels, detections=found.best[None].astype(np.float32))
 
     def caption_pixels(
         self, pixels: np.ndarray, options: CaptionOptions | None = None, load_ms: float = 0.0
@@ -226,16 +271,18 @@ class Captioner:
         options = options or CaptionOptions()
         with self._lock:
             t0 = time.perf_counter()
-            encoded = self.encoder(pixels=pixels)
+            found = self._detect(pixels)
+            encoded = self._encode(pixels, found)
             features = encoded["features"].astype(np.float32, copy=False)
-            names = self._name_scores(encoded)
+            evidence = self._evidence(encoded, found)
             t1 = time.perf_counter()
             decoded = self.decoder.decode(
                 features,
                 beam_width=options.beam_width,
                 max_length=options.max_length,
                 with_attention=options.with_attention,
-                guidance=self._guidance(names, options),
+                guidance=self._guidance(evidence, options),
+                bias=self._ruled_out(evidence, options),
             )
             t2 = time.perf_counter()
         if not np.isfinite(decoded.score) or set(decoded.tokens) & set(self.bundle.tokens.specials):
@@ -253,7 +300,7 @@ class Captioner:
         )
         attention.setflags(write=False)
         t3 = time.perf_counter()
-        objects, confidence = self._objects(names, words, float(decoded.score))
+        objects, confidence = self._objects(evidence, words, float(decoded.score))
         objects_ms = (time.perf_counter() - t3) * 1e3
         encode_ms, decode_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
         calibration = self.bundle.calibration
@@ -276,26 +323,30 @@ class Captioner:
             ),
         )
 
-    def _name_scores(self, encoded: dict[str, np.ndarray]) -> NameScores | None:
-        """Every everyday name's score, from the encoder's class output; None without a
-        classifier or when the output is not finite (``_objects`` reports that)."""
+    def _evidence(
+        self, encoded: dict[str, np.ndarray], found: Detections | None
+    ) -> Evidence | None:
+        """What the classifier (and detector) see, per group; None without a classifier or
+        when an output is not finite (``_objects`` reports that)."""
         b = self.bundle
-        if b.namer is None or b.objects_output is None:
+        if b.namer is None or b.objects_output is None or self.grounding is None:
             return None
         probabilities = encoded[b.objects_output]
-        if not np.isfinite(probabilities).all():
+        if not np.isfinite(probabilities).all() or (
+            found is not None and not np.isfinite(found.best).all()
+        ):
             return None
-        return b.namer.name_scores(probabilities)
+        return self.grounding.evidence(b.namer.name_scores(probabilities), found)
 
-    def _guidance(self, names: NameScores | None, options: CaptionOptions):
-        """Logit bonuses ``[groups seen, vocab]`` for the words of what the classifier sees
+    def _guidance(self, evidence: Evidence | None, options: CaptionOptions):
+        """Logit bonuses ``[groups seen, vocab]`` for the words of what the photo shows
         (``bonus × group score``): the decoder learned those words from caption text, this
         tips it towards saying them for this photo. None without a bonus or a classifier."""
         b = self.bundle
         bonus = b.word_bonus if options.word_bonus is None else options.word_bonus
-        if not bonus or names is None:
+        if not bonus or evidence is None:
             return None
-        scores = b.namer.group_scores(names)
+        scores = evidence.scores
         group_ids, word_ids = self._group_words
         # Only groups with some evidence: a row per group of a 4,000-word vocabulary is
         # cheap, but hundreds of near-zero rows would be work for nothing.
@@ -305,35 +356,53 @@ class Captioner:
             rows[row, word_ids[group_ids == group]] = bonus * scores[group]
         return rows
 
+    def _ruled_out(self, evidence: Evidence | None, options: CaptionOptions) -> np.ndarray | None:
+        """A logit mask ``[vocab]`` that refuses the words of COCO things (people included)
+        that nothing in the photo supports: a blind user cannot check an invented stranger.
+        None where the bundle has no detector or grounding is off."""
+        if evidence is None or self.grounding is None or not self.grounding.has_detector:
+            return None
+        floor = self.grounding.floor if options.ground_floor is None else options.ground_floor
+        if floor <= 0:
+            return None
+        groups = np.flatnonzero(self.grounding.covered & (evidence.scores < floor))
+        if not len(groups):
+            return None
+        group_ids, word_ids = self._group_words
+        mask = np.zeros(self.bundle.vocab_size, np.float32)
+        mask[word_ids[np.isin(group_ids, groups)]] = -np.inf
+        return mask
+
     @functools.cached_property
     def _group_words(self) -> tuple[np.ndarray, np.ndarray]:
         """(group index, vocabulary id) pairs: the one-word forms that name each group."""
-        namer, vocab = self.bundle.namer, self.bundle.vocabulary
+        grounding, vocab = self.grounding, self.bundle.vocabulary
+        if grounding is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         index = {w: i for i, w in enumerate(vocab)}
-        group_index = {g: i for i, g in enumerate(namer.groups)} if namer else {}
         pairs = [
-            (group_index[group], index[form])
-            for form, group in (namer.terms.group_of.items() if namer else ())
-            if " " not in form and form in index and group in group_index
+            (grounding.index[group], index[form])
+            for form, group in grounding.terms.group_of.items()
+            if " " not in form and form in index and group in grounding.index
         ]
         groups, ids = zip(*sorted(pairs), strict=True) if pairs else ((), ())
         return np.array(groups, np.int64), np.array(ids, np.int64)
 
     def _objects(
-        self, scores: NameScores | None, words: tuple[str, ...], score: float
+        self, evidence: Evidence | None, words: tuple[str, ...], score: float
     ) -> tuple[tuple[DetectedObject, ...], float | None]:
-        """The photo's objects and the caption's confidence, from its name scores."""
+        """The photo's objects and the caption's confidence, from its evidence."""
         b = self.bundle
-        if b.namer is None or b.objects_output is None:
+        if b.namer is None or b.objects_output is None or self.grounding is None:
             return (), None
-        if scores is None:  # as for the caption: never a made-up answer
+        if evidence is None:  # as for the caption: never a made-up answer
             raise CaptionerError(
                 "the model produced invalid numbers (NaN or infinity) for this photo's objects"
             )
-        objects = b.namer.objects(scores)
+        objects = self.grounding.objects(evidence)
         if b.calibration is None:
             return objects, None
-        values = confidence_features(score, words, scores, b.namer)
+        values = confidence_features(score, words, evidence, self.grounding)
         return objects, b.calibration.confidence(values)
 
     # -- many photos ---------------------------------------------------------------------
@@ -405,6 +474,26 @@ class Captioner:
                 error=PhotoError(source_name(source), f"{type(e).__name__}: {e}"),
             )
         return CaptionItem(path=path, result=result, error=None)
+
+
+def _grounding(bundle: Bundle) -> Grounding | None:
+    if bundle.namer is None:
+        return None
+    d = bundle.detector
+    if d is None:
+        return Grounding(bundle.namer)
+    return Grounding(bundle.namer, d.settings.labels, d.threshold, d.ground_floor)
+
+
+def _anchors(path: Path) -> np.ndarray:
+    """The detector's anchors ``[A, 4]`` (``anchors.npy``, checked like every bundle file)."""
+    try:
+        anchors = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise BundleError(f"{path.name}: not a NumPy array file ({e})") from e
+    if anchors.ndim != 2 or anchors.shape[1] != 4 or not np.isfinite(anchors).all():
+        raise BundleError(f"{path.name}: anchors must be finite [A, 4], got {list(anchors.shape)}")
+    return anchors.astype(np.float32)
 
 
 def _on_photo(attention: np.ndarray, gh: int, gw: int) -> np.ndarray:

@@ -27,29 +27,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from desktop import BundleError
-from desktop.objects import NameScores, ObjectNamer
+from desktop.grounding import Evidence, Grounding
 
 FEATURES = ("score", "support", "agrees", "person", "person_seen")
 
 
 def confidence_features(
-    score: float, words: Iterable[str], scores: NameScores, namer: ObjectNamer
+    score: float, words: Iterable[str], evidence: Evidence, grounding: Grounding
 ) -> dict[str, float]:
-    terms = namer.terms
-    named = terms.find(list(words))
-    by_group = dict(zip(namer.groups, namer.group_scores(scores).tolist(), strict=True))
-    top = int(np.argmax(scores.scores)) if len(scores.names) else -1
-    top_group = terms.group(scores.names[top]) if top >= 0 else None
+    named = grounding.terms.find(list(words))
+    by_group = grounding.by_group(evidence)
+    top_group = grounding.top_group(evidence)
     person = "person" in named
+    things = named - {"person"}
     return {
         "score": float(score),
-        "support": min(1.0, max((by_group.get(g, 0.0) for g in named), default=0.0)),
+        "support": min(1.0, max((by_group.get(g, 0.0) for g in things), default=0.0)),
         "agrees": float(top_group in named),
         "person": float(person),
-        "person_seen": math.sqrt(scores.person_evidence) if person else 0.0,
+        # Format 4: the detector's person score; before, the square root of the
+        # person-evidence classes (Grounding.evidence).
+        "person_seen": evidence.person if person else 0.0,
     }
 
 

@@ -75,19 +75,29 @@ class Decoder:
         with_attention: bool = True,
         alpha: float = 1.0,
         guidance: np.ndarray | None = None,
+        bias: np.ndarray | None = None,
     ) -> Decoded:
         """``guidance`` ([G, vocab_size], optional): logit bonuses, one row per thing the
         photo shows (the words that name it). A caption gets a row's bonus until it has said
         one of that row's words, then no more: the bonus asks for "cat" once, it does not
-        reward "a cat cat cat". The bonus is part of the caption's score."""
+        reward "a cat cat cat". The bonus is part of the caption's score.
+
+        ``bias`` ([vocab_size], optional): added to every step's logits, as the masks are
+        (``-inf`` for the words of things the photo does not show: grounding)."""
         if beam_width < 1:
             raise ValueError(f"beam width must be at least 1, got {beam_width}")
         limit = self.max_length if max_length is None else max(1, int(max_length))
         if guidance is not None and not len(guidance):
             guidance = None
+        first, later = self.first_mask, self.mask
+        if bias is not None:
+            first, later = first + bias, later + bias
+            # Never a dead end: <end> stays possible after the first word whatever is refused.
+            later[self.tokens.end] = self.mask[self.tokens.end]
+        masks = (first, later)
         if beam_width == 1:
-            return self.greedy(features, limit, with_attention, alpha, guidance)
-        return self.beam(features, beam_width, limit, with_attention, alpha, guidance)
+            return self.greedy(features, limit, with_attention, alpha, guidance, masks)
+        return self.beam(features, beam_width, limit, with_attention, alpha, guidance, masks)
 
     def greedy(
         self,
@@ -96,7 +106,9 @@ class Decoder:
         with_attention: bool,
         alpha: float,
         guidance: np.ndarray | None = None,
+        masks: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Decoded:
+        first_mask, mask = masks or (self.first_mask, self.mask)
         end = self.tokens.end
         said = np.zeros(0 if guidance is None else len(guidance), dtype=bool)
         token = np.array([self.tokens.start], dtype=np.int32)
@@ -107,7 +119,7 @@ class Decoder:
         finished = False
         for t in range(max_length):
             logits, hidden, attention = self.step(token, hidden, features)
-            x = logits[0] + (self.first_mask if t == 0 else self.mask)
+            x = logits[0] + (first_mask if t == 0 else mask)
             if guidance is not None:
                 x = x + guidance[~said].sum(axis=0)
             best = int(x.argmax())
@@ -138,7 +150,9 @@ class Decoder:
         with_attention: bool,
         alpha: float,
         guidance: np.ndarray | None = None,
+        masks: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Decoded:
+        first_mask, mask = masks or (self.first_mask, self.mask)
         end, vocab = self.tokens.end, self.vocab_size
         said = np.zeros((width, 0 if guidance is None else len(guidance)), dtype=bool)
         feats = np.repeat(features, width, axis=0)
@@ -156,7 +170,7 @@ class Decoder:
             logits, new_hidden, attention = self.step(token, hidden, feats)
             if with_attention:
                 attention_hist.append(attention)
-            x = logits.astype(np.float64) + (self.first_mask if t == 0 else self.mask)
+            x = logits.astype(np.float64) + (first_mask if t == 0 else mask)
             if guidance is not None:
                 x = x + (~said).astype(np.float64) @ guidance
             candidates = sums[:, None] + _log_softmax(x)

@@ -156,6 +156,14 @@ class ObjectNamer:
         group_index = {g: i for i, g in enumerate(self.groups)}
         self.group_of_name = np.array([group_index[self.terms.group(n)] for n in self.names])
 
+    @classmethod
+    def with_threshold(cls, namer: ObjectNamer, threshold: float) -> ObjectNamer:
+        """The same table listing from another threshold (benchmarks sweep it)."""
+        other = object.__new__(cls)
+        other.__dict__.update(namer.__dict__)
+        other.threshold = float(threshold)
+        return other
+
     @property
     def classes(self) -> int:
         return len(self.name_of_class)

@@ -86,7 +86,7 @@ def test_missing_folder(tmp_path):
         load_bundle(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("version", [4, 0, "1", None, True])
+@pytest.mark.parametrize("version", [5, 0, "1", None, True])
 def test_unknown_format_version_is_refused(bundle_copy, version):
     _edit_manifest(bundle_copy, format_version=version)
     with pytest.raises(BundleError, match="format_version"):
@@ -305,8 +305,8 @@ def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
             "manifest.json: 'format' is 'other', expected 'show-attend-tell-bundle'",
         ),
         (
-            {"format_version": 4},
-            "manifest.json: format_version 4 is not supported by this app (it reads 1, 2, 3); "
+            {"format_version": 5},
+            "manifest.json: format_version 5 is not supported by this app (it reads 1, 2, 3, 4); "
             "update the app or re-export the model",
         ),
         ({"units": 0}, "manifest.json: 'units' must be positive, got 0"),

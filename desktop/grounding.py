@@ -1,0 +1,122 @@
+"""One photo's evidence: what the classifier and the COCO detector see, per label-table group.
+
+Everything the app says about things in the photo comes from here, computed once per
+caption: the object list (the detector's COCO things with counts, then the classifier's
+names for what COCO lacks: parrot, coffee, sunflower — one entry per group), the word bonus
+that asks for a seen thing's word, the grounding that refuses the words of a COCO thing
+nobody sees (people included: ImageNet has no person, the detector has), and the signals of
+the confidence model.
+
+A group's score is the classifier's summed probability of its names or the detector's best
+score over its classes, whichever is higher: the detector's score is a probability of its
+own (a sigmoid), not a share of one softmax, so the two are not added.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from desktop.detections import Detections
+from desktop.objects import DetectedObject, NameScores, ObjectNamer
+
+PERSON = "person"
+# COCO's category names as a listener would say them.
+SPOKEN_NAMES = {
+    "dining table": "table",
+    "tv": "television",
+    "cell phone": "phone",
+    "sports ball": "ball",
+    "hair drier": "hair dryer",
+    "potted plant": "plant",
+    "couch": "sofa",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Evidence:
+    scores: np.ndarray  # [groups] float32, classifier or detector, whichever is higher
+    names: NameScores  # the classifier's per-name scores (for its part of the object list)
+    detections: Detections | None
+    person: float  # probability that someone is in the photo (the detector's, or evidence)
+
+
+class Grounding:
+    """A bundle's groups, with the classifier's names and (format 4) the detector's classes
+    mapped onto them; built once per bundle."""
+
+    def __init__(
+        self,
+        namer: ObjectNamer,
+        detector_labels: tuple[str | None, ...] = (),
+        detector_threshold: float = 0.5,
+        floor: float = 0.0,
+    ):
+        self.namer = namer
+        self.terms = namer.terms
+        columns = [(c, self.terms.group(n)) for c, n in enumerate(detector_labels) if n]
+        self.groups: tuple[str, ...] = tuple(sorted({*namer.groups, *(g for _, g in columns)}))
+        index = {g: i for i, g in enumerate(self.groups)}
+        self.index = index
+        self._namer_groups = np.array([index[g] for g in namer.groups], np.int64)
+        self._columns = np.array([c for c, _ in columns], np.int64)
+        self._column_groups = np.array([index[g] for _, g in columns], np.int64)
+        self.labels = detector_labels
+        self.covered = np.zeros(len(self.groups), bool)  # groups the detector can rule out
+        self.covered[self._column_groups] = True
+        self.threshold = float(detector_threshold)
+        self.floor = float(floor)
+        self.has_detector = bool(columns)
+
+    def evidence(self, names: NameScores, found: Detections | None) -> Evidence:
+        scores = np.zeros(len(self.groups), np.float32)
+        scores[self._namer_groups] = self.namer.group_scores(names)
+        person = math.sqrt(names.person_evidence)
+        if found is not None and self.has_detector:
+            np.maximum.at(scores, self._column_groups, found.best[self._columns])
+            person = float(scores[self.index[PERSON]]) if PERSON in self.index else person
+        return Evidence(scores=scores, names=names, detections=found, person=person)
+
+    def by_group(self, evidence: Evidence) -> dict[str, float]:
+        return dict(zip(self.groups, evidence.scores.tolist(), strict=True))
+
+    def top_group(self, evidence: Evidence) -> str | None:
+        """The best-scored thing that is not a person (the confidence model's ``agrees``: a
+        caption about people says nothing about whether it names the photo's thing)."""
+        scores = evidence.scores.copy()
+        if PERSON in self.index:
+            scores[self.index[PERSON]] = -1.0
+        return self.groups[int(scores.argmax())] if len(scores) and scores.max() > 0 else None
+
+    def ruled_out(self, evidence: Evidence) -> np.ndarray:
+        """Group indices whose words the caption must not say: COCO things (people included)
+        that neither the detector nor the classifier scores at the floor."""
+        if not self.has_detector or evidence.detections is None or self.floor <= 0:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(self.covered & (evidence.scores < self.floor))
+
+    def objects(self, evidence: Evidence) -> tuple[DetectedObject, ...]:
+        """The detector's things at its threshold (with counts) and the classifier's names at
+        the namer's, one entry per group, highest first, at most ``max_objects``."""
+        namer = self.namer
+        entries: dict[str, DetectedObject] = {}
+        found = evidence.detections
+        if found is not None and self.has_detector:
+            for column in self._columns[found.best[self._columns] >= self.threshold]:
+                label = self.labels[column]
+                group = self.terms.group(label)
+                score = float(found.best[column])
+                if group not in entries or entries[group].score < score:
+                    name = SPOKEN_NAMES.get(label, label)
+                    entries[group] = DetectedObject(name, score, found.count(int(column)) or None)
+        for obj in namer.objects(evidence.names):
+            group = self.terms.group(obj.name)
+            if group not in entries:
+                entries[group] = obj
+            elif entries[group].score < obj.score:  # the classifier is surer: its score
+                kept = entries[group]
+                entries[group] = DetectedObject(kept.name, obj.score, kept.count)
+        ranked = sorted(entries.values(), key=lambda o: -o.score)
+        return tuple(ranked[: namer.max_objects])
