@@ -163,13 +163,13 @@ def detector_tflite(data: bytes, size: int) -> bytes:
                 "scores": tf.math.sigmoid(logits),
             }
 
+    from converter import tflite
+
+    def quantize(converter) -> None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8 weights
+
     module = Detector()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [module.detect.get_concrete_function()], module
-    )
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8 weights
-    return converter.convert()
+    return tflite.convert({"detect": module.detect}, [], quantize)
 
 
 def build(size: int, folder: Path = DEFAULT_DIR) -> DetectorFiles:

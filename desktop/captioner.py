@@ -60,6 +60,8 @@ class CaptionOptions:
     # the classifier scores at this floor are never said (None: the bundle's
     # `detector.ground_floor`; 0: no grounding).
     ground_floor: float | None = None
+    # No caption says the same n words twice ("a coffee cup with a coffee cup"); 0: off.
+    no_repeat: int = 3
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,7 @@ class Captioner:
                 with_attention=options.with_attention,
                 guidance=self._guidance(evidence, options),
                 bias=self._ruled_out(evidence, options),
+                no_repeat=options.no_repeat,
             )
             t2 = time.perf_counter()
         if not np.isfinite(decoded.score) or set(decoded.tokens) & set(self.bundle.tokens.specials):

@@ -46,6 +46,20 @@ def masks(vocab_size: int, tokens: Tokens) -> tuple[np.ndarray, np.ndarray]:
     return first, later
 
 
+def repeated(history: Sequence[int], n: int) -> list[int]:
+    """Words that would repeat one of ``history``'s ``n``-grams if said next ("a coffee cup
+    with a coffee cup": the second "cup" with n = 3). A caption read aloud that loops is
+    worse than a shorter one; n = 0 allows everything."""
+    if n <= 0 or len(history) < n - 1:
+        return []
+    prefix = tuple(history[len(history) - n + 1 :]) if n > 1 else ()
+    return [
+        history[i + n - 1]
+        for i in range(len(history) - n + 1)
+        if tuple(history[i : i + n - 1]) == prefix
+    ]
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     top = x.max(axis=-1, keepdims=True)
     shifted = x - top
@@ -59,7 +73,14 @@ def _normalise(total: float, n: int, alpha: float) -> float:
 class Decoder:
     """Greedy and beam search for one bundle; holds the masks so each call allocates little."""
 
-    def __init__(self, step: StepFn, tokens: Tokens, vocab_size: int, units: int, max_length: int):
+    def __init__(
+        self,
+        step: StepFn,
+        tokens: Tokens,
+        vocab_size: int,
+        units: int,
+        max_length: int,
+    ):
         self.step = step
         self.tokens = tokens
         self.vocab_size = vocab_size
@@ -76,6 +97,7 @@ class Decoder:
         alpha: float = 1.0,
         guidance: np.ndarray | None = None,
         bias: np.ndarray | None = None,
+        no_repeat: int = 0,
     ) -> Decoded:
         """``guidance`` ([G, vocab_size], optional): logit bonuses, one row per thing the
         photo shows (the words that name it). A caption gets a row's bonus until it has said
@@ -83,7 +105,9 @@ class Decoder:
         reward "a cat cat cat". The bonus is part of the caption's score.
 
         ``bias`` ([vocab_size], optional): added to every step's logits, as the masks are
-        (``-inf`` for the words of things the photo does not show: grounding)."""
+        (``-inf`` for the words of things the photo does not show: grounding).
+
+        ``no_repeat`` (n): no caption says the same n words twice (0: no limit)."""
         if beam_width < 1:
             raise ValueError(f"beam width must be at least 1, got {beam_width}")
         limit = self.max_length if max_length is None else max(1, int(max_length))
@@ -96,8 +120,10 @@ class Decoder:
             later[self.tokens.end] = self.mask[self.tokens.end]
         masks = (first, later)
         if beam_width == 1:
-            return self.greedy(features, limit, with_attention, alpha, guidance, masks)
-        return self.beam(features, beam_width, limit, with_attention, alpha, guidance, masks)
+            return self.greedy(features, limit, with_attention, alpha, guidance, masks, no_repeat)
+        return self.beam(
+            features, beam_width, limit, with_attention, alpha, guidance, masks, no_repeat
+        )
 
     def greedy(
         self,
@@ -107,6 +133,7 @@ class Decoder:
         alpha: float,
         guidance: np.ndarray | None = None,
         masks: tuple[np.ndarray, np.ndarray] | None = None,
+        no_repeat: int = 0,
     ) -> Decoded:
         first_mask, mask = masks or (self.first_mask, self.mask)
         end = self.tokens.end
@@ -120,6 +147,7 @@ class Decoder:
         for t in range(max_length):
             logits, hidden, attention = self.step(token, hidden, features)
             x = logits[0] + (first_mask if t == 0 else mask)
+            x[repeated(words, no_repeat)] = -np.inf
             if guidance is not None:
                 x = x + guidance[~said].sum(axis=0)
             best = int(x.argmax())
@@ -151,6 +179,7 @@ class Decoder:
         alpha: float,
         guidance: np.ndarray | None = None,
         masks: tuple[np.ndarray, np.ndarray] | None = None,
+        no_repeat: int = 0,
     ) -> Decoded:
         first_mask, mask = masks or (self.first_mask, self.mask)
         end, vocab = self.tokens.end, self.vocab_size
@@ -166,11 +195,15 @@ class Decoder:
         # (normalised score, step, input beam): an <end> chosen at `step` from `input beam`.
         done: list[tuple[float, int, int]] = []
         n_candidates = min(2 * width, width * vocab)
+        said_words: list[list[int]] = [[] for _ in range(width)]
         for t in range(max_length):
             logits, new_hidden, attention = self.step(token, hidden, feats)
             if with_attention:
                 attention_hist.append(attention)
             x = logits.astype(np.float64) + (first_mask if t == 0 else mask)
+            if no_repeat:
+                for j in range(width):
+                    x[j, repeated(said_words[j], no_repeat)] = -np.inf
             if guidance is not None:
                 x = x + (~said).astype(np.float64) @ guidance
             candidates = sums[:, None] + _log_softmax(x)
@@ -196,6 +229,8 @@ class Decoder:
                     break
             token_hist.append(words)
             parent_hist.append(parents)
+            if no_repeat:
+                said_words = [[*said_words[parents[j]], int(words[j])] for j in range(width)]
             if guidance is not None:
                 said = said[parents] | (guidance[:, words].T > 0)
             sums, token = scores, words

@@ -414,3 +414,55 @@ def test_guidance_asks_for_a_word_once(width):
     # An empty guidance (nothing seen) changes nothing.
     empty = decoder.decode(features(), beam_width=width, guidance=np.zeros((0, vocab)))
     assert empty.tokens == plain.tokens and empty.score == plain.score
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_bias_refuses_words_and_never_blocks_the_end(width):
+    """Grounding: -inf on "man" (5) makes the search say "dog" (6) instead; refusing every
+    word still leaves <end> after the first word, so the caption ends rather than loops."""
+    vocab = 8
+    table = {
+        TOKENS.start: {4: 1.0},  # "a"
+        4: {5: 0.7, 6: 0.3},  # a → "man" or "dog"
+        5: {TOKENS.end: 1.0},
+        6: {TOKENS.end: 1.0},
+    }
+    decoder = Decoder(table_step(table, vocab), TOKENS, vocab, UNITS, max_length=6)
+    assert decoder.decode(features(), beam_width=width).tokens == (4, 5)
+    bias = np.zeros(vocab, np.float32)
+    bias[5] = -np.inf
+    assert decoder.decode(features(), beam_width=width, bias=bias).tokens == (4, 6)
+    everything = np.full(vocab, -np.inf, np.float32)
+    everything[4] = 0.0  # only "a" may be said
+    got = decoder.decode(features(), beam_width=width, bias=everything)
+    assert got.tokens == (4,) and got.finished
+
+
+def test_repeated_names_the_words_that_would_repeat_an_ngram():
+    from desktop.decoding import repeated
+
+    # "a coffee cup with a coffee" → "cup" would repeat "a coffee cup"
+    assert repeated([4, 5, 6, 7, 4, 5], 3) == [6]
+    assert repeated([4, 5, 6, 7, 4, 5], 0) == []
+    assert repeated([4, 5], 3) == []
+    assert sorted(repeated([4, 5, 4, 6, 4], 2)) == [5, 6]
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_no_repeat_stops_a_looping_caption(width):
+    """A bigram model that loops "a cat a cat a cat …" until max_length: with no_repeat=3 the
+    caption never says the same three words twice and ends."""
+    vocab = 8
+    table = {
+        TOKENS.start: {4: 1.0},
+        4: {5: 0.9, 6: 0.1},  # a → cat (or dog)
+        5: {4: 0.8, TOKENS.end: 0.2},  # cat → a (loop) or end
+        6: {TOKENS.end: 1.0},
+    }
+    decoder = Decoder(table_step(table, vocab), TOKENS, vocab, UNITS, max_length=12)
+    loops = decoder.decode(features(), beam_width=width)
+    assert loops.tokens[:4] == (4, 5, 4, 5)
+    got = decoder.decode(features(), beam_width=width, no_repeat=3)
+    trigrams = [got.tokens[i : i + 3] for i in range(len(got.tokens) - 2)]
+    assert len(trigrams) == len(set(trigrams)), got.tokens
+    assert got.finished
