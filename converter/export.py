@@ -35,6 +35,8 @@ CONCEPTS_FORMAT_VERSION = 3
 # takes as a second input (docs/bundle-format.md).
 GROUNDED_FORMAT_VERSION = 4
 DETECTOR_FILE = "detector.tflite"
+NOTICE_FILE = "NOTICE.md"
+LICENCE_FILE = "LICENSE-Apache-2.0.txt"
 ANCHORS_FILE = "anchors.npy"
 # Chosen on the dev sets (MODEL_CARD.md): a detected thing is listed from this score, and
 # counted from DETECTOR_COUNT_THRESHOLD; the decode loop refuses the words of a COCO thing
@@ -282,6 +284,7 @@ def export(
         add_objects(staging, manifest, word_bonus=word_bonus)
     if grounded:
         add_detector(staging, manifest, size)
+        add_notices(staging, manifest)
     _write_manifest(staging, manifest)
 
     if parity_photos:
@@ -305,6 +308,15 @@ def _concepts_entry(count: int, grounded: bool = False) -> dict:
         source += " or by the COCO detector's best class of the group, whichever is higher"
     # Documentation for people: the runtime only needs the count (the positions).
     return {"count": count, "source": source, **({"detector": True} if grounded else {})}
+
+
+def add_notices(folder: Path, manifest: dict) -> None:
+    """Where every part of the bundle came from and the Apache-2.0 text its third-party
+    parts ship under (the app shows both: About, and `captioner licences`)."""
+    data = Path(__file__).resolve().parent / "data"
+    shutil.copyfile(data / "NOTICE.md", folder / NOTICE_FILE)
+    shutil.copyfile(data / "Apache-2.0.txt", folder / LICENCE_FILE)
+    manifest["notices"] = {"notice": NOTICE_FILE, "licences": [LICENCE_FILE]}
 
 
 def add_detector(folder: Path, manifest: dict, size: int) -> None:

@@ -86,6 +86,9 @@ class Bundle:
     word_bonus: float = 0.0
     # Format 4: the COCO detector (None before).
     detector: DetectorFile | None = None
+    # Where the model's parts came from (NOTICE.md) and the licence texts they ship under.
+    notice: Path | None = None
+    licences: tuple[Path, ...] = ()
 
     @property
     def objects_note(self) -> str | None:
@@ -311,6 +314,14 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
     if detector_entry is not None:
         for key in ("file", "anchors"):
             needed.append(_file_name(root, detector_entry.get(key), f"detector.{key}").name)
+    notices = manifest.get("notices")
+    notice, licences = None, ()
+    if notices is not None:
+        if not isinstance(notices, dict) or not isinstance(notices.get("licences", []), list):
+            raise BundleError("manifest.json: 'notices' must be {notice, licences: [...]}")
+        notice = _file_name(root, notices.get("notice"), "notices.notice")
+        licences = tuple(_file_name(root, n, "notices.licences") for n in notices["licences"])
+        needed += [notice.name, *(p.name for p in licences)]
     if verify:
         _check_files(root, manifest, needed)
     else:
@@ -377,6 +388,8 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         concept_slots=concept_slots,
         word_bonus=float(word_bonus),
         detector=detector,
+        notice=notice,
+        licences=licences,
     )
 
 

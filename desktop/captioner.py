@@ -27,7 +27,7 @@ from desktop.decoding import Decoder, sentence
 from desktop.detections import Detections, detections
 from desktop.grounding import Evidence, Grounding
 from desktop.images import PhotoSource, load_pixels, source_name
-from desktop.objects import DetectedObject
+from desktop.objects import DetectedObject, counted
 from desktop.paths import default_model_dir
 from desktop.runtime import Model, RuntimeOptions
 
@@ -112,7 +112,7 @@ def marked(text: str, unsure: bool) -> str:
 
 def spoken(text: str, unsure: bool, objects: Iterable[DetectedObject]) -> str:
     """The caption as read aloud: marked when unsure, then what the classifier sees."""
-    names = [o.name for o in objects]
+    names = [counted(o) for o in objects]
     seen = f"I see: {', '.join(names)}." if names else ""
     return " ".join(t for t in (marked(text, unsure), seen) if t)
 

@@ -203,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model_options(p, runtime=False)
 
+    p = sub.add_parser("licences", help="what the app and its model are made of, and licences")
+    p.add_argument("--model", metavar="DIR", help="model bundle folder (default: models/default)")
+    p.add_argument("--full", action="store_true", help="also print the licence texts")
+
     p = sub.add_parser("serve", help="run the local REST service")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=port_arg, default=8081, help="port (default: 8081)")
@@ -235,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": cmd_bench,
         "gui": cmd_gui,
         "serve": cmd_serve,
+        "licences": cmd_licences,
     }
     try:
         return handler[args.command](args)
@@ -448,6 +453,21 @@ def cmd_bench(args) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(format_report(report))
+    return EXIT_OK
+
+
+def cmd_licences(args) -> int:
+    from desktop import BundleError
+    from desktop.bundle import load_bundle
+    from desktop.licences import APP, full_text, notice
+    from desktop.paths import default_model_dir
+
+    try:
+        bundle = load_bundle(args.model or default_model_dir())
+    except BundleError as e:
+        _error(f"cannot use the model: {e}")
+        return EXIT_USAGE
+    print(full_text(bundle) if args.full else f"{APP}\n\n{notice(bundle)}")
     return EXIT_OK
 
 

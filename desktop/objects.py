@@ -74,6 +74,27 @@ def _plurals(phrase: str) -> set[str]:
     return {" ".join([*head, form]) for form in forms}
 
 
+def plural(phrase: str) -> str:
+    """"dog" → "dogs", "wine glass" → "wine glasses", "person" → "people" (for counts)."""
+    *head, last = phrase.split(" ")
+    if last in _SAME_PLURAL or not last.isalpha():
+        form = last
+    elif last in _IRREGULAR:
+        form = _IRREGULAR[last]
+    elif last.endswith(("s", "x", "z", "ch", "sh")):
+        form = last + "es"
+    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "i", "o", "u"):
+        form = last[:-1] + "ies"
+    else:
+        form = last + "s"
+    return " ".join([*head, form])
+
+
+def counted(obj: DetectedObject) -> str:
+    """How an object is read out: "cat", or "2 dogs" where the detector counted several."""
+    return f"{obj.count} {plural(obj.name)}" if obj.count and obj.count > 1 else obj.name
+
+
 class Terms:
     """Finds the things a sentence names, as group names ("a puppy on a sofa" → dog, couch)."""
 

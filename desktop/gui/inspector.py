@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 from desktop.gui.attention_view import AttentionView, WordStrip
 from desktop.gui.photo_list import error_color, format_score
 from desktop.gui.photo_model import PhotoRecord, Status
+from desktop.objects import counted
 
 
 class CaptionEdit(QPlainTextEdit):
@@ -238,7 +239,7 @@ class Inspector(QWidget):
         if record is not None and record.unsure:
             lines.append("Not sure of this caption: it may not name what is in the photo.")
         if objects:
-            seen = ", ".join(f"{o.name} ({o.score:.0%})" for o in objects)
+            seen = ", ".join(f"{counted(o)} ({o.score:.0%})" for o in objects)
             lines.append(f"I see: {seen}.")
         text = "\n".join(lines)
         self.objects.setText(text)
