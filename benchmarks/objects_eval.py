@@ -451,7 +451,7 @@ def main() -> None:
         print(f"detector: {ms:.1f} ms per photo (median, {default_threads()} threads)")
 
     if args.fit:
-        from converter.export import _write_manifest
+        from converter.bundle_writer import write_manifest as _write_manifest
 
         bundle = load_bundle(args.bundle)
         manifest = dict(bundle.manifest)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from converter.bundle_writer import LABELS_SOURCE
 from converter.detector import CLASSES as DETECTOR_CLASSES
 from converter.detector import COCO_LABELS
-from converter.objects import LABELS_SOURCE
 from desktop.objects import ObjectNamer
 
 

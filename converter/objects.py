@@ -19,18 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from converter.backbones import registry
+from converter.bundle_writer import (  # noqa: F401  (the label table lives with the writer)
+    CLASSES_OUTPUT,
+    LABELS_FILE,
+    LABELS_SOURCE,
+    MAX_OBJECTS,
+    OBJECT_THRESHOLD,
+    add_objects,
+)
 
 log = logging.getLogger(__name__)
 
-LABELS_SOURCE = Path(__file__).resolve().parent / "data" / "imagenet_everyday.json"
-LABELS_FILE = "labels.json"
-CLASSES_OUTPUT = "classes"
-# Defaults of the manifest's "objects" entry, chosen with benchmarks/objects_eval.py
-# (MODEL_CARD.md): at 0.4 about a fifth of the listed names are in no reference caption
-# (0.2: two fifths). A wrong name read to someone who cannot check it costs more than a
-# missing one.
-OBJECT_THRESHOLD = 0.4
-MAX_OBJECTS = 5
 # features of the upgraded encoder against the old one, max |difference|. The converter
 # folds BatchNorm into the convolutions afresh, and about a quarter of the folded float16
 # weights land one float16 step (2^-11 relative) away from the old bundle's: the features
@@ -41,22 +40,6 @@ FEATURE_TOLERANCE = 2e-3
 
 class UpgradeError(Exception):
     pass
-
-
-def add_objects(
-    folder: Path, manifest: dict, threshold: float = OBJECT_THRESHOLD, word_bonus: float = 0.0
-) -> None:
-    """Copy the label table into a bundle folder and describe it in ``manifest``
-    (``word_bonus``: the decode loop's logit bonus for the words of seen objects)."""
-    shutil.copyfile(LABELS_SOURCE, folder / LABELS_FILE)
-    manifest["objects"] = {
-        "source": "imagenet",
-        "output": CLASSES_OUTPUT,
-        "labels": LABELS_FILE,
-        "threshold": threshold,
-        "max_objects": MAX_OBJECTS,
-        **({"word_bonus": word_bonus} if word_bonus else {}),
-    }
 
 
 def dense_weights(encoder: Path, feature_dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,13 +87,8 @@ def upgrade(
     import keras
 
     from converter import tflite
-    from converter.export import (
-        FORMAT_VERSION,
-        _quantizer,
-        _write_manifest,
-        encoder_graph,
-        replace_folder,
-    )
+    from converter.bundle_writer import FORMAT_VERSION, quantizer, replace_folder, write_manifest
+    from converter.graphs import encoder_graph
     from desktop.bundle import load_bundle
     from desktop.runtime import Model
 
@@ -131,7 +109,7 @@ def upgrade(
     dense.build((None, None, kernel.shape[0]))
     dense.set_weights([kernel, bias])
     encode, _, models = encoder_graph(backbone, None, lambda flat, _classes: dense(flat))
-    encoder_bytes = tflite.convert({"encode": encode}, [*models, dense], _quantizer(quantize))
+    encoder_bytes = tflite.convert({"encode": encode}, [*models, dense], quantizer(quantize))
 
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -143,7 +121,7 @@ def upgrade(
         {"added": "objects", "backbone_weights": _weights_sha(backbone)}
     )
     checksummed = sorted({*old.manifest["files"], LABELS_FILE})
-    _write_manifest(staging, manifest, checksummed)
+    write_manifest(staging, manifest, checksummed)
 
     photos = list(check_photos or [])
     if not photos:
@@ -166,7 +144,7 @@ def upgrade(
         "max_abs_diff": round(worst, 8),
         "captions_equal": "greedy and beam 3",
     }
-    _write_manifest(staging, manifest, checksummed)
+    write_manifest(staging, manifest, checksummed)
     replace_folder(staging, out)
     return manifest
 
