@@ -367,7 +367,12 @@ def cmd_caption(args) -> int:
                     if args.write_xmp:
                         keywords = [o.name for o in result.objects]
                         xmp_failed |= not _write_xmp(
-                            item.path, result.text, keywords, bar, args.overwrite_descriptions
+                            item.path,
+                            result.text,
+                            keywords,
+                            bar,
+                            args.overwrite_descriptions,
+                            unsure=bool(result.unsure),
                         )
                 bar.update()
         except KeyboardInterrupt:
@@ -396,12 +401,14 @@ def _write_failed(output, e: OSError) -> int:
     return EXIT_FAILED
 
 
-def _write_xmp(path: str, text: str, keywords: list[str], bar, overwrite: bool) -> bool:
+def _write_xmp(
+    path: str, text: str, keywords: list[str], bar, overwrite: bool, unsure: bool = False
+) -> bool:
     from desktop import CaptionerError
     from desktop.xmp import DescriptionKept, write_description
 
     try:
-        write_description(path, text, keywords, overwrite=overwrite)
+        write_description(path, text, keywords, overwrite=overwrite, unsure=unsure)
         return True
     except DescriptionKept as e:  # the user's own words: kept, as asked, not a failure
         bar.write(f"captioner: note: {e}", file=sys.stderr)
