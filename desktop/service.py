@@ -440,10 +440,14 @@ def serve(
         )
     try:
         PathPolicy.from_folders(config.allow_paths)  # a typo fails before the slow model load
+    except (CaptionerError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         captioners = load_captioners(model_dir, workers=workers, threads=threads)
         app = create_app(captioners, config)
     except (CaptionerError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: cannot use the model: {exc}", file=sys.stderr)
         return 2
     try:
         server = make_server(app, host, port, config=config, workers=workers)
