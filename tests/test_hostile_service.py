@@ -215,3 +215,20 @@ def test_a_form_with_too_many_parts_is_not_called_too_big(served: Any) -> None:
     )
     assert answer.status == 413 and "too many parts" in answer.json["error"]
     assert json.loads(answer.body)["error"]
+
+
+def test_a_path_is_taken_as_given_not_stripped(tmp_path: Path) -> None:
+    """Issue 21, finding 12: `?path=…/cat.jpg%0a` (or `%20`) answered with cat.jpg's caption."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "cat.jpg").write_bytes(b"CAT")
+    policy = PathPolicy.from_folders([allowed])
+    for suffix in ("\n", " ", "\t", "\r\n"):
+        with pytest.raises(PathRefused) as info:
+            policy.open(f"{allowed}/cat.jpg{suffix}", 1024)
+        assert info.value.status == 404 and "no such file" in info.value.message
+    with pytest.raises(PathRefused, match="must be absolute"):
+        policy.open(f" {allowed}/cat.jpg", 1024)
+    (allowed / "cat.jpg ").write_bytes(b"ANOTHER")  # a name that really ends in a space
+    assert policy.open(f"{allowed}/cat.jpg ", 1024) == b"ANOTHER"
+    assert policy.open(f"{allowed}/cat.jpg", 1024) == b"CAT"
