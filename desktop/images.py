@@ -22,12 +22,17 @@ Untrusted files (a folder, an upload) must not run anything or exhaust memory:
   Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is kept as well.
 - 16-bit and float images are scaled to 8 bits a band of rows at a time, never as one
   float64 copy of the whole photo.
+- A photo file is opened once without blocking and checked (``fstat``) to be a regular
+  file, so a FIFO put in its place after the folder was listed is refused, not waited on;
+  only the first frame of an animation or multi-page TIFF is ever looked at.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import threading
 import warnings
 from contextlib import contextmanager
@@ -106,6 +111,10 @@ class _TooBig(Exception):
     pass
 
 
+class _NotRegular(OSError):
+    pass
+
+
 class _Budget:
     """Bytes of decoded photos in memory at once, shared by every thread of the process."""
 
@@ -162,6 +171,8 @@ def _describe(e: BaseException) -> str:
         return "is a folder, not a photo"
     if isinstance(e, PermissionError):
         return "permission denied"
+    if isinstance(e, _NotRegular):
+        return "not a regular file (device, FIFO or socket)"
     if isinstance(e, _TooBig):
         return (
             f"image too large to decode safely (it would take {e.args[0] / 2**20:.0f} MB, "
@@ -268,6 +279,25 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _open_regular(path: str | os.PathLike) -> io.BufferedReader:
+    """The photo file, opened once without blocking and checked by what was opened: a FIFO
+    put where a photo was (after the folder was listed) would hang a blocking open for good,
+    and a device would be read for ever."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder")
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(errno.EINVAL, "not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> Image.Image:
     """The photo as an upright RGB image (first frame of an animation), detached from any file.
 
@@ -279,18 +309,17 @@ def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> 
         if isinstance(source, Image.Image):
             # The caller's image: never draft, close or modify it.
             return _upright_rgb(source, copy=True)
-        fp = (
-            io.BytesIO(bytes(source))
-            if isinstance(source, bytes | bytearray | memoryview)
-            else source
-        )
-        with warnings.catch_warnings():
+        if isinstance(source, bytes | bytearray | memoryview):
+            fp = io.BytesIO(bytes(source))
+        else:
+            fp = _open_regular(source)
+        with fp, warnings.catch_warnings():
             # The bomb *warning* band (1-2x the limit) is allowed, as in Pillow itself; past
             # it Pillow raises DecompressionBombError.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Frame 0 is the current one once opened; asking n_frames would walk every
+            # page of a TIFF (20,000 one-pixel pages: 3 s, growing with the square).
             with Image.open(fp, formats=PHOTO_FORMATS) as img:
-                if getattr(img, "n_frames", 1) > 1:
-                    img.seek(0)
                 if img.format in ("JPEG", "MPO") and min_size is not None:
                     # draft() only reduces by 1/2, 1/4 or 1/8, staying >= the requested size.
                     side = max(min_size)

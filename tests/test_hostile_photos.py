@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -282,3 +285,59 @@ def test_reducing_by_two_in_every_mode(mode):
         reducible = Image.alpha_composite(Image.new("RGBA", img.size, (255,) * 4), reducible)
         reducible = reducible.convert("RGB")
     np.testing.assert_array_equal(np.asarray(out), np.asarray(reducible.reduce(2)))
+
+
+def test_a_fifo_named_like_a_photo_is_refused_not_waited_on(tmp_path):
+    """Issue 21, finding 7: a photo swapped for a FIFO after the walk hung the CLI for good
+    (the decoder's blocking open). Opened without blocking, refused by what was opened."""
+    fifo = tmp_path / "swapped.jpg"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def attempt():
+        try:
+            open_photo(fifo)
+        except PhotoError as e:
+            outcome.append(e.reason)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    hung = worker.is_alive()
+    if hung:  # today's code: let it go (a writer opens and closes the FIFO) before failing
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=10)
+    assert not hung, "open_photo waited on a FIFO"
+    assert outcome == ["not a regular file (device, FIFO or socket)"]
+    with pytest.raises(PhotoError, match="is a folder, not a photo"):
+        open_photo(tmp_path)
+
+
+def _tiff_pages(pages: int) -> bytes:
+    """A little-endian TIFF of ``pages`` one-pixel grey pages (one IFD each, chained)."""
+    tags = 8
+    ifd_size = 2 + tags * 12 + 4
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8))
+    for page in range(pages):
+        start = 8 + page * (ifd_size + 2)  # the IFD, then its pixel (padded to even)
+        pixel = start + ifd_size
+        following = start + ifd_size + 2 if page + 1 < pages else 0
+        entries = [(256, 3, 1), (257, 3, 1), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+                   (273, 4, pixel), (278, 3, 1), (279, 4, 1)]  # fmt: skip
+        out += struct.pack("<H", tags)
+        for tag, kind, value in entries:
+            out += struct.pack("<HHII", tag, kind, 1, value)
+        out += struct.pack("<I", following) + bytes([page % 256, 0])
+    return bytes(out)
+
+
+def test_a_tiff_of_many_pages_opens_its_first_at_once(tmp_path):
+    """Issue 21, finding 5: 20,000 one-pixel pages took 3 s (100,000: 45 s) because
+    open_photo asked for n_frames, which walks every page."""
+    path = tmp_path / "pages.tif"
+    path.write_bytes(_tiff_pages(20_000))
+    start = time.process_time()
+    img = open_photo(path)
+    spent = time.process_time() - start
+    assert img.size == (1, 1) and img.getpixel((0, 0)) == (0, 0, 0)
+    assert spent < 0.5, f"{spent:.2f} s of CPU for the first page"
