@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import stat
 import threading
 import warnings
@@ -155,13 +156,110 @@ def _bytes_per_pixel(mode: str) -> int:
     return 4
 
 
-def _peak_bytes(img: Image.Image, factor: int) -> int:
-    """Memory to decode ``img`` and bring it to RGB at 1/``factor`` of its size (estimate)."""
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "RGBa", "PA", "La") or (
+        img.mode in ("P", "L", "RGB") and "transparency" in img.info
+    )
+
+
+def _peak_bytes(img: Image.Image, factor: int, full_size: tuple[int, int] | None = None) -> int:
+    """Memory to decode ``img`` and bring it to RGB at 1/``factor`` of its size (estimate).
+
+    ``full_size`` is the size in the file where a JPEG is decoded reduced (``draft``): a
+    progressive JPEG's decoder keeps every DCT coefficient of the full size all the same.
+    """
     pixels = img.width * img.height
     raw = pixels * _bytes_per_pixel(img.mode)
     if img.mode in _WIDE or img.mode in _REDUCIBLE and factor > 1:
-        return raw + 4 * pixels // (factor * factor) + 64 * 2**20  # plus one band of rows
-    return raw + 4 * pixels  # converted to RGB(A) at full size first
+        peak = raw + 4 * pixels // (factor * factor) + 64 * 2**20  # plus one band of rows
+    elif factor > 1:
+        peak = raw + 4 * pixels // (factor * factor) + 5 * 2**24  # converted band by band
+    elif not _has_alpha(img):
+        peak = raw + 4 * pixels  # converted to RGB at full size
+    else:
+        peak = raw + 15 * pixels  # an RGBA copy, its white background, the composite, RGB
+    return peak + _decoder_bytes(img, full_size or img.size)
+
+
+def _decoder_bytes(img: Image.Image, full_size: tuple[int, int]) -> int:
+    """What the decoding library holds beside the image Pillow fills."""
+    if img.format in ("WEBP", "AVIF", "HEIF"):
+        # libwebp, libavif and libheif decode into a buffer of their own (RGBA, or YUV
+        # planes of up to 16 bits) that Pillow then copies.
+        return 4 * img.width * img.height
+    if img.format in ("JPEG", "MPO") and img.info.get("progressive"):
+        # libjpeg's whole-image coefficient buffer: 2 bytes per coefficient, one per pixel
+        # of each component at full size (less with chroma subsampling; 4:4:4 is the worst).
+        return 2 * full_size[0] * full_size[1] * len(img.getbands())
+    return 0
+
+
+# JPEG structure checked before decoding (``_check_jpeg``): a real photo has a few dozen
+# marker segments and at most a few dozen scans (mozjpeg's progressive files about 10);
+# each scan of a progressive JPEG makes libjpeg pass over the whole image again.
+MAX_JPEG_SCANS = 100
+MAX_JPEG_SEGMENTS = 4096
+# A marker inside entropy-coded data: 0xFF followed by neither a stuffed 0x00, a restart
+# marker (0xD0-0xD7) nor another fill byte.
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+class _BadStructure(Exception):
+    pass
+
+
+def _check_jpeg(fp: io.BytesIO | io.BufferedReader) -> None:
+    """Refuse, before any decoding (and before Pillow, which reads every segment before the
+    frame header), a JPEG whose first image has more scans or marker segments than any
+    real photo: a scan repeated 10,000 times held a captioner for 111 s, 7.9 M empty APP5
+    segments took 9 s and 1.1 GB. Reads segment headers and skips the rest (no mmap: a
+    file truncated meanwhile would kill the process with SIGBUS); ``fp`` is left at 0."""
+    if fp.read(3) != b"\xff\xd8\xff":
+        fp.seek(0)
+        return
+    fp.seek(2)
+    scans = segments = 0
+    while True:
+        head = fp.read(2)
+        if len(head) < 2 or head[0] != 0xFF:
+            break  # the end, or no marker where one must be: the decoder will say
+        marker = head[1]
+        if marker == 0xFF:  # a fill byte before the marker
+            fp.seek(-1, os.SEEK_CUR)
+            continue
+        if marker == 0xD9:  # the end of the first image (an MPO's others are never decoded)
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            continue
+        segments += 1
+        if segments > MAX_JPEG_SEGMENTS:
+            raise _BadStructure(f"over {MAX_JPEG_SEGMENTS} marker segments")
+        length = fp.read(2)
+        if len(length) < 2:
+            break
+        fp.seek(int.from_bytes(length, "big") - 2, os.SEEK_CUR)
+        if marker == 0xDA:
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                raise _BadStructure(f"over {MAX_JPEG_SCANS} scans")
+            if not _skip_entropy_coded(fp):
+                break
+    fp.seek(0)
+
+
+def _skip_entropy_coded(fp: io.BytesIO | io.BufferedReader) -> bool:
+    """Move ``fp`` to the marker that ends a scan's data; False at the end of the file."""
+    while True:
+        start = fp.tell()
+        chunk = fp.read(1 << 16)
+        found = _SCAN_END.search(chunk)
+        if found:
+            fp.seek(start + found.start())
+            return True
+        if len(chunk) < 2:
+            return False
+        if chunk.endswith(b"\xff"):  # the marker may go on in the next chunk
+            fp.seek(-1, os.SEEK_CUR)
 
 
 def _describe(e: BaseException) -> str:
@@ -171,6 +269,8 @@ def _describe(e: BaseException) -> str:
         return "is a folder, not a photo"
     if isinstance(e, PermissionError):
         return "permission denied"
+    if isinstance(e, _BadStructure):
+        return f"not a photo this app decodes (a JPEG with {e})"
     if isinstance(e, _NotRegular):
         return "not a regular file (device, FIFO or socket)"
     if isinstance(e, _TooBig):
@@ -250,8 +350,22 @@ def _reduced(img: Image.Image, factor: int) -> Image.Image:
     if img.mode in _WIDE:
         return _wide_to_l(img, factor)
     if img.mode not in _REDUCIBLE:
-        img = _to_rgb(img)
+        return _converted_reduced(img, factor)
     return img.reduce(factor)
+
+
+def _converted_reduced(img: Image.Image, factor: int) -> Image.Image:
+    """``_to_rgb(img).reduce(factor)``, a band of rows at a time: a transparent palette
+    image laid on white at full size took an RGBA copy, its background and the composite
+    (12000² from a 140 KB PNG: 2.4 GB). Bands are whole boxes high, so every box averages
+    the same pixels as before."""
+    step = max(factor, (2**22 // max(1, img.width)) // factor * factor)  # ~16 MB RGBA bands
+    width, height = -(-img.width // factor), -(-img.height // factor)
+    out = Image.new("RGB", (width, height))
+    for top in range(0, img.height, step):
+        band = img.crop((0, top, img.width, min(img.height, top + step)))  # keeps the palette
+        out.paste(_to_rgb(band).reduce(factor), (0, top // factor))
+    return out
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -314,18 +428,20 @@ def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> 
         else:
             fp = _open_regular(source)
         with fp, warnings.catch_warnings():
+            _check_jpeg(fp)
             # The bomb *warning* band (1-2x the limit) is allowed, as in Pillow itself; past
             # it Pillow raises DecompressionBombError.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             # Frame 0 is the current one once opened; asking n_frames would walk every
             # page of a TIFF (20,000 one-pixel pages: 3 s, growing with the square).
             with Image.open(fp, formats=PHOTO_FORMATS) as img:
+                full_size = img.size
                 if img.format in ("JPEG", "MPO") and min_size is not None:
                     # draft() only reduces by 1/2, 1/4 or 1/8, staying >= the requested size.
                     side = max(min_size)
                     img.draft(None, (side, side))
                 factor = _reduce_factor(img, min_size)
-                with _budget.hold(_peak_bytes(img, factor)):
+                with _budget.hold(_peak_bytes(img, factor, full_size)):
                     img.load()
                     # Closing the file destroys the image it was read into: keep a copy.
                     reduced = _reduced(img, factor)
