@@ -189,8 +189,12 @@ def _decoder_bytes(img: Image.Image, full_size: tuple[int, int]) -> int:
         return 4 * img.width * img.height
     if img.format in ("JPEG", "MPO") and img.info.get("progressive"):
         # libjpeg's whole-image coefficient buffer: 2 bytes per coefficient, one per pixel
-        # of each component at full size (less with chroma subsampling; 4:4:4 is the worst).
-        return 2 * full_size[0] * full_size[1] * len(img.getbands())
+        # of each component at its sampling of the full size (4:4:4 is the worst case).
+        layers = getattr(img, "layer", None) or [(0, 1, 1, 0)] * len(img.getbands())
+        h_max = max(h for _, h, _, _ in layers)
+        v_max = max(v for _, _, v, _ in layers)
+        width, height = full_size
+        return sum(2 * -(-width * h // h_max) * -(-height * v // v_max) for _, h, v, _ in layers)
     return 0
 
 

@@ -429,6 +429,15 @@ def test_the_estimate_counts_what_each_decoder_holds():
     jpeg.draft(None, (448, 448))
     assert jpeg.size == (1625, 1625)  # decoded at 1/8, but every coefficient is kept
     assert _peak_bytes(jpeg, 3, (13000, 13000)) >= 2 * 3 * 13000 * 13000
+    # With 4:2:0 chroma the buffer is half that: a 100 MP progressive photo still fits.
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buffer, "JPEG", progressive=True, subsampling=2)
+    photo = Image.open(
+        io.BytesIO(claiming_size(buffer.getvalue(), b"\xff\xc2", 5, ">HH", 8000, 12500))
+    )
+    photo.draft(None, (448, 448))
+    coefficients = 2 * 12500 * 8000 * 3 // 2
+    assert coefficients <= _peak_bytes(photo, 3, (12500, 8000)) < MAX_PHOTO_BYTES
     # Without transparency, a palette image is converted band by band: a few MB.
     assert _peak_bytes(Image.new("P", (12000, 12000)), 26) < 144_000_000 + 100 * 2**20
 
