@@ -315,6 +315,16 @@ def cmd_caption(args) -> int:
     captioner = _load(args)
     if captioner is None:
         return EXIT_USAGE
+    if args.shard is not None and args.resume:
+        before = shards.read_info(output)  # readable: check_usage read it
+        if before is not None and before.bundle not in (None, captioner.bundle.id):
+            # One shard of two models would pass merge's check on the bundle unseen.
+            _error(
+                f"{output} was captioned by another model ({before.bundle_name!r}, "
+                f"{before.bundle[:12]}): resume it with that model (--model), or write a "
+                "new output"
+            )
+            return EXIT_USAGE
     if captioner.bundle.objects_note:
         print(f"captioner: note: {captioner.bundle.objects_note}", file=sys.stderr)
 

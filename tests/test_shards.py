@@ -318,3 +318,17 @@ def test_merge_refuses_shards_of_different_models_and_names_them(tmp_path, capsy
     old = _shard_outputs(tmp_path / "old", bundles=[a, (None, None), a])
     assert merge(tmp_path / "old.jsonl", *old) == 0
     assert "names no model (written by an older version)" in capsys.readouterr().err
+
+
+def test_a_shard_is_resumed_only_with_the_model_that_began_it(tmp_path, default_model_dir, capsys):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    out = tmp_path / "shard-0.jsonl"
+    out.write_text("")
+    other = ShardInfo(Shard(0, 1), str(folder), str(tmp_path), False, "jsonl", (),
+                      "a" * 64, "older")  # fmt: skip
+    info_path(out).write_text(other.to_json() + "\n")
+    code = caption(folder, "--shard", "0/1", "-o", out, "--resume", model=default_model_dir)
+    assert code == 2
+    assert "was captioned by another model ('older', aaaaaaaaaaaa)" in capsys.readouterr().err
+    assert json.loads(info_path(out).read_text())["bundle"] == "a" * 64  # left as it was
