@@ -40,6 +40,7 @@ def _train(args) -> int:
         text_per_epoch=args.text_per_epoch,
         text_photo_share=args.text_photo_share,
         detector=args.detector,
+        deterministic=args.deterministic,
     )
     trainer = Trainer(config, resume=args.resume)
     try:
@@ -157,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, default=0.5)
     train.add_argument("--label-smoothing", type=float, default=0.0)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="seed TensorFlow from --seed and make its ops deterministic: the same run "
+        "gives the same weights (slower; the tests' tiny model uses it)",
+    )
     train.add_argument(
         "--strategy",
         choices=STRATEGIES,

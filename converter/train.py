@@ -74,6 +74,9 @@ class TrainConfig:
     # classifier's in the concept slots (person among them), and caption-only examples are
     # given a named concept as often as the detector finds it on training photos.
     detector: bool = False
+    # The same run twice gives the same weights (seed_everything): initial weights and
+    # dropout from `seed`, and TensorFlow's ops in a fixed order. Slower; for the tests.
+    deterministic: bool = False
 
 
 @dataclass
@@ -234,12 +237,26 @@ class _Rows:
         return self.features[self.rows[index]]
 
 
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """With ``deterministic``: Python's, NumPy's and TensorFlow's random numbers from
+    ``seed`` (initial weights, dropout masks) and TensorFlow's ops deterministic (reductions
+    in a fixed order whatever the thread count), so a run repeats bit for bit. Without it
+    nothing changes (a real run keeps TensorFlow's own seeding and speed)."""
+    if not deterministic:
+        return
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False):
         import tensorflow as tf
 
         from converter.model import CaptionModel, ModelConfig
 
+        seed_everything(config.seed, config.deterministic)
         self.tf = tf
         self.config = config
         self.out = Path(config.out)

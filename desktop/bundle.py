@@ -106,6 +106,13 @@ class Bundle:
         return f"the model {self.name!r} has no calibrated confidence yet"
 
     @property
+    def id(self) -> str:
+        """What tells one model from another: the SHA-256 of its manifest (which holds every
+        file's SHA-256), so two copies of a bundle agree and a retrained one differs."""
+        canonical = json.dumps(self.manifest, sort_keys=True, ensure_ascii=True)
+        return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+    @property
     def grid_cells(self) -> int:
         return self.feature_grid[0] * self.feature_grid[1]
 

@@ -146,9 +146,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     model_options(p)
 
-    p = sub.add_parser("merge", help="combine the outputs of sharded runs into one file")
-    p.add_argument("out", metavar="OUT", help="merged file (format from its extension or -f)")
-    p.add_argument("inputs", nargs="+", metavar="SHARD_OUTPUT", help="outputs of the shards")
+    p = sub.add_parser(
+        "merge",
+        help="combine the outputs of sharded runs into one file",
+        usage="captioner merge [-h] (OUT | -o OUT) SHARD_OUTPUT [SHARD_OUTPUT ...] [options]",
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="OUT (unless -o is given), then the outputs of the shards",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="merged file (format from its extension or -f); as caption's -o. Without it "
+        "the first PATH is OUT. Never written over if it is an input, a shard's output or "
+        "any file but an earlier merge's",
+    )
     p.add_argument("-f", "--format", choices=FORMATS, help="output format")
     p.add_argument(
         "--expect",
@@ -304,6 +320,16 @@ def cmd_caption(args) -> int:
     captioner = _load(args)
     if captioner is None:
         return EXIT_USAGE
+    if args.shard is not None and args.resume:
+        before = shards.read_info(output)  # readable: check_usage read it
+        if before is not None and before.bundle not in (None, captioner.bundle.id):
+            # One shard of two models would pass merge's check on the bundle unseen.
+            _error(
+                f"{output} was captioned by another model ({before.bundle_name!r}, "
+                f"{before.bundle[:12]}): resume it with that model (--model), or write a "
+                "new output"
+            )
+            return EXIT_USAGE
     if captioner.bundle.objects_note:
         print(f"captioner: note: {captioner.bundle.objects_note}", file=sys.stderr)
 
@@ -323,7 +349,10 @@ def cmd_caption(args) -> int:
         done = writer.done
         found = find_photos(args.paths, recursive=args.recursive)
         if args.shard is not None:
-            found = shards.take(args.shard, args.paths[0], found, output, fmt, args.recursive)
+            bundle = (captioner.bundle.id, captioner.bundle.name)
+            found = shards.take(
+                args.shard, args.paths[0], found, output, fmt, args.recursive, bundle
+            )
         found = [f for f in found if path_key(shown(f.path)) not in done]
         if not found and not writer.previous:
             print(
@@ -372,7 +401,12 @@ def cmd_caption(args) -> int:
                     if args.write_xmp:
                         keywords = [o.name for o in result.objects]
                         xmp_failed |= not _write_xmp(
-                            item.path, result.text, keywords, bar, args.overwrite_descriptions
+                            item.path,
+                            result.text,
+                            keywords,
+                            bar,
+                            args.overwrite_descriptions,
+                            unsure=bool(result.unsure),
                         )
                 bar.update()
         except KeyboardInterrupt:
@@ -401,12 +435,14 @@ def _write_failed(output, e: OSError) -> int:
     return EXIT_FAILED
 
 
-def _write_xmp(path: str, text: str, keywords: list[str], bar, overwrite: bool) -> bool:
+def _write_xmp(
+    path: str, text: str, keywords: list[str], bar, overwrite: bool, unsure: bool = False
+) -> bool:
     from desktop import CaptionerError
     from desktop.xmp import DescriptionKept, write_description
 
     try:
-        write_description(path, text, keywords, overwrite=overwrite)
+        write_description(path, text, keywords, overwrite=overwrite, unsure=unsure)
         return True
     except DescriptionKept as e:  # the user's own words: kept, as asked, not a failure
         bar.write(f"captioner: note: {e}", file=sys.stderr)
@@ -426,12 +462,19 @@ def cmd_merge(args) -> int:
         partial=args.partial,
         relative=args.relative,
     )
+    if args.output is not None:
+        out, inputs = args.output, args.paths
+    elif len(args.paths) >= 2:
+        out, inputs = args.paths[0], args.paths[1:]
+    else:
+        _error("merge needs OUT and at least one shard output (or -o OUT)")
+        return EXIT_USAGE
     try:
-        report = merge(args.out, args.inputs, options)
+        report = merge(out, inputs, options)
     except (MergeError, OSError) as e:
         _error(str(e))
         return EXIT_USAGE
-    for line in report.lines(args.out):
+    for line in report.lines(out):
         print(f"captioner: {line}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_FAILED
 

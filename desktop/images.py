@@ -22,12 +22,18 @@ Untrusted files (a folder, an upload) must not run anything or exhaust memory:
   Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is kept as well.
 - 16-bit and float images are scaled to 8 bits a band of rows at a time, never as one
   float64 copy of the whole photo.
+- A photo file is opened once without blocking and checked (``fstat``) to be a regular
+  file, so a FIFO put in its place after the folder was listed is refused, not waited on;
+  only the first frame of an animation or multi-page TIFF is ever looked at.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import re
+import stat
 import threading
 import warnings
 from contextlib import contextmanager
@@ -106,6 +112,10 @@ class _TooBig(Exception):
     pass
 
 
+class _NotRegular(OSError):
+    pass
+
+
 class _Budget:
     """Bytes of decoded photos in memory at once, shared by every thread of the process."""
 
@@ -146,13 +156,114 @@ def _bytes_per_pixel(mode: str) -> int:
     return 4
 
 
-def _peak_bytes(img: Image.Image, factor: int) -> int:
-    """Memory to decode ``img`` and bring it to RGB at 1/``factor`` of its size (estimate)."""
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "RGBa", "PA", "La") or (
+        img.mode in ("P", "L", "RGB") and "transparency" in img.info
+    )
+
+
+def _peak_bytes(img: Image.Image, factor: int, full_size: tuple[int, int] | None = None) -> int:
+    """Memory to decode ``img`` and bring it to RGB at 1/``factor`` of its size (estimate).
+
+    ``full_size`` is the size in the file where a JPEG is decoded reduced (``draft``): a
+    progressive JPEG's decoder keeps every DCT coefficient of the full size all the same.
+    """
     pixels = img.width * img.height
     raw = pixels * _bytes_per_pixel(img.mode)
     if img.mode in _WIDE or img.mode in _REDUCIBLE and factor > 1:
-        return raw + 4 * pixels // (factor * factor) + 64 * 2**20  # plus one band of rows
-    return raw + 4 * pixels  # converted to RGB(A) at full size first
+        peak = raw + 4 * pixels // (factor * factor) + 64 * 2**20  # plus one band of rows
+    elif factor > 1:
+        peak = raw + 4 * pixels // (factor * factor) + 5 * 2**24  # converted band by band
+    elif not _has_alpha(img):
+        peak = raw + 4 * pixels  # converted to RGB at full size
+    else:
+        peak = raw + 15 * pixels  # an RGBA copy, its white background, the composite, RGB
+    return peak + _decoder_bytes(img, full_size or img.size)
+
+
+def _decoder_bytes(img: Image.Image, full_size: tuple[int, int]) -> int:
+    """What the decoding library holds beside the image Pillow fills."""
+    if img.format in ("WEBP", "AVIF", "HEIF"):
+        # libwebp, libavif and libheif decode into a buffer of their own (RGBA, or YUV
+        # planes of up to 16 bits) that Pillow then copies.
+        return 4 * img.width * img.height
+    if img.format in ("JPEG", "MPO") and img.info.get("progressive"):
+        # libjpeg's whole-image coefficient buffer: 2 bytes per coefficient, one per pixel
+        # of each component at its sampling of the full size (4:4:4 is the worst case).
+        layers = getattr(img, "layer", None) or [(0, 1, 1, 0)] * len(img.getbands())
+        h_max = max(h for _, h, _, _ in layers)
+        v_max = max(v for _, _, v, _ in layers)
+        width, height = full_size
+        return sum(2 * -(-width * h // h_max) * -(-height * v // v_max) for _, h, v, _ in layers)
+    return 0
+
+
+# JPEG structure checked before decoding (``_check_jpeg``): a real photo has a few dozen
+# marker segments and at most a few dozen scans (mozjpeg's progressive files about 10);
+# each scan of a progressive JPEG makes libjpeg pass over the whole image again.
+MAX_JPEG_SCANS = 100
+MAX_JPEG_SEGMENTS = 4096
+# A marker inside entropy-coded data: 0xFF followed by neither a stuffed 0x00, a restart
+# marker (0xD0-0xD7) nor another fill byte.
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+class _BadStructure(Exception):
+    pass
+
+
+def _check_jpeg(fp: io.BytesIO | io.BufferedReader) -> None:
+    """Refuse, before any decoding (and before Pillow, which reads every segment before the
+    frame header), a JPEG whose first image has more scans or marker segments than any
+    real photo: a scan repeated 10,000 times held a captioner for 111 s, 7.9 M empty APP5
+    segments took 9 s and 1.1 GB. Reads segment headers and skips the rest (no mmap: a
+    file truncated meanwhile would kill the process with SIGBUS); ``fp`` is left at 0."""
+    if fp.read(3) != b"\xff\xd8\xff":
+        fp.seek(0)
+        return
+    fp.seek(2)
+    scans = segments = 0
+    while True:
+        head = fp.read(2)
+        if len(head) < 2 or head[0] != 0xFF:
+            break  # the end, or no marker where one must be: the decoder will say
+        marker = head[1]
+        if marker == 0xFF:  # a fill byte before the marker
+            fp.seek(-1, os.SEEK_CUR)
+            continue
+        if marker == 0xD9:  # the end of the first image (an MPO's others are never decoded)
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            continue
+        segments += 1
+        if segments > MAX_JPEG_SEGMENTS:
+            raise _BadStructure(f"over {MAX_JPEG_SEGMENTS} marker segments")
+        length = fp.read(2)
+        if len(length) < 2:
+            break
+        fp.seek(int.from_bytes(length, "big") - 2, os.SEEK_CUR)
+        if marker == 0xDA:
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                raise _BadStructure(f"over {MAX_JPEG_SCANS} scans")
+            if not _skip_entropy_coded(fp):
+                break
+    fp.seek(0)
+
+
+def _skip_entropy_coded(fp: io.BytesIO | io.BufferedReader) -> bool:
+    """Move ``fp`` to the marker that ends a scan's data; False at the end of the file."""
+    while True:
+        start = fp.tell()
+        chunk = fp.read(1 << 16)
+        found = _SCAN_END.search(chunk)
+        if found:
+            fp.seek(start + found.start())
+            return True
+        if len(chunk) < 2:
+            return False
+        if chunk.endswith(b"\xff"):  # the marker may go on in the next chunk
+            fp.seek(-1, os.SEEK_CUR)
 
 
 def _describe(e: BaseException) -> str:
@@ -162,6 +273,10 @@ def _describe(e: BaseException) -> str:
         return "is a folder, not a photo"
     if isinstance(e, PermissionError):
         return "permission denied"
+    if isinstance(e, _BadStructure):
+        return f"not a photo this app decodes (a JPEG with {e})"
+    if isinstance(e, _NotRegular):
+        return "not a regular file (device, FIFO or socket)"
     if isinstance(e, _TooBig):
         return (
             f"image too large to decode safely (it would take {e.args[0] / 2**20:.0f} MB, "
@@ -239,8 +354,22 @@ def _reduced(img: Image.Image, factor: int) -> Image.Image:
     if img.mode in _WIDE:
         return _wide_to_l(img, factor)
     if img.mode not in _REDUCIBLE:
-        img = _to_rgb(img)
+        return _converted_reduced(img, factor)
     return img.reduce(factor)
+
+
+def _converted_reduced(img: Image.Image, factor: int) -> Image.Image:
+    """``_to_rgb(img).reduce(factor)``, a band of rows at a time: a transparent palette
+    image laid on white at full size took an RGBA copy, its background and the composite
+    (12000² from a 140 KB PNG: 2.4 GB). Bands are whole boxes high, so every box averages
+    the same pixels as before."""
+    step = max(factor, (2**22 // max(1, img.width)) // factor * factor)  # ~16 MB RGBA bands
+    width, height = -(-img.width // factor), -(-img.height // factor)
+    out = Image.new("RGB", (width, height))
+    for top in range(0, img.height, step):
+        band = img.crop((0, top, img.width, min(img.height, top + step)))  # keeps the palette
+        out.paste(_to_rgb(band).reduce(factor), (0, top // factor))
+    return out
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -268,6 +397,25 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _open_regular(path: str | os.PathLike) -> io.BufferedReader:
+    """The photo file, opened once without blocking and checked by what was opened: a FIFO
+    put where a photo was (after the folder was listed) would hang a blocking open for good,
+    and a device would be read for ever."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder")
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(errno.EINVAL, "not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> Image.Image:
     """The photo as an upright RGB image (first frame of an animation), detached from any file.
 
@@ -279,24 +427,25 @@ def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> 
         if isinstance(source, Image.Image):
             # The caller's image: never draft, close or modify it.
             return _upright_rgb(source, copy=True)
-        fp = (
-            io.BytesIO(bytes(source))
-            if isinstance(source, bytes | bytearray | memoryview)
-            else source
-        )
-        with warnings.catch_warnings():
+        if isinstance(source, bytes | bytearray | memoryview):
+            fp = io.BytesIO(bytes(source))
+        else:
+            fp = _open_regular(source)
+        with fp, warnings.catch_warnings():
+            _check_jpeg(fp)
             # The bomb *warning* band (1-2x the limit) is allowed, as in Pillow itself; past
             # it Pillow raises DecompressionBombError.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Frame 0 is the current one once opened; asking n_frames would walk every
+            # page of a TIFF (20,000 one-pixel pages: 3 s, growing with the square).
             with Image.open(fp, formats=PHOTO_FORMATS) as img:
-                if getattr(img, "n_frames", 1) > 1:
-                    img.seek(0)
+                full_size = img.size
                 if img.format in ("JPEG", "MPO") and min_size is not None:
                     # draft() only reduces by 1/2, 1/4 or 1/8, staying >= the requested size.
                     side = max(min_size)
                     img.draft(None, (side, side))
                 factor = _reduce_factor(img, min_size)
-                with _budget.hold(_peak_bytes(img, factor)):
+                with _budget.hold(_peak_bytes(img, factor, full_size)):
                     img.load()
                     # Closing the file destroys the image it was read into: keep a copy.
                     reduced = _reduced(img, factor)

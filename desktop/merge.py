@@ -14,31 +14,102 @@ Checked, and reported (exit status 1, and nothing written unless ``partial``):
 - a photo with more than one record (two shards, or the same output given twice);
 - a record for a photo not expected (a shard run over another folder or with another N);
 - an output left by an interrupted run (its journal ``FILE.partial`` beside it: resume that
-  shard).
+  shard);
+- shards captioned by different models (the bundle id in each ``.shard.json``), naming which.
+
+What is never written over (``MergeError``, exit status 2, nothing touched): one of the
+inputs, a shard's output (``.shard.json`` beside it: ``merge a.jsonl b.jsonl`` forgot OUT),
+and any existing file that is not this command's own earlier output. A merge writes
+``OUT.merge.json`` beside OUT holding OUT's SHA-256, so merging again into OUT (a shard
+redone) is allowed only while OUT is the file it wrote, byte for byte.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from desktop.outputs import (
     OutputError,
     format_for,
     journal_path,
     read_rows,
+    regular_target,
     rendered_rows,
     write_atomic,
 )
-from desktop.shards import ShardError, ShardInfo, read_info, relative_key
+from desktop.shards import ShardError, ShardInfo, info_path, read_info, relative_key
 from desktop.walk import display_path, find_photos
+
+MARK_VERSION = 1
 
 
 class MergeError(Exception):
-    """An input that cannot be read at all (usage error)."""
+    """An input that cannot be read at all, or an output that must not be written over
+    (usage error)."""
+
+
+def mark_path(output: str | os.PathLike) -> Path:
+    """``OUT.merge.json``: what tells a merge's own output from any other file."""
+    return Path(os.fspath(output) + ".merge.json")
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _is_own_output(output: str) -> bool:
+    try:
+        mark = json.loads(mark_path(output).read_text(encoding="utf-8"))
+        return (
+            isinstance(mark, dict)
+            and mark.get("captioner_merge") == MARK_VERSION
+            and mark.get("sha256") == _sha256(regular_target(output))
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def _same_file(a: str, b: str) -> bool:
+    # Symbolic and hard links to an input are that input.
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(output: str, inputs: Sequence[str]) -> None:
+    """Raise ``MergeError`` unless ``output`` may be written: a new file, or this command's
+    own earlier output left as it wrote it (never an input, a shard's output or a file of
+    anyone else)."""
+    if any(_same_file(path, output) for path in inputs):
+        raise MergeError(f"{output} is one of the inputs: merge into another file")
+    try:
+        target = regular_target(output)
+    except OSError as e:
+        raise MergeError(e.strerror or str(e)) from None
+    if not target.exists():
+        return
+    if info_path(output).exists():
+        raise MergeError(
+            f"{output} is a shard's output ({info_path(output).name} is beside it), not a "
+            "merge: name the merged file first (captioner merge OUT SHARDS…) or with -o FILE; "
+            "it was left unchanged"
+        )
+    if _is_own_output(output):
+        return
+    raise MergeError(
+        f"{output} already exists and is not the output of an earlier merge (no matching "
+        f"{mark_path(output).name} beside it); it was left unchanged: merge into a new "
+        "file, or move it away first"
+    )
 
 
 @dataclass(frozen=True)
@@ -124,9 +195,8 @@ def merge(output: str, paths: Sequence[str], options: MergeOptions = MergeOption
     fmt = options.fmt or format_for(output)
     if fmt is None:
         raise MergeError(f"{output}: cannot tell the output format from the name; use --format")
+    check_output(output, paths)
     inputs = _inputs(paths)
-    if any(os.path.realpath(i.path) == os.path.realpath(output) for i in inputs):
-        raise MergeError(f"{output} is one of the inputs: merge into another file")
     cwd = display_path(os.path.abspath(os.getcwd()))
     default_root = display_path(os.path.abspath(options.expect)) if options.expect else cwd
 
@@ -172,6 +242,10 @@ def merge(output: str, paths: Sequence[str], options: MergeOptions = MergeOption
     )
     if report.ok or options.partial:
         write_atomic(output, rendered_rows([rows[k][1] for k in sorted(rows)], fmt))
+        # After the output: a crash between the two leaves an output the next merge
+        # refuses (safe), never a mark that vouches for another file.
+        mark = {"captioner_merge": MARK_VERSION, "sha256": _sha256(regular_target(output))}
+        write_atomic(mark_path(output), json.dumps(mark) + "\n")
         report = dataclasses.replace(report, written=True)
     return report
 
@@ -197,6 +271,7 @@ def _expected(
         absent = [f"{i}/{counts[-1]}" for i in range(counts[-1]) if i not in given]
         if absent:
             problems.append(f"no output for shard(s) {', '.join(absent)}")
+        _check_bundles(inputs, problems, notes)
     if options.expect:
         root = display_path(os.path.abspath(options.expect))
         cwd = display_path(os.path.abspath(os.getcwd()))
@@ -211,3 +286,29 @@ def _expected(
         )
         return None
     return {key for info in infos for key in info.photos}
+
+
+def _check_bundles(inputs: list[_Input], problems: list[str], notes: list[str]) -> None:
+    """Shards captioned by different models do not make one result: say which differ."""
+    by_bundle: dict[str, list[_Input]] = {}
+    unknown = []
+    for item in inputs:
+        if item.info is None:
+            continue
+        if item.info.bundle is None:
+            unknown.append(item.path)
+        else:
+            by_bundle.setdefault(item.info.bundle, []).append(item)
+    if len(by_bundle) > 1:
+        groups = sorted(by_bundle.values(), key=len, reverse=True)
+        described = "; ".join(
+            f"{', '.join(i.path for i in group)}: model "
+            f"{group[0].info.bundle_name or '?'!r} ({group[0].info.bundle[:12]})"
+            for group in groups
+        )
+        problems.append(f"the shards were captioned by different models: {described}")
+    if unknown and by_bundle:
+        notes.append(
+            f"note: the .shard.json of {', '.join(unknown)} names no model (written by an "
+            "older version): not checked against the others"
+        )

@@ -227,6 +227,28 @@ def csv_row(record: Record) -> list:
     ]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection:
+# "=HYPERLINK(…)" in a photo's name). OWASP's advice: start such a cell with a single
+# quote, which spreadsheets take as "this is text" and do not show. A cell that starts with
+# a quote gets one more, so reading back (``_unneutralised``) gives every cell exactly.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula (numbers are left as they are)."""
+    if isinstance(cell, str) and cell.startswith((*_FORMULA_START, "'")):
+        return "'" + cell
+    return cell
+
+
+def _unneutralised(cell: str) -> str:
+    """The text ``spreadsheet_safe`` was given (a file of an older version, whose cells were
+    never quoted, reads the same unless a cell starts with a quote and one of those)."""
+    if cell.startswith("'") and cell[1:2] and cell[1] in (*_FORMULA_START, "'"):
+        return cell[1:]
+    return cell
+
+
 def render(records: Iterable[Record], fmt: str) -> str:
     return "".join(rendered_rows([r.to_dict() for r in records], fmt))
 
@@ -251,7 +273,7 @@ def rendered_rows(rows: Sequence[dict], fmt: str) -> Iterator[str]:
         extra = list(dict.fromkeys(k for r in rows for k in r if k not in COLUMNS))
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(COLUMNS + tuple(extra))
+        writer.writerow([spreadsheet_safe(c) for c in COLUMNS + tuple(extra)])
         yield buf.getvalue()
     for r in rows:
         if fmt == "jsonl":
@@ -262,10 +284,10 @@ def rendered_rows(rows: Sequence[dict], fmt: str) -> Iterator[str]:
             cells = [r.get(k) for k in extra]
             buf.seek(0)
             buf.truncate()
-            writer.writerow(
-                csv_row(Record.from_dict(r))
-                + ["" if v is None else v if isinstance(v, str) else json.dumps(v) for v in cells]
-            )
+            row = csv_row(Record.from_dict(r)) + [
+                "" if v is None else v if isinstance(v, str) else json.dumps(v) for v in cells
+            ]
+            writer.writerow([spreadsheet_safe(c) for c in row])
             yield buf.getvalue()
 
 
@@ -297,7 +319,10 @@ def write_atomic(path: str | os.PathLike, text: str | Iterable[str]) -> None:
         # mkstemp makes the file private (0600); a result file or a model manifest should
         # keep the permissions of the file it replaces, or be readable like any new file.
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        # backslashreplace: a lone surrogate (only in a hostile record read back, e.g.
+        # "\ud800" in jsonl) is written as the six characters \ud800: in JSON that is the
+        # same string again, elsewhere readable text; never a crash at the final write.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
             f.writelines([text] if isinstance(text, str) else text)
             f.flush()
             os.fsync(f.fileno())
@@ -399,11 +424,17 @@ def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
                 raise ValueError("expected a JSON list of records")
         elif fmt == "csv":
             reader = csv.reader(io.StringIO(text, newline=""))
-            header = next(reader, [])
+            header = [_unneutralised(c) for c in next(reader, [])]
             if tuple(header[: len(FIELDS)]) != FIELDS:
                 raise ValueError(f"the header is not {','.join(FIELDS)}")
             data = [
-                dict(zip(header, row + [""] * (len(header) - len(row)), strict=False))
+                dict(
+                    zip(
+                        header,
+                        [_unneutralised(c) for c in row] + [""] * (len(header) - len(row)),
+                        strict=False,
+                    )
+                )
                 for row in reader
                 if row
             ]
@@ -586,7 +617,7 @@ class ResultWriter:
                 self._emit(jsonl_line(record) if self.fmt == "jsonl" else txt_line(record))
             return
         assert self._file is not None
-        self._file.write(jsonl_line(record).encode("utf-8"))
+        self._file.write(jsonl_line(record).encode("utf-8", "backslashreplace"))  # as above
         self._file.flush()  # in the OS now: survives kill -9
         now = time.monotonic()
         if now - self._last_sync >= _FSYNC_INTERVAL_S:

@@ -124,6 +124,15 @@ class Model:
         self.delegate_active = False
         self.resizes = 0  # re-plans after a shape change (beam search should cause few)
         self.interpreter = self._create(options)
+        try:
+            self._prepare(signature)
+        except (ValueError, RuntimeError) as e:
+            # A custom op, a tensor index out of range, a subgraph that calls itself: LiteRT
+            # finds these only when it plans the graph. The bundle is unusable, not a bug.
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BundleError(f"{self.path.name}: LiteRT cannot run this model ({reason})") from e
+
+    def _prepare(self, signature: str) -> None:
         runners = self.interpreter.get_signature_list()
         if signature not in runners:
             raise BundleError(

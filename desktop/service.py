@@ -78,6 +78,13 @@ class ServiceConfig:
     # Bound to loopback, answer only requests addressed to this computer by name: a web page
     # that rebinds its own domain to 127.0.0.1 (DNS rebinding) then cannot read the answers.
     local_host_header_only: bool = True
+    # A request's line and headers must all arrive within this long: the idle timeout
+    # alone never fired for 1,005 connections trickling a header line every 4 s, and they
+    # kept /health from answering for as long as they lasted.
+    header_timeout_s: float = 10.0
+    # Connections open at once from one address other than this computer's (whose local
+    # clients all share 127.0.0.1, so a cap there would lock out the legitimate ones too).
+    max_connections_per_client: int = 64
 
 
 def is_loopback(host: str) -> bool:
@@ -373,7 +380,7 @@ def make_server(app: Flask, host: str, port: int, *, config: ServiceConfig, work
         channel_timeout=10,
         cleanup_interval=2,
     )
-    channel = _json_error_channel()
+    channel = _json_error_channel(config)
     # One listening socket, or several (a name like localhost): each makes the channels.
     for listener in [server, *getattr(server, "map", {}).values()]:
         if hasattr(listener, "channel_class"):
@@ -381,8 +388,9 @@ def make_server(app: Flask, host: str, port: int, *, config: ServiceConfig, work
     return server
 
 
-def _json_error_channel():
-    """waitress' channel, with its own error answers (400, 413, 431, 501 …) as JSON."""
+def _json_error_channel(config: ServiceConfig):
+    """waitress' channel, with its own error answers (400, 413, 431, 501 …) as JSON, a
+    deadline for a request's headers and a cap on the connections of one remote client."""
     from waitress.channel import HTTPChannel
     from waitress.task import ErrorTask
 
@@ -399,6 +407,32 @@ def _json_error_channel():
 
     class JsonErrorChannel(HTTPChannel):
         error_task_class = JsonErrorTask
+        _headers_since: float | None = None  # when the unfinished request's first byte came
+
+        def __init__(self, server, sock, addr, adj, map=None):
+            super().__init__(server, sock, addr, adj, map)
+            client = addr[0] if isinstance(addr, tuple) else addr
+            if client and not is_loopback(str(client)):
+                mine = sum(
+                    1
+                    for c in server.active_channels.values()
+                    if isinstance(c.addr, tuple) and c.addr[0] == client
+                )
+                if mine > config.max_connections_per_client:
+                    self.will_close = True  # closed by waitress before anything is read
+
+        def received(self, data: bytes) -> bool:
+            now = time.monotonic()
+            if self.request is None or not self.request.headers_finished:
+                if self._headers_since is None:
+                    self._headers_since = now
+                elif now - self._headers_since > config.header_timeout_s:
+                    self.will_close = True  # too slow: dropped, as idle ones are
+                    return False
+            result = super().received(data)
+            if self.request is None or self.request.headers_finished:
+                self._headers_since = None
+            return result
 
     return JsonErrorChannel
 
@@ -440,10 +474,14 @@ def serve(
         )
     try:
         PathPolicy.from_folders(config.allow_paths)  # a typo fails before the slow model load
+    except (CaptionerError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         captioners = load_captioners(model_dir, workers=workers, threads=threads)
         app = create_app(captioners, config)
     except (CaptionerError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: cannot use the model: {exc}", file=sys.stderr)
         return 2
     try:
         server = make_server(app, host, port, config=config, workers=workers)

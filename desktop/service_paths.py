@@ -55,8 +55,9 @@ class PathPolicy:
         refused request says nothing about whether a file exists outside the allowed folders.
         Nothing is opened here: :meth:`open` opens the file once and checks what it opened.
         """
-        reference = reference.strip()
-        if not reference:
+        # Taken as given: "cat.jpg\n" or "cat.jpg " is another name (stripping it answered
+        # with cat.jpg's caption); only an empty or blank reference gets the hint.
+        if not reference.strip():
             raise PathRefused(400, "give the photo's path, e.g. ?path=/home/me/Pictures/dog.jpg")
         if reference.lower().startswith("file://"):
             reference = _file_url_to_path(reference)

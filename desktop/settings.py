@@ -145,23 +145,32 @@ def load_with_problems(path: Path | None = None) -> tuple[Settings, list[str]]:
     """Read the settings file; never raises. Returns the settings and what was wrong, if any."""
     path = path or settings_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return Settings(), []
     except OSError as exc:
         return Settings(), [f"Could not read settings file {path}: {exc.strerror or exc}"]
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))  # UnicodeDecodeError is a ValueError
         if not isinstance(data, dict):
             raise ValueError("the top level is not a JSON object")
+    except RecursionError:
+        # 100,000 '[' make json recurse past the limit: as corrupt as any, not a crash at
+        # every start.
+        return _moved_aside(path, "nested too deeply")
     except ValueError as exc:
-        aside = path.with_name(path.name + ".corrupt")
-        moved = ""
-        with contextlib.suppress(OSError):
-            os.replace(path, aside)
-            moved = f"; it was moved to {aside}"
-        return Settings(), [f"Settings file {path} is corrupt ({exc}){moved}; using defaults"]
+        return _moved_aside(path, exc)
     return from_dict(data)
+
+
+def _moved_aside(path: Path, reason: object) -> tuple[Settings, list[str]]:
+    """Defaults, after moving a corrupt file to ``settings.json.corrupt`` (nothing lost)."""
+    aside = path.with_name(path.name + ".corrupt")
+    moved = ""
+    with contextlib.suppress(OSError):
+        os.replace(path, aside)
+        moved = f"; it was moved to {aside}"
+    return Settings(), [f"Settings file {path} is corrupt ({reason}){moved}; using defaults"]
 
 
 def load(path: Path | None = None) -> Settings:

@@ -7,9 +7,10 @@ assignment never changes between runs (Python's ``hash()`` is salted per process
 numbered from 0, as Slurm array indexes and Kubernetes' ``JOB_COMPLETION_INDEX`` are.
 
 A sharded run writes ``OUTPUT.shard.json`` beside its output: which shard it is, the root
-and working folder it ran in (to relate the records' paths to the root) and the relative
-paths of every photo assigned to it, so ``captioner merge`` can tell a missing photo from
-one that was never there. See docs/scale.md.
+and working folder it ran in (to relate the records' paths to the root), the model bundle
+that captioned it (``Bundle.id``, so merge can refuse shards of different models) and the
+relative paths of every photo assigned to it, so ``captioner merge`` can tell a missing photo
+from one that was never there. See docs/scale.md.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class ShardInfo:
     recursive: bool
     format: str
     photos: tuple[str, ...]  # relative keys of every photo assigned to the shard, walk order
+    # The model that captioned it (Bundle.id and its name); None in files of older versions.
+    bundle: str | None = None
+    bundle_name: str | None = None
 
     def key(self, record_path: str) -> str:
         return relative_key(record_path, self.root, self.cwd)
@@ -108,6 +112,8 @@ class ShardInfo:
                 "recursive": self.recursive,
                 "format": self.format,
                 "photos": list(self.photos),
+                "bundle": self.bundle,
+                "bundle_name": self.bundle_name,
             },
             ensure_ascii=False,
         )
@@ -124,6 +130,8 @@ class ShardInfo:
             recursive=bool(data["recursive"]),
             format=str(data["format"]),
             photos=tuple(data["photos"]),
+            bundle=None if data.get("bundle") is None else str(data["bundle"]),
+            bundle_name=None if data.get("bundle_name") is None else str(data["bundle_name"]),
         )
 
 
@@ -172,10 +180,12 @@ def take(
     output: str | os.PathLike,
     fmt: str,
     recursive: bool,
+    bundle: tuple[str, str] | None = None,
 ) -> Iterator[Found]:
     """The photos of ``found`` (walked from ``root``) that belong to ``shard``, after writing
     ``OUTPUT.shard.json`` that lists them (before any is captioned, so an interrupted shard
-    can still be checked)."""
+    can still be checked) and names ``bundle`` (its id and name: merge checks that every
+    shard used the same model)."""
     info_root, cwd = _absolute(root), _absolute(os.getcwd())
     mine: list[Found] = []
     keys: list[str] = []
@@ -184,6 +194,7 @@ def take(
         if shard.owns(key):
             mine.append(f)
             keys.append(key)
-    info = ShardInfo(shard, info_root, cwd, recursive, fmt, tuple(keys))
+    bundle_id, bundle_name = bundle or (None, None)
+    info = ShardInfo(shard, info_root, cwd, recursive, fmt, tuple(keys), bundle_id, bundle_name)
     write_atomic(info_path(output), info.to_json() + "\n")
     return iter(mine)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -38,9 +39,11 @@ def display_path(path: str | bytes | os.PathLike) -> str:
 
     Bytes that are not UTF-8 are written as ``\xNN`` (``errors="backslashreplace"``) and
     control characters (tab, newline, ...) as ``\xNN`` too, so a record is always one line
-    and JSON/CSV never carry lone surrogates. On POSIX a literal backslash in a name is
-    written ``\x5c`` first, so the byte ``\xe9`` (``caf\xe9.jpg``) and the four characters
-    ``\xe9`` (``caf\x5cxe9.jpg``) never spell the same and no photo hides another.
+    and JSON/CSV never carry lone surrogates; bidirectional controls (U+200E/F,
+    U+202A–U+202E, U+2066–U+2069) as ``\uNNNN``, so a name cannot display as another. On
+    POSIX a literal backslash in a name is written ``\x5c`` first, so the byte ``\xe9``
+    (``caf\xe9.jpg``) and the four characters ``\xe9`` (``caf\x5cxe9.jpg``) never spell the
+    same and no photo hides another.
     """
     raw = os.fsencode(path)
     if os.sep != "\\":  # Windows paths use the backslash as their separator
@@ -48,7 +51,14 @@ def display_path(path: str | bytes | os.PathLike) -> str:
     text = raw.decode("utf-8", errors="backslashreplace")
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         text = "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or ord(c) == 127 else c for c in text)
+    if _BIDI.search(text):
+        text = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text
+
+
+# Bidirectional controls (embeddings, overrides, isolates, marks) make a name display as
+# another ("photo\u202egpj.exe" shows as "photoexe.jpg"): escaped like the C0 controls.
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def path_key(display: str) -> str:

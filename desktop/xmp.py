@@ -12,11 +12,12 @@ encoding, absurdly nested, a FIFO or device) is left alone and reported, since r
 it would lose whatever it holds.
 
 **A description a person wrote is kept.** The app marks the descriptions it writes (the
-``captioner:caption`` property beside ``dc:description`` holds the text it wrote); an
-``x-default`` description that is not the app's own (written by Lightroom, digiKam or by
-hand, or edited since) is only replaced with ``overwrite=True``
-(``--overwrite-descriptions``); otherwise ``DescriptionKept`` is raised and the file is
-left as it was.
+``captioner:caption`` property beside ``dc:description`` holds the text it wrote). Any
+description the app did not write (by Lightroom, digiKam or by hand, or edited since), in
+any form — an ``x-default`` entry, a simple property or attribute, an entry in another
+language or with none when there is no x-default — is only replaced with
+``overwrite=True`` (``--overwrite-descriptions``); otherwise ``DescriptionKept`` is raised
+and the file is left as it was. An unsure caption is written as "Not sure: …".
 
 The sidecar name follows Adobe's convention (Lightroom, Bridge, Capture One, digiKam's
 default): the photo's extension is replaced by ``.xmp``, so ``photo.jpg`` and a
@@ -51,6 +52,8 @@ CAPTIONER = "https://offline-captioner.invalid/ns/1.0/"  # a name only, never fe
 MARK = f"{{{CAPTIONER}}}caption"
 _STANDARD_PREFIXES = {"x": X, "rdf": RDF, "dc": DC, "captioner": CAPTIONER}
 MAX_SIDECAR_BYTES = 16 * 2**20
+# An unsure caption's description starts with this (see description_text).
+UNSURE_PREFIX = "Not sure: "
 MAX_DEPTH = 100  # XMP is a few levels deep; deeper is hostile (serialising it recurses)
 # ElementTree keeps prefixes in one process-wide table.
 _prefix_lock = threading.Lock()
@@ -200,14 +203,67 @@ def _x_default(node: ET.Element) -> str | None:
     return None
 
 
+def _shown(node: ET.Element) -> str | None:
+    """The description a photo manager shows for a Description node: the x-default entry
+    or the attribute form, else the first text there is (a plain-text property, an entry
+    in another language or with none), else None."""
+    value = _x_default(node)
+    if value is not None and value.strip():
+        return value
+    prop = node.find(f"{{{DC}}}description")
+    texts = [] if prop is None else [t for t in prop.itertext() if t.strip()]
+    return texts[0] if texts else value
+
+
+def _not_the_apps(node: ET.Element, others: Iterable[ET.Element]) -> str | None:
+    """The first description text in ``node`` (and in ``others``, further Description
+    nodes) that the app did not write, or None.
+
+    An app-written x-default entry may be updated although a person added other languages
+    beside it (they stay, and the x-default is already the app's); with no x-default, or
+    a blank one, any text in any form is what a photo manager shows, so it is a person's.
+    """
+    mark = node.get(MARK)
+    texts: list[str] = []
+    for n in (node, *others):
+        if f"{{{DC}}}description" in n.attrib:
+            texts.append(n.attrib[f"{{{DC}}}description"])
+        prop = n.find(f"{{{DC}}}description")
+        if prop is None:
+            continue
+        x_default = next(
+            (li.text or "" for li in prop.iter(f"{{{RDF}}}li") if li.get(XML_LANG) == "x-default"),
+            "",
+        )
+        if n is node and x_default.strip():
+            texts.append(x_default)  # the other languages beside it are not what is shown
+        else:
+            texts.extend(prop.itertext())
+    return next((t for t in texts if t.strip() and t != mark), None)
+
+
+def description_text(caption: str, unsure: bool = False) -> str:
+    """What goes into ``dc:description`` for a caption: an unsure one says so where photo
+    managers show it (digiKam's Captions, darktable's description), since they show no
+    other field of ours and ratings or labels are the person's to set."""
+    return f"{UNSURE_PREFIX}{caption}" if unsure else caption
+
+
 def set_description(
     root: ET.Element, text: str, path: Path = Path("<xmp>"), overwrite: bool = False
 ) -> None:
     node = _description_node(root, path)
-    existing = _x_default(node)
-    if existing and existing.strip() and existing != node.get(MARK) and not overwrite:
+    rdf = root if root.tag == f"{{{RDF}}}RDF" else root.find(f".//{{{RDF}}}RDF")
+    others = [
+        n
+        for n in rdf.findall(f"{{{RDF}}}Description")
+        if n is not node
+        and (n.find(f"{{{DC}}}description") is not None or f"{{{DC}}}description" in n.attrib)
+    ]
+    theirs = _not_the_apps(node, others)
+    if theirs is not None and not overwrite:
         raise DescriptionKept(
-            f"{path}: has a description the app did not write ({existing[:60]!r}), kept "
+            f"{path}: has a description the app did not write ({theirs.strip()[:60]!r}), kept "
             "(--overwrite-descriptions replaces it)"
         )
     node.set(MARK, text)
@@ -275,24 +331,29 @@ def get_keywords(sidecar: str | os.PathLike) -> list[str]:
 
 
 def get_description(sidecar: str | os.PathLike) -> str | None:
-    """The ``x-default`` dc:description of a sidecar, or None."""
+    """The dc:description a photo manager shows (see ``_shown``), or None."""
     path = Path(sidecar)
     if not path.is_file():
         return None
     root = _parse(path).root
     rdf = root if root.tag == f"{{{RDF}}}RDF" else root.find(f".//{{{RDF}}}RDF")
     for node in [] if rdf is None else rdf.findall(f"{{{RDF}}}Description"):
-        value = _x_default(node)
+        value = _shown(node)
         if value is not None:
             return value
     return None
 
 
 def write_description(
-    photo: str | os.PathLike, text: str, keywords: Iterable[str] = (), overwrite: bool = False
+    photo: str | os.PathLike,
+    text: str,
+    keywords: Iterable[str] = (),
+    overwrite: bool = False,
+    unsure: bool = False,
 ) -> Path:
     """Set the caption in ``photo``'s sidecar (created or merged) and add ``keywords`` to the
-    ones it has; returns the sidecar path.
+    ones it has; returns the sidecar path. An ``unsure`` caption is written as
+    "Not sure: …" (``description_text``), and recognised as the app's own when rewritten.
 
     Raises ``DescriptionKept`` if the sidecar holds a description the app did not write
     (unless ``overwrite``; the file, keywords included, is then left as it was),
@@ -301,7 +362,7 @@ def write_description(
     sidecar = sidecar_path(photo)
     exists = os.path.lexists(sidecar)  # a dangling link is reported, not replaced
     parsed = _parse(sidecar) if exists else _Sidecar(_new_packet(), {}, "", "")
-    set_description(parsed.root, text, sidecar, overwrite=overwrite)
+    set_description(parsed.root, description_text(text, unsure), sidecar, overwrite=overwrite)
     add_keywords(parsed.root, keywords, sidecar)
     with _prefix_lock:
         for prefix, uri in {**parsed.prefixes, **_STANDARD_PREFIXES}.items():

@@ -178,3 +178,50 @@ def test_cli_reports_bad_input_clearly(tmp_path):
     for command in ("train", "evaluate", "export"):
         helped = run_converter(command, "--help", cwd=tmp_path)
         assert helped.returncode == 0 and "usage" in helped.stdout
+
+
+_SEEDED = """
+import hashlib
+from converter.train import seed_everything
+seed_everything(1, True)
+import tensorflow as tf
+from converter.model import CaptionModel, ModelConfig
+model = CaptionModel(ModelConfig(vocab_size=30, feature_channels=16, dropout=0.5))
+model.build_all()
+digest = hashlib.sha256()
+for variable in model.trainable_variables:
+    digest.update(variable.numpy().tobytes())
+digest.update(tf.keras.layers.Dropout(0.5)(tf.ones((4, 64)), training=True).numpy().tobytes())
+from tensorflow.python.framework import config  # the public API has no getter
+print(digest.hexdigest(), config.is_op_determinism_enabled())
+"""
+
+
+def test_a_deterministic_run_starts_from_the_same_weights_and_dropout(tmp_path):
+    """Issue 21, item 14: the tiny model's training was not repeatable (unseeded initial
+    weights and dropout, ops in no fixed order on 2 threads). Two fresh processes, with
+    different thread counts, must agree bit for bit."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for threads in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-c", _SEEDED],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_NUM_INTRAOP_THREADS": threads},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(done.stdout.split()[-2:])
+    assert outputs[0] == outputs[1] and outputs[0][1] == "True", outputs
+
+
+def test_the_tiny_model_is_deterministic_and_exported_from_its_last_epoch():
+    from tiny_model import EPOCHS, EXPORT, TRAIN
+
+    assert "--deterministic" in TRAIN
+    assert EXPORT[EXPORT.index("--epoch") + 1] == str(EPOCHS) == TRAIN[TRAIN.index("--epochs") + 1]

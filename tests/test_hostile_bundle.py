@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from desktop import BundleError, CaptionerError
-from desktop.bundle import load_bundle
-from desktop.captioner import CaptionOptions
+from desktop.bundle import load_bundle, sha256_file
+from desktop.captioner import Captioner, CaptionOptions
+from desktop.cli import main
+from desktop.service import serve
 
 
 @pytest.fixture
@@ -82,3 +84,48 @@ def test_nan_from_the_model_is_an_error_not_pad_words(captioner):
     for beam in (1, 3):
         with pytest.raises(CaptionerError, match="invalid numbers"):
             captioner.caption_pixels(pixels, CaptionOptions(beam_width=beam))
+
+
+def _tampered_decoder(bundle: Path, how: str) -> None:
+    """Rewrite the bundle's decoder with LiteRT's own schema (a custom op nobody provides,
+    or an operator input past the last tensor) and put its right checksum in the manifest:
+    a bundle that passes every file check but that LiteRT cannot plan."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    path = bundle / "decoder_step.tflite"
+    data = path.read_bytes()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    op = model.subgraphs[0].operators[0]
+    if how == "custom op":
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+        code.customCode, code.version = b"NoSuchOp", 1
+        model.operatorCodes.append(code)
+        op.opcodeIndex = len(model.operatorCodes) - 1
+    else:
+        inputs = np.array(op.inputs).copy()
+        inputs[0] = 999_999
+        op.inputs = inputs
+    builder = flatbuffers.Builder(len(data) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
+    manifest = _manifest(bundle)
+    manifest["files"][path.name].update(sha256=sha256_file(path), bytes=path.stat().st_size)
+    _save(bundle, manifest)
+
+
+@pytest.mark.parametrize("how", ["custom op", "tensor index 999999"])
+def test_a_model_litert_cannot_plan_is_an_unusable_model(bundle_copy, how, capsys, samples):
+    """Issue 21, finding 9: a RuntimeError traceback from allocate_tensors and exit 1."""
+    _tampered_decoder(bundle_copy, how)
+    with pytest.raises(BundleError, match="decoder_step.tflite: LiteRT cannot run this model"):
+        Captioner.load(bundle_copy)
+    capsys.readouterr()
+    code = main(["caption", str(samples[0]), "--model", str(bundle_copy), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "captioner: error: cannot use the model: decoder_step.tflite: LiteRT cannot" in err
+    assert serve(host="127.0.0.1", port=0, model_dir=bundle_copy) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot use the model: decoder_step.tflite: LiteRT cannot run" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -12,7 +14,16 @@ from pathlib import Path
 import pytest
 
 from desktop.cli import main
-from desktop.outputs import OutputError, Record, ResultWriter, journal_path, read_records
+from desktop.outputs import (
+    OutputError,
+    Record,
+    ResultWriter,
+    journal_path,
+    read_records,
+    render,
+    spreadsheet_safe,
+)
+from desktop.walk import display_path
 from tests.test_cli import run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -213,4 +224,118 @@ def test_a_byte_name_and_its_escape_text_do_not_collide(default_model_dir, tmp_p
     paths = sorted(r.path for r in read_records(out, "jsonl"))
     assert paths == [f"{folder}/caf\\x5cxe9.jpg", f"{folder}/caf\\xe9.jpg"]
     assert run(folder, "--resume", "-o", out, model=default_model_dir) == 0
+    assert len(read_records(out, "jsonl")) == 2
+
+
+# -- issue 21, findings 8, 10, 13 ----------------------------------------------------------------
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)  # a score: a number to a spreadsheet, never a formula
+    except ValueError:
+        return False
+    return True
+
+
+FORMULAS = ["=1+1.jpg", "+SUM(1,1).jpg", "@SUM(1,1).jpg", '=HYPERLINK("x.invalid").jpg']
+
+
+def test_csv_cells_never_start_a_formula(default_model_dir, tmp_path, samples, capsys, monkeypatch):
+    """Finding 8: photo names reached CSV cells as formulas (`caption -f csv *.jpg`, `merge
+    --relative all.csv`). Such cells start with a quote, and read back as they were."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in FORMULAS:
+        shutil.copy(samples[0], folder / name)
+    monkeypatch.chdir(folder)
+    capsys.readouterr()
+    assert main(["caption", *FORMULAS, "-f", "csv", "--no-progress", "--beam", "1",
+                 "--model", str(default_model_dir)]) == 0  # fmt: skip
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1:]
+    assert [r[0] for r in rows] == [f"'{n}" for n in FORMULAS]
+    out = tmp_path / "out.jsonl"
+    assert run(folder, "-o", out, model=default_model_dir) == 0
+    merged = tmp_path / "all.csv"
+    assert main(["merge", "--relative", str(merged), str(out), "--expect", str(folder)]) == 0
+    cells = [c for r in csv.reader(merged.open(newline="")) for c in r]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(c)]
+    assert sorted(r[0] for r in csv.reader(merged.open(newline="")))[:4] == sorted(
+        f"'{n}" for n in FORMULAS
+    )
+    # Read back (resume, merge) the names are exactly the photos' names again.
+    assert sorted(r.path for r in read_records(merged, "csv")) == sorted(FORMULAS)
+    again = tmp_path / "again.csv"
+    assert run(folder, "-o", again, model=default_model_dir) == 0
+    assert run(folder, "-o", again, "--resume", model=default_model_dir) == 0
+    assert len(read_records(again, "csv")) == len(FORMULAS)
+    assert "0 to go" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text", ["-1", "\tx", "'=1", "'quoted", "''", "'", "plain", "a=b", "", "+", "@x"]
+)
+def test_every_csv_cell_reads_back_as_it_was(tmp_path, text):
+    assert spreadsheet_safe("\rx") == "'\rx" and spreadsheet_safe(-1.5) == -1.5
+    record = Record(f"/p/{text}x.jpg", text or None, -0.5, None)
+    edge = Record(text or "p", "A dog.", None, text or None)
+    for r in (record, edge):
+        out = tmp_path / "one.csv"
+        out.write_text(render([r], "csv"))
+        assert read_records(out, "csv") == [r]
+    assert (
+        render([Record("x", "A dog.", -0.5, None)], "csv")
+        .splitlines()[1]
+        .startswith("x,A dog.,-0.5,")
+    )  # numbers are numbers, not quoted text
+
+
+SURROGATE = {"path": "/p/\ud800.jpg", "caption": "A \udfff dog.", "score": -1.0, "error": None}
+
+
+def test_a_record_with_a_lone_surrogate_is_merged_without_a_crash(tmp_path, capsys):
+    """Finding 10: `merge o.csv sur.jsonl` died with UnicodeEncodeError."""
+    source = tmp_path / "sur.jsonl"
+    source.write_text(json.dumps(SURROGATE) + "\n")  # ASCII: "\ud800" as a JSON escape
+    for fmt in ("csv", "jsonl", "json", "txt"):
+        out = tmp_path / f"o.{fmt}"
+        assert main(["merge", str(out), str(source)]) == 0
+        assert "Traceback" not in capsys.readouterr().err
+        out.read_bytes().decode("utf-8")  # valid UTF-8
+        (record,) = read_records(out, fmt)
+        if fmt in ("jsonl", "json"):
+            assert record.path == SURROGATE["path"] and record.caption == SURROGATE["caption"]
+        else:  # as readable escapes
+            assert record.path == "/p/\\ud800.jpg"
+
+
+def test_resume_over_a_record_with_a_lone_surrogate_finishes(default_model_dir, tmp_path, samples):
+    """Finding 10: `caption … -o res.json --resume` captioned everything, crashed at the
+    final write, and did the same on every retry."""
+    out = tmp_path / "res.json"
+    out.write_text(json.dumps([SURROGATE]))
+    for _ in range(2):
+        assert run(samples[0], "-o", out, "--resume", model=default_model_dir) == 0
+        records = read_records(out, "json")
+        assert [r.path for r in records] == [SURROGATE["path"], str(samples[0])]
+    assert not journal_path(out).exists()
+
+
+def test_bidi_controls_in_names_are_escaped(default_model_dir, tmp_path, samples):
+    """Finding 13: U+202E made "photo\u202egpj.exe" display as "photoexe.jpg"."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(samples[0], folder / "photo\u202egpj.exe.jpg")
+    shutil.copy(samples[0], folder / "a\u2066b\u2069\u200e\u200f\u202a.jpg")
+    out = tmp_path / "out.jsonl"
+    assert run(folder, "-o", out, model=default_model_dir) == 0
+    text = out.read_text(encoding="utf-8")
+    assert not any(c in text for c in "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2069")
+    paths = sorted(r.path for r in read_records(out, "jsonl"))
+    assert paths == [
+        f"{folder}/a\\u2066b\\u2069\\u200e\\u200f\\u202a.jpg",
+        f"{folder}/photo\\u202egpj.exe.jpg",
+    ]
+    assert display_path("x\u202bz\u2067\u2068") == "x\\u202bz\\u2067\\u2068"
+    assert run(folder, "-o", out, "--resume", model=default_model_dir) == 0
     assert len(read_records(out, "jsonl")) == 2

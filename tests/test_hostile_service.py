@@ -3,6 +3,7 @@ racing local user, idle connections and malformed HTTP. Real waitress, real mode
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -215,3 +216,66 @@ def test_a_form_with_too_many_parts_is_not_called_too_big(served: Any) -> None:
     )
     assert answer.status == 413 and "too many parts" in answer.json["error"]
     assert json.loads(answer.body)["error"]
+
+
+def test_a_path_is_taken_as_given_not_stripped(tmp_path: Path) -> None:
+    """Issue 21, finding 12: `?path=…/cat.jpg%0a` (or `%20`) answered with cat.jpg's caption."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "cat.jpg").write_bytes(b"CAT")
+    policy = PathPolicy.from_folders([allowed])
+    for suffix in ("\n", " ", "\t", "\r\n"):
+        with pytest.raises(PathRefused) as info:
+            policy.open(f"{allowed}/cat.jpg{suffix}", 1024)
+        assert info.value.status == 404 and "no such file" in info.value.message
+    with pytest.raises(PathRefused, match="must be absolute"):
+        policy.open(f" {allowed}/cat.jpg", 1024)
+    (allowed / "cat.jpg ").write_bytes(b"ANOTHER")  # a name that really ends in a space
+    assert policy.open(f"{allowed}/cat.jpg ", 1024) == b"ANOTHER"
+    assert policy.open(f"{allowed}/cat.jpg", 1024) == b"CAT"
+
+
+def test_a_request_whose_headers_trickle_in_is_dropped(tmp_path: Path) -> None:
+    """Issue 21, finding 6: connections trickling a header line every 4 s were never idle
+    for the 10 s timeout, so 1,005 of them kept /health from answering. Now a request's
+    headers must all arrive within ``header_timeout_s``."""
+    import time
+
+    from desktop.paths import default_model_dir
+    from desktop.service import ServiceConfig, create_app, load_captioners
+
+    if not (default_model_dir() / "manifest.json").is_file():
+        pytest.skip("no model bundle")
+    captioners = load_captioners(default_model_dir(), workers=1, threads=1)
+    app = create_app(captioners, ServiceConfig(header_timeout_s=1.5))
+    with running(app, workers=1) as port:
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+        for sock in slow:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
+        start = time.monotonic()
+        closed = 0
+        while time.monotonic() - start < 8 and closed < len(slow):
+            time.sleep(0.5)
+            for sock in slow:
+                with contextlib.suppress(OSError):  # one line at a time, never the end
+                    sock.sendall(b"X-Slow: 1\r\n")
+            closed = sum(_closed(sock) for sock in slow)
+        took = time.monotonic() - start
+        for sock in slow:
+            sock.close()
+        assert closed == len(slow), f"{closed} of {len(slow)} dropped in {took:.1f} s"
+        assert took < 5
+        assert call(port, "GET", "/health").status == 200
+
+
+def _closed(sock: socket.socket) -> bool:
+    """The server has closed its side (a read returns end of file or a reset)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)

@@ -231,3 +231,22 @@ def test_a_sidecar_that_cannot_be_written_says_why(tmp_path):
     sidecar = photo.with_suffix(".xmp")
     assert str(info.value) == f"{sidecar}: cannot write the sidecar (File name too long)"
     assert not os.path.lexists(sidecar)
+
+
+def test_the_cli_keeps_a_simple_property_description(tmp_path, samples, default_model_dir, capsys):
+    """Issue 21, finding 1: `caption DIR --write-xmp` erased this (exit 0, no note)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy2(samples[0], folder / "mimi.jpg")
+    content = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+        'rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        "<dc:description>Grandma's cat Mimi, summer 1998</dc:description>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    (folder / "mimi.xmp").write_text(content)
+    assert run(folder, "--write-xmp", model=default_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "Grandma's cat Mimi" in err and "kept" in err
+    assert (folder / "mimi.xmp").read_text() == content

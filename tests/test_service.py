@@ -178,12 +178,15 @@ def test_a_windows_drive_or_a_one_letter_scheme_is_a_path_not_a_url(
     assert error.message == "the path must be absolute, got 'C://photos/dog.jpg'"
 
 
-def test_file_urls_are_decoded_and_trimmed(folders: dict[str, Path]) -> None:
+def test_file_urls_are_decoded_and_nothing_is_trimmed(folders: dict[str, Path]) -> None:
+    """A path is taken as given (issue 21, finding 12): spaces around it are part of it."""
     policy = PathPolicy.from_folders([folders["allowed"]])
     spaced = folders["allowed"] / "a photo.jpg"
     spaced.write_bytes(b"JPEG?")
-    assert policy.resolve(f"  FILE://{spaced.as_uri()[7:].replace(' ', '%20')}\n") == spaced
-    assert policy.open(f"\t{spaced}  ", 100) == b"JPEG?"
+    assert policy.resolve(f"FILE://{spaced.as_uri()[7:].replace(' ', '%20')}") == spaced
+    assert policy.open(str(spaced), 100) == b"JPEG?"
+    assert refused(policy, f"  FILE://{spaced.as_uri()[7:]}").status == 400  # not absolute
+    assert refused(policy, f"{spaced}  ").status == 404
     assert refused(policy, f"file://{folders['allowed']}/a%00b.jpg").message == (
         "the path contains a NUL character"
     )

@@ -63,6 +63,26 @@ def test_corrupt_file_is_moved_aside_not_lost(cfg: Path) -> None:
     assert not cfg.exists()
 
 
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"[" * 100_000, "nested too deeply"), (b'{"voice": "caf\xe9"}', "utf-8")],
+    ids=["100,000 [", "not UTF-8"],
+)
+def test_a_hostile_file_is_moved_aside_like_any_corrupt_one(
+    cfg: Path, content: bytes, reason: str
+) -> None:
+    """Issue 21, finding 11: 100,000 '[' made the GUI die with RecursionError at every
+    start (and bytes that are not UTF-8 with UnicodeDecodeError)."""
+    cfg.parent.mkdir(parents=True)
+    cfg.write_bytes(content)
+    loaded, problems = settings_mod.load_with_problems()
+    assert loaded == Settings()
+    assert len(problems) == 1 and "corrupt" in problems[0] and reason in problems[0]
+    assert cfg.with_name("settings.json.corrupt").read_bytes() == content
+    assert not cfg.exists()
+    assert settings_mod.load_with_problems() == (Settings(), [])  # the next start is clean
+
+
 def test_non_object_json_is_corrupt(cfg: Path) -> None:
     cfg.parent.mkdir(parents=True)
     cfg.write_text("[1, 2, 3]", encoding="utf-8")

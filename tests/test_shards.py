@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from desktop.bundle import load_bundle
 from desktop.cli import main
+from desktop.merge import mark_path
 from desktop.outputs import COLUMNS, journal_path, read_rows
-from desktop.shards import Shard, info_path, shard_of
+from desktop.shards import Shard, ShardInfo, info_path, shard_of
 
 
 def caption(*args, model) -> int:
@@ -85,6 +87,9 @@ def test_three_shards_merge_to_exactly_one_run(archive, tmp_path, default_model_
     assert sorted(codes) == [0, 0, 1]  # exactly one shard holds empty.jpg
     counts = [len(json.loads(info_path(s).read_text())["photos"]) for s in shards]
     assert sum(counts) == 17 and min(counts) > 0, counts
+    bundle = load_bundle(default_model_dir, verify=False)
+    infos = [json.loads(info_path(s).read_text()) for s in shards]
+    assert {(i["bundle"], i["bundle_name"]) for i in infos} == {(bundle.id, bundle.name)}
 
     merged = tmp_path / "merged.jsonl"
     assert merge(merged, *shards, "--relative") == 0
@@ -211,3 +216,119 @@ def test_sharded_runs_resume_and_refuse_another_shard(archive, tmp_path, default
     assert caption(archive, "--shard", "0/3", model=default_model_dir) == 2
     assert "needs --output" in capsys.readouterr().err
     assert caption(archive, "--shard", "3/3", "-o", out, model=default_model_dir) == 2
+
+
+# -- what merge never writes over (issue 21, finding 2) ------------------------------------------
+
+
+def _shard_outputs(tmp_path: Path, count: int = 3, bundles=None) -> list[Path]:
+    """``count`` shard outputs of one photo each, as ``caption --shard`` writes them (the
+    records and the .shard.json), without running a model."""
+    root = tmp_path / "archive"
+    root.mkdir(parents=True, exist_ok=True)
+    names = {}
+    for i in range(400):  # the first photo name of each shard
+        names.setdefault(shard_of(f"p{i}.jpg", count), f"p{i}.jpg")
+        if len(names) == count:
+            break
+    outs = []
+    for k in range(count):
+        out = tmp_path / f"shard-{k}.jsonl"
+        row = {"path": str(root / names[k]), "caption": f"Photo {k}.", "score": -1.0}
+        out.write_text(json.dumps({**row, "error": None}) + "\n")
+        bundle = bundles[k] if bundles else ("b" * 64, "default")
+        info = ShardInfo(
+            Shard(k, count), str(root), str(tmp_path), False, "jsonl", (names[k],), *bundle
+        )
+        info_path(out).write_text(info.to_json() + "\n")
+        outs.append(out)
+    return outs
+
+
+def _unchanged(paths: list[Path]):
+    before = {p: p.read_bytes() for p in paths}
+    return lambda: all(p.read_bytes() == b for p, b in before.items())
+
+
+def test_merge_never_writes_over_a_file_that_is_not_its_own(tmp_path, capsys):
+    outs = _shard_outputs(tmp_path)
+    same = _unchanged(outs)
+    thesis = tmp_path / "thesis.txt"
+    thesis.write_text("notes\n")
+    assert merge(thesis, *outs) == 2
+    assert thesis.read_text() == "notes\n"
+    assert "thesis.txt already exists and is not the output of an earlier merge" in (
+        capsys.readouterr().err
+    )
+    # OUT forgotten: the first shard would have been replaced by the others.
+    assert merge("--partial", *outs) == 2
+    assert "is a shard's output (shard-0.jsonl.shard.json is beside it)" in capsys.readouterr().err
+    # A plain run's output (no .shard.json) named first is no merge's either.
+    plain = tmp_path / "a.jsonl"
+    shutil.copy(outs[0], plain)
+    assert merge(plain, outs[1]) == 2
+    assert "a.jsonl already exists" in capsys.readouterr().err
+    assert plain.read_bytes() == outs[0].read_bytes()
+    # Nor one of the inputs by another name (a hard link).
+    os.link(outs[1], tmp_path / "linked.jsonl")
+    assert merge(tmp_path / "linked.jsonl", *outs) == 2
+    assert "is one of the inputs" in capsys.readouterr().err
+    assert same() and not list(tmp_path.glob("*.merge.json"))
+
+
+def test_merge_writes_again_over_its_own_output_while_it_is_unchanged(tmp_path, capsys):
+    outs = _shard_outputs(tmp_path)
+    merged = tmp_path / "all.jsonl"
+    assert merge(merged, *outs) == 0
+    assert mark_path(merged).is_file()
+    assert merge(merged, *outs) == 0  # a shard redone: merged again
+    assert len(read_rows(merged, "jsonl")) == 3
+    edited = merged.read_text().replace("Photo 1.", "Our cat.")
+    merged.write_text(edited)  # someone's edit since: theirs
+    assert merge(merged, *outs) == 2
+    assert "not the output of an earlier merge" in capsys.readouterr().err
+    assert merged.read_text() == edited
+
+
+def test_merge_takes_its_output_as_dash_o_too(tmp_path, capsys):
+    outs = _shard_outputs(tmp_path)
+    for i, args in enumerate(
+        [["-o", tmp_path / "a.csv", *outs], [*outs, "--output", tmp_path / "b.csv"]]
+    ):
+        assert merge(*args) == 0
+        assert len(read_rows(tmp_path / ("a.csv", "b.csv")[i], "csv")) == 3
+    assert merge(tmp_path / "c.csv") == 2  # OUT alone, no input
+    assert "needs OUT and at least one shard output" in capsys.readouterr().err
+    assert all(read_rows(o, "jsonl") for o in outs)
+
+
+def test_merge_refuses_shards_of_different_models_and_names_them(tmp_path, capsys):
+    a, b = ("a" * 64, "default"), ("c" * 64, "retrained")
+    outs = _shard_outputs(tmp_path, bundles=[a, b, a])
+    merged = tmp_path / "all.jsonl"
+    assert merge(merged, *outs) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"the shards were captioned by different models: {outs[0]}, {outs[2]}: model "
+        f"'default' (aaaaaaaaaaaa); {outs[1]}: model 'retrained' (cccccccccccc)"
+    ) in err
+    assert not merged.exists()
+    assert merge(merged, *outs, "--partial") == 1 and merged.exists()
+    # Shards of an older version say nothing of their model: noted, not refused.
+    old = _shard_outputs(tmp_path / "old", bundles=[a, (None, None), a])
+    assert merge(tmp_path / "old.jsonl", *old) == 0
+    assert "names no model (written by an older version)" in capsys.readouterr().err
+
+
+def test_a_shard_is_resumed_only_with_the_model_that_began_it(tmp_path, default_model_dir, capsys):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    out = tmp_path / "shard-0.jsonl"
+    out.write_text("")
+    other = ShardInfo(Shard(0, 1), str(folder), str(tmp_path), False, "jsonl", (),
+                      "a" * 64, "older")  # fmt: skip
+    info_path(out).write_text(other.to_json() + "\n")
+    code = caption(folder, "--shard", "0/1", "-o", out, "--resume", model=default_model_dir)
+    assert code == 2
+    assert "was captioned by another model ('older', aaaaaaaaaaaa)" in capsys.readouterr().err
+    assert json.loads(info_path(out).read_text())["bundle"] == "a" * 64  # left as it was

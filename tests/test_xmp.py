@@ -136,15 +136,20 @@ def test_an_rdf_without_a_description_gets_one(photo, content):
 
 
 def test_x_default_comes_first_among_the_languages(photo):
-    """XMP part 1, 8.2.2.4: readers that show one language take the first entry."""
+    """XMP part 1, 8.2.2.4: readers that show one language take the first entry. (Those
+    languages are a person's: replaced only when asked, issue 21.)"""
     sidecar = photo.with_suffix(".xmp")
-    sidecar.write_text(
+    content = (
         f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{RDF_OPEN}<rdf:Description rdf:about="" '
         'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
         '<rdf:li xml:lang="de">Eine Katze</rdf:li><rdf:li xml:lang="fr">Un chat</rdf:li>'
         "</rdf:Alt></dc:description></rdf:Description></rdf:RDF></x:xmpmeta>"
     )
-    write_description(photo, "A cat.")
+    sidecar.write_text(content)
+    with pytest.raises(DescriptionKept, match="Eine Katze"):
+        write_description(photo, "A cat.")
+    assert sidecar.read_text() == content
+    write_description(photo, "A cat.", overwrite=True)
     alt = ET.parse(sidecar).getroot().find(f".//{{{DC}}}description/{{{RDF}}}Alt")
     assert [(li.get(XML_LANG), li.text) for li in alt] == [
         ("x-default", "A cat."),
@@ -372,11 +377,10 @@ def test_a_long_kept_description_is_quoted_to_60_characters(photo):
         '<dc:description><rdf:Alt><rdf:li xml:lang="x-default">  \n </rdf:li></rdf:Alt>'
         "</dc:description>",
         '<dc:description><rdf:Alt><rdf:li xml:lang="x-default"/></rdf:Alt></dc:description>',
-        '<dc:description><rdf:Alt><rdf:li xml:lang="de">Eine Katze</rdf:li></rdf:Alt>'
-        "</dc:description>",
-        "<dc:description>plain text, not an Alt</dc:description>",
+        "<dc:description> \n </dc:description>",
+        "<dc:description><rdf:Alt/></dc:description>",
     ],
-    ids=["blank", "empty", "no x-default", "no Alt"],
+    ids=["blank", "empty", "blank, no Alt", "empty Alt"],
 )
 def test_a_blank_or_missing_x_default_is_filled_in_without_asking(photo, body):
     sidecar = photo.with_suffix(".xmp")
@@ -388,6 +392,77 @@ def test_a_blank_or_missing_x_default_is_filled_in_without_asking(photo, body):
     (alt,) = list(prop)
     assert alt.tag == f"{{{RDF}}}Alt"
     assert [li.get(XML_LANG) for li in alt].count("x-default") == 1
+
+
+PERSONS = {
+    # Issue 21, finding 1: these were erased, or put behind the app's caption.
+    "simple property": "<dc:description>Grandma's cat Mimi, summer 1998</dc:description>",
+    "no language": "<dc:description><rdf:Alt><rdf:li>Grandma's cat Mimi, summer 1998</rdf:li>"
+    "</rdf:Alt></dc:description>",
+    "en-US": '<dc:description><rdf:Alt><rdf:li xml:lang="en-US">Grandma\'s cat Mimi, summer '
+    "1998</rdf:li></rdf:Alt></dc:description>",
+    "blank x-default, en-US": '<dc:description><rdf:Alt><rdf:li xml:lang="x-default"> '
+    '</rdf:li><rdf:li xml:lang="en-US">Grandma\'s cat Mimi, summer 1998</rdf:li></rdf:Alt>'
+    "</dc:description>",
+    "a Bag": "<dc:description><rdf:Bag><rdf:li>Grandma's cat Mimi, summer 1998</rdf:li>"
+    "</rdf:Bag></dc:description>",
+}
+
+
+@pytest.mark.parametrize("body", PERSONS.values(), ids=PERSONS.keys())
+def test_a_description_in_any_form_or_language_is_the_persons(photo, body):
+    """Any description the app did not write is a person's: kept, byte for byte, and only
+    replaced when asked (then as the standard x-default entry)."""
+    sidecar = photo.with_suffix(".xmp")
+    content = _described(body=body)
+    sidecar.write_text(content)
+    assert get_description(sidecar) == "Grandma's cat Mimi, summer 1998"  # what is shown
+    with pytest.raises(DescriptionKept, match="Grandma's cat Mimi"):
+        write_description(photo, "A cat on a sofa.", ["cat"])
+    assert sidecar.read_text() == content
+    write_description(photo, "A cat on a sofa.", overwrite=True)
+    alt = ET.parse(sidecar).getroot().find(f".//{{{DC}}}description/{{{RDF}}}Alt")
+    assert (alt[0].get(XML_LANG), alt[0].text) == ("x-default", "A cat on a sofa.")
+    assert get_description(sidecar) == "A cat on a sofa."
+
+
+def test_a_description_in_a_second_description_node_is_the_persons(photo):
+    sidecar = photo.with_suffix(".xmp")
+    content = (
+        f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{RDF_OPEN}'
+        f'<rdf:Description rdf:about="" xmlns:dc="{DC}"><dc:description><rdf:Alt>'
+        '<rdf:li xml:lang="x-default"/></rdf:Alt></dc:description></rdf:Description>'
+        f'<rdf:Description rdf:about="" xmlns:dc="{DC}" dc:description="Mimi"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    )
+    sidecar.write_text(content)
+    with pytest.raises(DescriptionKept, match="Mimi"):
+        write_description(photo, "A cat.")
+    assert sidecar.read_text() == content
+
+
+def test_an_app_written_x_default_is_updated_beside_a_persons_translation(photo):
+    sidecar = write_description(photo, "A cat.")
+    text = sidecar.read_text()
+    sidecar.write_text(text.replace("</rdf:Alt>", '<rdf:li xml:lang="de">Mimi</rdf:li></rdf:Alt>'))
+    write_description(photo, "A cat on a sofa.")
+    langs = [(li.get(XML_LANG), li.text) for li in ET.parse(sidecar).getroot().iter(f"{{{RDF}}}li")]
+    assert langs == [("x-default", "A cat on a sofa."), ("de", "Mimi")]
+
+
+def test_an_unsure_caption_says_so_in_the_description_and_stays_the_apps(photo):
+    """Issue 22, item 3: photo managers show dc:description, so "Not sure" goes there."""
+    sidecar = write_description(photo, "A cat.", unsure=True)
+    assert get_description(sidecar) == "Not sure: A cat."
+    # The app's own, unsure or not: rewritten without asking, either way round.
+    write_description(photo, "A dog.")
+    assert get_description(sidecar) == "A dog."
+    write_description(photo, "A dog on a bed.", unsure=True)
+    assert get_description(sidecar) == "Not sure: A dog on a bed."
+    # A person's edit of it is theirs.
+    sidecar.write_text(sidecar.read_text().replace(">Not sure: A dog on a bed.<", ">Rex<"))
+    with pytest.raises(DescriptionKept):
+        write_description(photo, "A dog.", unsure=True)
 
 
 def test_get_description_and_keywords_of_no_sidecar_or_a_bare_rdf(tmp_path):

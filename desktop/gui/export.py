@@ -71,7 +71,9 @@ def write_sidecars(records: Sequence[PhotoRecord]) -> SidecarReport:
             continue
         try:
             keywords = [o.name for o in record.result.objects] if record.result else []
-            written.append(xmp.write_description(record.path, record.caption, keywords))
+            written.append(
+                xmp.write_description(record.path, record.caption, keywords, unsure=record.unsure)
+            )
         except (CaptionerError, OSError) as exc:
             problems.append(str(exc))
     return SidecarReport(tuple(written), tuple(problems))

@@ -17,9 +17,17 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def write_png(
-    path: Path, width: int, height: int, *, bit_depth: int = 8, colour: int = 0, palette=None
+    path: Path,
+    width: int,
+    height: int,
+    *,
+    bit_depth: int = 8,
+    colour: int = 0,
+    palette=None,
+    transparency: bytes | None = None,
 ) -> Path:
-    """A real, all-zero PNG of any size (colour 0 grey, 2 RGB, 3 palette), streamed to disk."""
+    """A real, all-zero PNG of any size (colour 0 grey, 2 RGB, 3 palette), streamed to disk;
+    ``transparency`` is a tRNS chunk's data (for a palette: one alpha per entry)."""
     channels = {0: 1, 2: 3, 3: 1}[colour]
     row = b"\0" * (1 + width * channels * bit_depth // 8)  # filter byte + pixels
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
@@ -28,6 +36,8 @@ def write_png(
         f.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr))
         if colour == 3:
             f.write(_chunk(b"PLTE", bytes(palette or [0, 0, 0, 255, 255, 255])))
+        if transparency is not None:
+            f.write(_chunk(b"tRNS", transparency))
         block = row * max(1, 2**22 // len(row))
         rows_per_block = len(block) // len(row)
         done = 0
@@ -39,3 +49,34 @@ def write_png(
             done += n
         f.write(_chunk(b"IDAT", z.flush()) + _chunk(b"IEND", b""))
     return path
+
+
+def webp_lossless(width: int, height: int) -> bytes:
+    """A valid lossless WebP of one colour at any size in 28 bytes: five one-symbol prefix
+    codes, so every pixel takes no bits at all (issue 21, finding 3)."""
+    bits, count = 0, 0
+
+    def put(value: int, n: int) -> None:
+        nonlocal bits, count
+        bits |= value << count
+        count += n
+
+    put(width - 1, 14)
+    put(height - 1, 14)
+    put(0, 4)  # no alpha hint, version 0
+    put(0, 3)  # no transform, no colour cache, no meta prefix codes
+    for _ in range(5):  # green, red, blue, alpha, distance: simple code, 1 symbol (0)
+        put(0b0001, 4)
+    payload = b"\x2f" + bits.to_bytes((count + 7) // 8, "little")
+    payload += b"\0" * (len(payload) % 2)
+    chunk = b"VP8L" + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
+def claiming_size(data: bytes, box: bytes, offset: int, fmt: str, *size: int) -> bytes:
+    """A real small photo whose header claims another size: ``size`` packed as ``fmt`` at
+    ``offset`` bytes after the first ``box`` (a JPEG SOF marker, an AVIF 'ispe' box)."""
+    out = bytearray(data)
+    at = out.index(box) + offset
+    out[at : at + struct.calcsize(fmt)] = struct.pack(fmt, *size)
+    return bytes(out)
