@@ -235,12 +235,12 @@ def format_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def cache_key(bundle, beam: int, bonus: float, floor: float) -> str:
+def cache_key(bundle, beam: int, bonus: float, floor: float, gender: float = 0.0) -> str:
     """Everything the cached results depend on. The manifest's checksum covers every bundle
     file (encoder, decoder, labels, detector) and the settings it holds (calibration, the
     bundle's bonus and floor); beam, bonus and floor in use are spelled out as well."""
     manifest = hashlib.sha256((bundle.path / "manifest.json").read_bytes()).hexdigest()[:16]
-    return f"{manifest}-beam{beam}-bonus{bonus:g}-floor{floor:g}"
+    return f"{manifest}-beam{beam}-bonus{bonus:g}-floor{floor:g}-gender{gender:g}"
 
 
 def main(argv=None) -> int:
@@ -257,6 +257,12 @@ def main(argv=None) -> int:
         type=float,
         help="grounding floor for COCO words (default: the bundle's own; 0: no grounding)",
     )
+    parser.add_argument(
+        "--gender-share",
+        type=float,
+        default=CaptionOptions.gender_share,
+        help="man/woman only when one holds this share of the pair (0: off)",
+    )
     parser.add_argument("--cache", type=Path, default=ROOT / "cache" / "everyday-eval")
     parser.add_argument("--out", type=Path, help="write the figures here (JSON)")
     args = parser.parse_args(argv)
@@ -271,6 +277,7 @@ def main(argv=None) -> int:
         with_attention=False,
         word_bonus=args.word_bonus,
         ground_floor=args.ground_floor,
+        gender_share=args.gender_share,
     )
     # The values in effect, for the report and the cache key (None in the options means
     # "the bundle's own"; a bundle without a detector does no grounding at all).
@@ -279,13 +286,14 @@ def main(argv=None) -> int:
     floor = bundle_floor if args.ground_floor is None else args.ground_floor
     if bundle.detector is None:
         floor = 0.0
-    key = cache_key(bundle, args.beam, bonus, floor)
+    key = cache_key(bundle, args.beam, bonus, floor, args.gender_share)
     size = sum(p.stat().st_size for p in args.bundle.iterdir() if p.is_file())
     report: dict = {
         "bundle": str(args.bundle),
         "beam": args.beam,
         "word_bonus": bonus,
         "ground_floor": floor,
+        "gender_share": args.gender_share,
         "bundle_mb": size / 1e6,
     }
     rows: dict[str, dict] = {}

@@ -234,7 +234,9 @@ def parity_check(
         tokens = model.greedy_tokens(flat, slots, info["max_length"], banned).numpy()[0]
         expected = vocab.decode(tokens)
         # The plain decoder: the word bonus is the runtime's guidance, not the TF model's.
-        plain = CaptionOptions(beam_width=1, word_bonus=0.0, ground_floor=0.0, no_repeat=0)
+        plain = CaptionOptions(
+            beam_width=1, word_bonus=0.0, ground_floor=0.0, no_repeat=0, gender_share=0.0
+        )
         got = list(captioner.caption(path, options=plain).words)
         if got == expected:
             same += 1

@@ -60,6 +60,34 @@ def repeated(history: Sequence[int], n: int) -> list[int]:
     ]
 
 
+@dataclass(frozen=True)
+class Neutral:
+    """Words the decoder must be sure between (``first`` / ``second``: "man" / "woman"),
+    else it says ``neutral`` ("person") with their combined probability."""
+
+    first: int
+    second: int
+    neutral: int
+
+
+def neutralise(x: np.ndarray, pairs: Sequence[Neutral], min_share: float) -> None:
+    """In place, per row of logits ``x``: where neither word of a pair holds ``min_share``
+    of the pair's probability, the pair's mass moves to the neutral word. A blind user
+    cannot check "a man" against the photo; "a person" is right either way."""
+    if not pairs or min_share <= 0.5:
+        return
+    rows = x if x.ndim == 2 else x[None]
+    limit = np.log(min_share)
+    for pair in pairs:
+        a, b = rows[:, pair.first], rows[:, pair.second]
+        both = np.logaddexp(a, b)
+        unsure = (np.maximum(a, b) - both < limit) & np.isfinite(both)
+        if unsure.any():
+            rows[unsure, pair.neutral] = np.logaddexp(rows[unsure, pair.neutral], both[unsure])
+            rows[unsure, pair.first] = -np.inf
+            rows[unsure, pair.second] = -np.inf
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     top = x.max(axis=-1, keepdims=True)
     shifted = x - top
@@ -68,6 +96,15 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 def _normalise(total: float, n: int, alpha: float) -> float:
     return total / (max(n, 1) ** alpha)
+
+
+@dataclass(frozen=True)
+class _Filters:
+    """The per-step word filters of one decode call (``Decoder.decode``)."""
+
+    no_repeat: int = 0
+    neutral: tuple[Neutral, ...] = ()
+    min_share: float = 0.0
 
 
 class Decoder:
@@ -98,6 +135,8 @@ class Decoder:
         guidance: np.ndarray | None = None,
         bias: np.ndarray | None = None,
         no_repeat: int = 0,
+        neutral: Sequence[Neutral] = (),
+        min_share: float = 0.0,
     ) -> Decoded:
         """``guidance`` ([G, vocab_size], optional): logit bonuses, one row per thing the
         photo shows (the words that name it). A caption gets a row's bonus until it has said
@@ -107,7 +146,11 @@ class Decoder:
         ``bias`` ([vocab_size], optional): added to every step's logits, as the masks are
         (``-inf`` for the words of things the photo does not show: grounding).
 
-        ``no_repeat`` (n): no caption says the same n words twice (0: no limit)."""
+        ``no_repeat`` (n): no caption says the same n words twice (0: no limit).
+
+        ``neutral`` / ``min_share``: word pairs ("man" / "woman") the caption names only when
+        one holds at least ``min_share`` of the pair's probability, else their neutral word
+        ("person"); 0: off (``neutralise``)."""
         if beam_width < 1:
             raise ValueError(f"beam width must be at least 1, got {beam_width}")
         limit = self.max_length if max_length is None else max(1, int(max_length))
@@ -119,10 +162,11 @@ class Decoder:
             # Never a dead end: <end> stays possible after the first word whatever is refused.
             later[self.tokens.end] = self.mask[self.tokens.end]
         masks = (first, later)
+        filters = _Filters(no_repeat, tuple(neutral), min_share)
         if beam_width == 1:
-            return self.greedy(features, limit, with_attention, alpha, guidance, masks, no_repeat)
+            return self.greedy(features, limit, with_attention, alpha, guidance, masks, filters)
         return self.beam(
-            features, beam_width, limit, with_attention, alpha, guidance, masks, no_repeat
+            features, beam_width, limit, with_attention, alpha, guidance, masks, filters
         )
 
     def greedy(
@@ -133,9 +177,10 @@ class Decoder:
         alpha: float,
         guidance: np.ndarray | None = None,
         masks: tuple[np.ndarray, np.ndarray] | None = None,
-        no_repeat: int = 0,
+        filters: _Filters | None = None,
     ) -> Decoded:
         first_mask, mask = masks or (self.first_mask, self.mask)
+        filters = filters or _Filters()
         end = self.tokens.end
         said = np.zeros(0 if guidance is None else len(guidance), dtype=bool)
         token = np.array([self.tokens.start], dtype=np.int32)
@@ -147,7 +192,8 @@ class Decoder:
         for t in range(max_length):
             logits, hidden, attention = self.step(token, hidden, features)
             x = logits[0] + (first_mask if t == 0 else mask)
-            x[repeated(words, no_repeat)] = -np.inf
+            x[repeated(words, filters.no_repeat)] = -np.inf
+            neutralise(x, filters.neutral, filters.min_share)
             if guidance is not None:
                 x = x + guidance[~said].sum(axis=0)
             best = int(x.argmax())
@@ -179,9 +225,11 @@ class Decoder:
         alpha: float,
         guidance: np.ndarray | None = None,
         masks: tuple[np.ndarray, np.ndarray] | None = None,
-        no_repeat: int = 0,
+        filters: _Filters | None = None,
     ) -> Decoded:
         first_mask, mask = masks or (self.first_mask, self.mask)
+        filters = filters or _Filters()
+        no_repeat = filters.no_repeat
         end, vocab = self.tokens.end, self.vocab_size
         said = np.zeros((width, 0 if guidance is None else len(guidance)), dtype=bool)
         feats = np.repeat(features, width, axis=0)
@@ -204,6 +252,7 @@ class Decoder:
             if no_repeat:
                 for j in range(width):
                     x[j, repeated(said_words[j], no_repeat)] = -np.inf
+            neutralise(x, filters.neutral, filters.min_share)
             if guidance is not None:
                 x = x + (~said).astype(np.float64) @ guidance
             candidates = sums[:, None] + _log_softmax(x)

@@ -466,3 +466,33 @@ def test_no_repeat_stops_a_looping_caption(width):
     trigrams = [got.tokens[i : i + 3] for i in range(len(got.tokens) - 2)]
     assert len(trigrams) == len(set(trigrams)), got.tokens
     assert got.finished
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_unsure_gender_becomes_the_neutral_word(width):
+    """ "a man" (5) at 0.55 against "a woman" (6) at 0.45 is a guess: with min_share 0.8 the
+    caption says "a person" (7), whose probability is the two together; at 0.95 / 0.05 the
+    model is sure and keeps "man"."""
+    from desktop.decoding import Neutral
+
+    vocab = 8
+    pair = (Neutral(first=5, second=6, neutral=7),)
+
+    def decoder(p_man: float) -> Decoder:
+        table = {
+            TOKENS.start: {4: 1.0},
+            4: {5: p_man * 0.9, 6: (1 - p_man) * 0.9, 7: 0.1},
+            5: {TOKENS.end: 1.0},
+            6: {TOKENS.end: 1.0},
+            7: {TOKENS.end: 1.0},
+        }
+        return Decoder(table_step(table, vocab), TOKENS, vocab, UNITS, max_length=4)
+
+    guess = decoder(0.55)
+    assert guess.decode(features(), beam_width=width).tokens == (4, 5)
+    got = guess.decode(features(), beam_width=width, neutral=pair, min_share=0.8)
+    assert got.tokens == (4, 7)
+    # log p("person") = log(0.1 + 0.9): the pair's probability moved, none was lost.
+    assert got.score == pytest.approx(np.log(1.0) / 2, abs=1e-4)
+    sure = decoder(0.95).decode(features(), beam_width=width, neutral=pair, min_share=0.8)
+    assert sure.tokens == (4, 5)
