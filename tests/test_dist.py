@@ -34,8 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 # The desktop app is LiteRT only: none of the training stack may end up in the bundle.
 FORBIDDEN = ("tensorflow", "tf_keras", "keras", "torch", "matplotlib")
 # 229 MB with the 13 MB placeholder model (docs/dist.md); the everyday model (issue 13) is
-# 39 MB, inside that issue's 50 MB allowance, so the app may grow by that much.
-MAX_UNPACKED_MB = 280
+# 39 MB, inside that issue's 50 MB allowance; the grounded model (issue 20, format 4, with the
+# 17 MB COCO detector) may be 60 MB, so the app may grow by that much again.
+MAX_UNPACKED_MB = 300
 
 
 @pytest.fixture(scope="module")
