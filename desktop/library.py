@@ -107,6 +107,7 @@ class Entry:
     reviewed: bool
     created: float  # unix seconds
     updated: float
+    file: str = ""  # the path to open (may hold surrogate escapes, unlike ``path``)
     changed: bool = False  # the file on disk is no longer the one captioned (lookup only)
 
     @property
@@ -247,13 +248,13 @@ def fts_query(words: str | Sequence[str]) -> str | None:
 
 _COLUMNS = (
     "path, size, mtime_ns, sha256, bundle, caption, score, confidence, unsure, objects, "
-    "user_caption, reviewed, created, updated"
+    "user_caption, reviewed, created, updated, raw"
 )
 
 
 def _entry(row: Sequence[Any], changed: bool = False) -> Entry:
     (path, size, mtime_ns, sha, bundle, caption, score, conf, unsure, objects, user, reviewed,
-     created, updated) = row  # fmt: skip
+     created, updated, raw) = row  # fmt: skip
     return Entry(
         path=path,
         size=size,
@@ -269,6 +270,7 @@ def _entry(row: Sequence[Any], changed: bool = False) -> Entry:
         reviewed=bool(reviewed),
         created=created,
         updated=updated,
+        file=os.fsdecode(raw),
         changed=changed,
     )
 
@@ -685,3 +687,20 @@ class Library:
     @property
     def schema_version(self) -> int:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def output_record(entry: Entry) -> Any:
+    """``entry`` as a caption-file record (desktop/outputs.py): the user's words win, and
+    then carry no score or confidence (those belong to the model's sentence)."""
+    from desktop.outputs import Record
+
+    mine = entry.user_caption is not None
+    return Record(
+        path=entry.path,
+        caption=entry.text,
+        score=None if mine or entry.score is None else round(entry.score, 4),
+        error=None if entry.text else "not captioned",
+        objects=entry.objects,
+        confidence=None if mine or entry.confidence is None else round(entry.confidence, 4),
+        unsure=entry.unsure and not mine,
+    )
