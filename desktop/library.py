@@ -152,8 +152,8 @@ CREATE INDEX photos_sha256 ON photos(sha256);
 
 # Version 2: word search. object_names is what FTS indexes of the objects (the JSON would
 # make "score" and "count" match every photo).
+_V2_COLUMN = "ALTER TABLE photos ADD COLUMN object_names TEXT NOT NULL DEFAULT ''"
 _V2 = """
-ALTER TABLE photos ADD COLUMN object_names TEXT NOT NULL DEFAULT '';
 CREATE VIRTUAL TABLE photos_fts USING fts5(
     caption, user_caption, object_names,
     content='photos', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
@@ -175,12 +175,16 @@ END;
 """
 
 
-def _v2_backfill(db: sqlite3.Connection) -> None:
+def _v1_to_v2(db: sqlite3.Connection) -> None:
+    db.execute(_V2_COLUMN)
+    # Filled before the index and its triggers exist: an external-content index must never
+    # be told to delete a row it does not hold (it would be corrupt).
     for rowid, objects in db.execute("SELECT id, objects FROM photos").fetchall():
         db.execute(
             "UPDATE photos SET object_names = ? WHERE id = ?",
             (_object_names(_load_objects(objects)), rowid),
         )
+    _script(_V2)(db)
     db.execute("INSERT INTO photos_fts(photos_fts) VALUES ('rebuild')")
 
 
@@ -200,11 +204,6 @@ def _statements(sql: str) -> Iterator[str]:
         if sqlite3.complete_statement(buffer):
             yield buffer.strip()
             buffer = ""
-
-
-def _v1_to_v2(db: sqlite3.Connection) -> None:
-    _script(_V2)(db)
-    _v2_backfill(db)
 
 
 MIGRATIONS = {0: _script(_V1), 1: _v1_to_v2}  # version N → N+1
@@ -662,7 +661,7 @@ class Library:
         rows = self._db.execute(
             f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))} "
             "FROM photos_fts JOIN photos p ON p.id = photos_fts.rowid "
-            "WHERE photos_fts MATCH ? ORDER BY bm25(photos_fts) LIMIT ?",
+            "WHERE photos_fts MATCH ? ORDER BY photos_fts.rank LIMIT ?",
             (query, limit),
         ).fetchall()
         return [_entry(row) for row in rows]

@@ -75,7 +75,7 @@ def _plurals(phrase: str) -> set[str]:
 
 
 def plural(phrase: str) -> str:
-    """"dog" → "dogs", "wine glass" → "wine glasses", "person" → "people" (for counts)."""
+    """ "dog" → "dogs", "wine glass" → "wine glasses", "person" → "people" (for counts)."""
     *head, last = phrase.split(" ")
     if last in _SAME_PLURAL or not last.isalpha():
         form = last
