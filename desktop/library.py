@@ -520,19 +520,28 @@ class Library:
             row = db.execute(f"SELECT {_COLUMNS} FROM photos WHERE key = ?", (key,)).fetchone()
         return _entry(row)
 
-    def set_user_caption(self, path: str | os.PathLike, text: str | None) -> Entry | None:
-        """Store the user's own words for ``path`` (None: back to the model's caption)."""
-        return self._set(path, "user_caption", text)
+    def set_user_caption(
+        self, path: str | os.PathLike, text: str | None, reviewed: bool | None = None
+    ) -> Entry | None:
+        """Store the user's own words for ``path`` (None: back to the model's caption), and
+        the tick with them where given (one transaction: never the one without the other)."""
+        changes: dict[str, Any] = {"user_caption": text}
+        if reviewed is not None:
+            changes["reviewed"] = int(bool(reviewed))
+        return self._set(path, changes)
 
     def set_reviewed(self, path: str | os.PathLike, reviewed: bool) -> Entry | None:
-        return self._set(path, "reviewed", int(bool(reviewed)))
+        return self._set(path, {"reviewed": int(bool(reviewed))})
 
-    def _set(self, path: str | os.PathLike, column: str, value: Any) -> Entry | None:
+    def _set(self, path: str | os.PathLike, changes: dict[str, Any]) -> Entry | None:
         key, shown = _key(path)
         now = time.time()
+        columns = list(changes)  # only names from the two methods above, never user text
         with self._write() as db:
             cursor = db.execute(
-                f"UPDATE photos SET {column} = ?, updated = ? WHERE key = ?", (value, now, key)
+                f"UPDATE photos SET {', '.join(f'{c} = ?' for c in columns)}, updated = ? "
+                "WHERE key = ?",
+                (*changes.values(), now, key),
             )
             if cursor.rowcount == 0:
                 # Not captioned yet (or not by this app): a row of its own, so the words stay.
@@ -541,10 +550,11 @@ class Library:
                 except OSError:
                     return None
                 db.execute(
-                    f"INSERT INTO photos (key, path, raw, size, mtime_ns, sha256, {column}, "
-                    "created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO photos (key, path, raw, size, mtime_ns, sha256, "
+                    f"{', '.join(columns)}, created, updated) "
+                    f"VALUES ({', '.join('?' * (len(columns) + 8))})",
                     (key, shown, os.fsencode(os.path.abspath(path)), fp.size, fp.mtime_ns,
-                     fp.sha256, value, now, now),
+                     fp.sha256, *changes.values(), now, now),
                 )  # fmt: skip
             row = db.execute(f"SELECT {_COLUMNS} FROM photos WHERE key = ?", (key,)).fetchone()
         return _entry(row)
