@@ -151,3 +151,35 @@ def test_reopening_1000_photos(make_window, tmp_path, samples, captioner):
     elapsed = time.perf_counter() - begin
     assert started == [] and window.model.count(Status.DONE) == 1000
     print(f"\nreopened 1,000 captioned photos in {elapsed * 1000:.0f} ms (no model run)")
+
+
+def test_a_corrupt_library_is_reported_in_the_window_and_work_goes_on(make_window, folder):
+    path = library_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a library " * 300)
+    window = make_window()
+    open_and_wait(window, folder)
+    assert window.message_bar.isVisible()
+    assert "moved aside" in window.message_bar.text.text()
+    assert all(r.status is Status.DONE for r in window.model.records)
+    with Library() as lib:
+        assert lib.count() == len(window.model.records)  # the new library has them
+
+
+def test_a_failing_store_is_reported_once_not_per_keystroke(make_window, folder, monkeypatch):
+    from desktop.library import LibraryFull
+
+    window = make_window()
+    open_and_wait(window, folder)
+    said = []
+    monkeypatch.setattr(window, "report", lambda text, **_: said.append(text))
+
+    def full(*_args, **_kw):
+        raise LibraryFull("the disk holding the caption library is full")
+
+    monkeypatch.setattr(Library, "set_user_caption", full)
+    window.select_row(0)
+    for text in ("M", "My", "My w", "My words"):
+        window.inspector.caption.setPlainText(text)
+    assert len(said) == 1 and "not being saved" in said[0] and "full" in said[0]
+    assert window.model.records[0].caption == "My words"  # shown and exported all the same

@@ -24,6 +24,9 @@ from desktop.objects import DetectedObject
 # photo keeps its caption), but only this long: a new folder of 5,000 photos must not freeze
 # the window; those the budget does not reach are simply captioned.
 IDENTIFY_BUDGET_S = 0.5
+# A full disk fails every keystroke's store: say so once in this long, not per key (a screen
+# reader would read the same warning over the user's typing).
+REPEAT_REPORT_S = 60.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +74,7 @@ class LibraryLink:
         self._path = path
         self._library: Library | None = None
         self._broken = False
+        self._last_report: tuple[str, float] | None = None
 
     @property
     def library(self) -> Library | None:
@@ -86,7 +90,15 @@ class LibraryLink:
         return self._library
 
     def _fail(self, e: Exception) -> None:
-        self._report(f"Captions are not being saved: {e}")
+        text = f"Captions are not being saved: {e}"
+        now = time.monotonic()
+        if (
+            self._last_report is None
+            or self._last_report[0] != text
+            or (now - self._last_report[1] > REPEAT_REPORT_S)
+        ):
+            self._last_report = (text, now)
+            self._report(text)
         if not isinstance(e, LibraryError) or "full" not in str(e):
             self._broken = True  # a full disk may clear; anything else would repeat per edit
 
