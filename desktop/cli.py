@@ -1,4 +1,4 @@
-"""``captioner caption|merge|bench|gui|serve`` (see docs/runtime.md, docs/scale.md).
+"""``captioner caption|search|library|merge|bench|gui|serve`` (see docs/runtime.md, docs/scale.md).
 
 Exit codes of ``caption``: 0 every photo captioned, 1 some photos failed (the others are
 written), 2 usage error or unusable model, 130 interrupted (what was done is written).
@@ -144,7 +144,72 @@ def build_parser() -> argparse.ArgumentParser:
         "on a cluster; merge the outputs with `captioner merge` (docs/scale.md)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--no-library",
+        action="store_true",
+        help="do not record the captions in the caption library (captioner library --path)",
+    )
     model_options(p)
+
+    p = sub.add_parser("search", help="find photos in the caption library by their words")
+    p.add_argument(
+        "words",
+        nargs="+",
+        metavar="WORD",
+        help="words of the caption, your own "
+        "text or the objects (every word must match; 'dog' also finds 'dogs')",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="text: path<TAB>caption per line (default); jsonl: one record a line",
+    )
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=200,
+        metavar="N",
+        help="at most N photos, best first (default: 200)",
+    )
+
+    p = sub.add_parser("library", help="where the caption library is, forget or export it")
+    p.add_argument(
+        "folders",
+        nargs="*",
+        metavar="FOLDER",
+        help="only the photos in these folders (for --export, --write-xmp)",
+    )
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--path", action="store_true", help="print where the library file is")
+    what.add_argument(
+        "--forget",
+        action="append",
+        metavar="FOLDER",
+        help="remove every photo in FOLDER (and below) from the library (repeatable)",
+    )
+    what.add_argument(
+        "--export",
+        metavar="FILE",
+        help="write the library's captions to FILE ('-': stdout); your own "
+        "words win over the model's",
+    )
+    what.add_argument(
+        "--write-xmp",
+        action="store_true",
+        help="write each photo's caption into an XMP sidecar beside it",
+    )
+    p.add_argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        help="--export's format (default: from FILE's extension, else jsonl)",
+    )
+    p.add_argument(
+        "--overwrite-descriptions",
+        action="store_true",
+        help="with --write-xmp, also replace sidecar descriptions this app did not write",
+    )
 
     p = sub.add_parser(
         "merge",
@@ -256,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gui": cmd_gui,
         "serve": cmd_serve,
         "licences": cmd_licences,
+        "search": cmd_search,
+        "library": cmd_library,
     }
     try:
         return handler[args.command](args)
@@ -339,6 +406,8 @@ def cmd_caption(args) -> int:
         _error(f"cannot {'resume' if args.resume else 'write'} {output}: {e}")
         return EXIT_USAGE
 
+    library = None if args.no_library else _LibrarySink(captioner.bundle.id)
+
     def shown(path: str) -> str:
         # A file records absolute paths, so --resume from another folder finds them.
         return display_path(os.path.abspath(path) if output is not None else path)
@@ -398,6 +467,8 @@ def cmd_caption(args) -> int:
                 else:
                     result = item.result
                     writer.write(Record.from_result(path, result))
+                    if library is not None:
+                        library.record(item.path, result, bar)
                     if args.write_xmp:
                         keywords = [o.name for o in result.objects]
                         xmp_failed |= not _write_xmp(
@@ -424,7 +495,48 @@ def cmd_caption(args) -> int:
             return _write_failed(writer.output, e)
         finally:
             bar.close()
+            if library is not None:
+                library.close()
     return EXIT_FAILED if failed or xmp_failed else EXIT_OK
+
+
+class _LibrarySink:
+    """Records each caption into the caption library; a library that cannot be used is
+    reported once and the run goes on (the output file is what was asked for)."""
+
+    def __init__(self, bundle: str) -> None:
+        from desktop.library_cli import open_library
+
+        self._bundle = bundle
+        self._library = open_library()
+
+    def record(self, path: str, result, bar) -> None:
+        from desktop.library import LibraryError
+
+        if self._library is None:
+            return
+        try:
+            self._library.record(
+                path,
+                bundle=self._bundle,
+                caption=result.text,
+                score=result.score,
+                confidence=result.confidence,
+                unsure=bool(result.unsure),
+                objects=result.objects,
+            )
+        except (LibraryError, OSError) as e:
+            bar.write(
+                f"captioner: warning: {e}; the rest of this run is not recorded in the "
+                "library (the output is written as usual)",
+                file=sys.stderr,
+            )
+            self.close()
+
+    def close(self) -> None:
+        if self._library is not None:
+            self._library.close()
+            self._library = None
 
 
 def _write_failed(output, e: OSError) -> int:
@@ -450,6 +562,18 @@ def _write_xmp(
     except CaptionerError as e:
         bar.write(f"captioner: warning: {e}", file=sys.stderr)
         return False
+
+
+def cmd_search(args) -> int:
+    from desktop.library_cli import cmd_search as search
+
+    return search(args)
+
+
+def cmd_library(args) -> int:
+    from desktop.library_cli import cmd_library as library
+
+    return library(args)
 
 
 def cmd_merge(args) -> int:

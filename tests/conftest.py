@@ -19,6 +19,14 @@ FLICKR8K_DIR = Path(
 )
 
 
+@pytest.fixture(autouse=True)
+def _own_library(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test (and the processes it starts) records into a library of its own, never
+    the user's (desktop/library.py; CAPTIONER_LIBRARY)."""
+    folder = tmp_path_factory.mktemp("library")
+    monkeypatch.setenv("CAPTIONER_LIBRARY", str(folder / "library.sqlite3"))
+
+
 @pytest.fixture(scope="session")
 def default_model_dir() -> Path:
     """models/default; tests that need it skip (with the reason) while it is absent."""

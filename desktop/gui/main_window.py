@@ -45,9 +45,11 @@ from desktop.gui import export
 from desktop.gui.alt_keys import AltReleaseGuard
 from desktop.gui.announcer import Announcer, StatusNotice
 from desktop.gui.inspector import Inspector
+from desktop.gui.library_link import LibraryLink, bundle_id
 from desktop.gui.photo_list import PhotoListView, error_color
 from desktop.gui.photo_model import PhotoListModel, Status
 from desktop.gui.screen_reader import screen_reader_running
+from desktop.gui.search import install_search
 from desktop.gui.settings_dialog import AUTO_READ_LABELS, SettingsDialog
 from desktop.gui.theme import Theme
 from desktop.gui.thumbnails import ThumbnailLoader
@@ -140,6 +142,7 @@ class MainWindow(QMainWindow):
         self._screenshot = Path(screenshot) if screenshot else None
         self._exit_when_done = exit_when_done
         self._model_failed = False
+        self.library = LibraryLink(lambda text: self.report(text))  # every edit kept at once
         self.exit_code = EXIT_OK
         self.screenshot_saved: Path | None = None
         app = QApplication.instance()
@@ -213,6 +216,7 @@ class MainWindow(QMainWindow):
         self._make_actions()
         self._make_menus_and_toolbar()
         self._connect()
+        install_search(self)  # Ctrl+F
         self.theme.apply(self.settings.high_contrast)
         self._style_toolbar()
         self.inspector.show_record(None)
@@ -585,7 +589,8 @@ class MainWindow(QMainWindow):
         self._thumbs.finished.connect(self._thumbs_finished)
         self._thumbs.start()
         self.select_row(0)
-        rows = [i for i, r in enumerate(self.model.records) if r.status is Status.PENDING]
+        # Stored captions show at once; the model runs only where the library has none.
+        rows = self.library.restore(self.model, bundle_id(self.model_spec().model_dir))
         self.caption_rows(rows, intro=f"{len(found)} photos. ")
 
     def _thumbs_finished(self) -> None:
@@ -674,6 +679,7 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         record = self.model.set_result(row, result)
+        self.library.store_result(record.path, result, self._captioner)
         if row == self.current_row():
             self._tell_current_photo()
         if self.settings.auto_read == "arrival" and self._auto_read():
@@ -764,12 +770,15 @@ class MainWindow(QMainWindow):
     def _caption_edited(self, text: str) -> None:
         row = self.current_row()
         if row is not None:
-            self.model.edit_caption(row, text)
+            record = self.model.edit_caption(row, text)
+            if record.edited:
+                self.library.store_edit(record.path, record.caption, record.reviewed)
 
     def _reviewed_toggled(self, reviewed: bool) -> None:
         row = self.current_row()
         if row is not None:
-            self.model.set_reviewed(row, reviewed)
+            record = self.model.set_reviewed(row, reviewed)
+            self.library.store_reviewed(record.path, record.reviewed)
 
     def selected_caption(self) -> str:
         row = self.current_row()
@@ -958,4 +967,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self._stop_background()
         self.speech.stop()
+        self.library.close()
         super().closeEvent(event)

@@ -191,6 +191,20 @@ class PhotoListModel(QAbstractListModel):
     def set_reviewed(self, row: int, reviewed: bool) -> PhotoRecord:
         return self._replace(row, reviewed=reviewed)
 
+    def set_stored(
+        self, row: int, result: Any, *, caption: str, edited: bool, reviewed: bool
+    ) -> PhotoRecord:
+        """What the caption library holds for the photo (gui/library_link.py)."""
+        return self._replace(
+            row,
+            status=Status.DONE,
+            result=result,
+            caption=caption,
+            edited=edited,
+            reviewed=reviewed,
+            error="",
+        )
+
     def set_thumbnail(self, row: int, image: QImage) -> None:
         if 0 <= row < len(self._records):
             self._thumbs[row] = QPixmap.fromImage(image)
