@@ -29,7 +29,13 @@ from desktop.grounding import Evidence, Grounding
 from desktop.images import PhotoSource, load_pixels, source_name
 from desktop.objects import DetectedObject, counted
 from desktop.paths import default_model_dir
-from desktop.runtime import Model, RuntimeOptions, runtime_log, runtime_warning
+from desktop.runtime import (
+    Model,
+    RuntimeOptions,
+    default_accelerator,
+    runtime_log,
+    runtime_warning,
+)
 
 __all__ = [
     "BundleError",
@@ -169,12 +175,15 @@ class Captioner:
         model_dir: str | os.PathLike | None = None,
         threads: int | None = None,
         delegate: str | None = None,
-        accelerator: str = "auto",
+        accelerator: str | None = None,
     ) -> Captioner:
-        """Load and check a bundle (``None`` → the shipped models/default)."""
+        """Load and check a bundle (``None`` → the shipped models/default; accelerator ``None``
+        → ``$CAPTIONER_ACCELERATOR`` or auto)."""
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
-        options = RuntimeOptions(threads=threads, delegate=delegate, accelerator=accelerator)
+        options = RuntimeOptions(
+            threads=threads, delegate=delegate, accelerator=accelerator or default_accelerator()
+        )
         bundle = load_bundle(default_model_dir() if model_dir is None else Path(model_dir))
         return cls(bundle, options)
 

@@ -24,7 +24,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,14 @@ runtime_log = log  # the GUI shows this logger's warnings (gui/worker.py)
 
 
 ACCELERATORS = ("auto", "cpu", "gpu", "npu")
+
+
+def default_accelerator() -> str:
+    """``$CAPTIONER_ACCELERATOR``, else "auto". Finding out that there is no GPU costs ~0.3 s
+    (0.7 s on a busy 2-core machine: LiteRT loads its 19 MB WebGPU library and asks Vulkan)
+    at every start, which a script of many short runs, or a test suite, may not want."""
+    value = os.environ.get("CAPTIONER_ACCELERATOR", "").strip().lower()
+    return value if value in ACCELERATORS else "auto"
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class RuntimeOptions:
     xnnpack: bool = True  # LiteRT's default CPU delegate; off only to debug numerics
     # "auto": the GPU, else the NPU, where LiteRT finds a usable one, else the CPU; "cpu":
     # XNNPACK only; "gpu"/"npu": that one, falling back to the CPU with a warning.
-    accelerator: str = "auto"
+    accelerator: str = field(default_factory=default_accelerator)
     # The GPU computes in float32 unless this is set, so its captions match the CPU's; float16
     # is faster on real GPUs and agrees only within the quality tolerances.
     gpu_float16: bool = False
@@ -359,10 +367,14 @@ def _check_delegate_library(path: str) -> None:
         raise ValueError("not a LiteRT external delegate (no tflite_plugin_create_delegate)")
 
 
+class FallbackWarning(RuntimeWarning):
+    """The models run on the CPU, not on what was asked (the CLI shows the log line only)."""
+
+
 def runtime_warning(message: str) -> None:
     """A fallback the user should hear about: the log (the GUI shows it) and a warning."""
     log.warning(message)
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    warnings.warn(message, FallbackWarning, stacklevel=3)
 
 
 # -- LiteRT's GPU and NPU accelerators (ai-edge-litert's CompiledModel API) -------------------
