@@ -40,9 +40,11 @@ ACCELERATORS = ("auto", "cpu", "gpu", "npu")
 
 
 def default_accelerator() -> str:
-    """``$CAPTIONER_ACCELERATOR``, else "auto". Finding out that there is no GPU costs ~0.3 s
-    (0.7 s on a busy 2-core machine: LiteRT loads its 19 MB WebGPU library and asks Vulkan)
-    at every start, which a script of many short runs, or a test suite, may not want."""
+    """``$CAPTIONER_ACCELERATOR``, else "auto". Where a Vulkan loader is installed but no GPU
+    can serve, finding that out costs every start 0.8-1.7 s (measured on 2 busy cores: LiteRT
+    loads its 19 MB WebGPU library and asks Vulkan, and a software adapter compiles the
+    encoder before it is turned down), which a script of many short runs, or a test suite,
+    may not want."""
     value = os.environ.get("CAPTIONER_ACCELERATOR", "").strip().lower()
     return value if value in ACCELERATORS else "auto"
 
@@ -537,6 +539,19 @@ def _npu_problem(api) -> str | None:
     return "no NPU runtime loads (" + "; ".join(problems) + ")"
 
 
+def _vulkan_problem() -> str | None:
+    """On Linux, WebGPU's only way to a GPU is Vulkan: without its loader there is none, which
+    is found here in a millisecond rather than by LiteRT in ~0.8 s (measured on 2 busy cores:
+    it loads its 19 MB WebGPU library first)."""
+    if not sys.platform.startswith("linux"):
+        return None  # Metal on macOS, Direct3D on Windows: always there to ask
+    try:
+        ctypes.CDLL("libvulkan.so.1")
+    except OSError as e:
+        return f"no GPU adapter found for WebGPU (no Vulkan loader: {e})"
+    return None
+
+
 class Accelerated:
     """One signature of a fixed-shape model compiled for the GPU or NPU by LiteRT's
     CompiledModel, with the CPU for ops they cannot run (reported in ``partial``)."""
@@ -552,11 +567,10 @@ class Accelerated:
             raise AcceleratorError(known)
         api = _compiled_api()
         hw = api.HardwareAccelerator
-        if accelerator == "npu":
-            problem = _npu_problem(api)
-            if problem:
-                _unusable["npu"] = problem
-                raise AcceleratorError(problem)
+        problem = _npu_problem(api) if accelerator == "npu" else _vulkan_problem()
+        if problem:
+            _unusable[accelerator] = problem
+            raise AcceleratorError(problem)
         settings = api.Options(
             # With the CPU in the set, ops the accelerator lacks run there instead of failing.
             hardware_accelerators=(hw.GPU if accelerator == "gpu" else hw.NPU) | hw.CPU,

@@ -156,6 +156,28 @@ def test_gpu_without_an_adapter_falls_back_cleanly(default_model_dir, photos, cp
     assert lines[0].endswith("running on the CPU (XNNPACK)")
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the Vulkan loader is Linux's way to a GPU")
+def test_no_vulkan_loader_is_found_without_asking_litert(fresh, monkeypatch, default_model_dir):
+    """This machine before `apt-get install libvulkan1`: `gpu` falls back at once, saying why."""
+    real = runtime.ctypes.CDLL
+
+    def cdll(name, *args, **kwargs):
+        if name == "libvulkan.so.1":
+            raise OSError("libvulkan.so.1: cannot open shared object file: No such file")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(runtime.ctypes, "CDLL", cdll)
+    monkeypatch.setattr(runtime, "_shared_environment", None)  # must not be reached
+    with pytest.warns(FallbackWarning) as record:
+        c = Captioner.load(default_model_dir, accelerator="gpu")
+    assert c.accelerator == "cpu"
+    assert [str(w.message) for w in record] == [
+        "accelerator gpu not used (GPU: no GPU adapter found for WebGPU (no Vulkan loader: "
+        "libvulkan.so.1: cannot open shared object file: No such file)); running on the CPU "
+        "(XNNPACK)"
+    ]
+
+
 def test_a_model_that_fails_mid_run_goes_on_on_the_cpu(default_model_dir, captioner, photos):
     model = Model(captioner.bundle.encoder.path, "encode", RuntimeOptions(accelerator="cpu"))
     pixels = captioner.pixels(photos[0])
