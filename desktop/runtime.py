@@ -458,12 +458,32 @@ def _shared_environment(api) -> Any:
     global _environment
     with _env_lock:
         if _environment is None:
-            with _native_log():
+            with _native_log() as lines:
                 _environment = api.Environment.create(
                     runtime_path=os.path.dirname(os.path.abspath(api.__file__))
                 )
             atexit.register(_release_at_exit)
+            _registered.update(_registrations(lines))
         return _environment
+
+
+# The accelerators LiteRT registered in the environment ("gpu", "npu"), or None where its log
+# said nothing (a build that logs less): then LiteRT is taken at its word. Without its WebGPU
+# library (a frozen app that left it out) `GPU | CPU` quietly compiles for the CPU alone.
+_registered: set[str] = set()
+
+
+def _registrations(lines: list[str]) -> set[str]:
+    if not lines:
+        return {"gpu", "npu"}
+    found = set()
+    for line in lines:
+        m = re.search(r"RegisterAccelerator: .*name=(\w+)", line)
+        if m and m[1].lower().startswith("gpu"):
+            found.add("gpu")
+        elif m and m[1].lower().startswith("npu"):
+            found.add("npu")
+    return found
 
 
 _live: weakref.WeakSet[Accelerated] = weakref.WeakSet()
@@ -578,6 +598,12 @@ class Accelerated:
             gpu_options=api.GpuOptions(enforce_f32=not options.gpu_float16),
         )
         env = _shared_environment(api)
+        if accelerator not in _registered:
+            problem = f"LiteRT registered no {accelerator.upper()} accelerator here"
+            if accelerator == "gpu":
+                problem += " (its libLiteRtWebGpuAccelerator library is missing)"
+            _unusable[accelerator] = problem
+            raise AcceleratorError(problem)
         error: Exception | None = None
         with _native_log() as lines:
             try:

@@ -220,6 +220,16 @@ def test_failure_reasons_are_quoted_from_litert_log():
         ]
     )
     assert adapter == runtime.Adapter("llvmpipe (LLVM 15.0.6, 256 bits)", "Vulkan", True)
+    # Without libLiteRtWebGpuAccelerator (a frozen app that left it out) no GPU registers, and
+    # `GPU | CPU` would quietly compile for the CPU alone: such a GPU is "not found".
+    registered = [
+        "INFO: [accelerator_registry.cc:54] RegisterAccelerator: ptr=0x55, name=NpuAccelerator",
+        "INFO: [accelerator_registry.cc:54] RegisterAccelerator: ptr=0x56, name=GPU WebGPU",
+        "INFO: [accelerator_registry.cc:54] RegisterAccelerator: ptr=0x57, name=CpuAccelerator",
+    ]
+    assert runtime._registrations(registered) == {"gpu", "npu"}
+    assert runtime._registrations(registered[2:]) == set()
+    assert runtime._registrations([]) == {"gpu", "npu"}  # a quiet build: take LiteRT's word
 
 
 def test_info_names_runtime_accelerators_and_bundle(default_model_dir):
