@@ -215,15 +215,26 @@ class Captioner:
         """One line, not one per model, when the GPU/NPU asked for could not take the photo's
         models; `auto` finding none is no surprise and says so only in the log (-v)."""
         asked = self.options.accelerator
-        if self.options.delegate or asked == "cpu" or self.accelerator != "cpu":
+        if self.options.delegate or asked == "cpu":
             return
-        why = self.encoder.fallback or "unknown reason"
+        # The decoder step stays on the CPU by design (runtime.Model), never a fallback.
+        failed = [
+            m
+            for m in self.models
+            if m is not self.decoder_model and m.accelerator == "cpu" and m.fallback
+        ]
+        if not failed:
+            return
+        why = failed[0].fallback
         if asked == "auto":
             runtime_log.info(
                 "accelerator auto: none usable (%s); running on the CPU (XNNPACK)", why
             )
             return
-        runtime_warning(f"accelerator {asked} not used ({why}); running on the CPU (XNNPACK)")
+        which = "" if self.encoder in failed else f" for {', '.join(m.path.name for m in failed)}"
+        runtime_warning(
+            f"accelerator {asked} not used{which} ({why}); running on the CPU (XNNPACK)"
+        )
 
     def _check_signatures(self) -> None:
         b = self.bundle

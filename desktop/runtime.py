@@ -217,13 +217,15 @@ class Model:
             self.partial = self._accelerated.partial
             return
         self.fallback = "; ".join(tried)
+        if quiet:
+            return
         if options.accelerator == "auto":
             log.info(
                 "%s: no accelerator (%s); running on the CPU (XNNPACK)",
                 self.path.name,
                 self.fallback,
             )
-        elif not quiet:
+        else:
             runtime_warning(
                 f"accelerator {options.accelerator} not used for {self.path.name} "
                 f"({self.fallback}); running it on the CPU (XNNPACK)"
