@@ -12,6 +12,8 @@ Figures (all wall-clock, after a warm-up):
 - ``throughput``: photos per second through ``caption_many`` (the CLI's path: photos decoded
   on a thread pool while the model runs), greedy and beam 3.
 - ``rss_mb``: resident memory before and after the throughput runs, and the peak.
+- ``machine.accelerator``: the accelerator asked for (``--accelerator``), the one in use, and
+  where each model runs; run ``captioner bench --accelerator X`` once per X to compare.
 """
 
 from __future__ import annotations
@@ -144,6 +146,12 @@ def run_bench(
             "threads": captioner.options.threads or default_threads(),
             "decoder_threads": captioner.options.decoder_threads,
             "delegate": captioner.options.delegate if captioner.delegate_active else None,
+            # Asked for and got: `auto` → cpu on a machine with no usable GPU/NPU.
+            "accelerator": {
+                "asked": captioner.options.accelerator,
+                "in_use": captioner.accelerator,
+                "models": captioner.placement(),
+            },
         },
         "photos": {"folder": str(folder), "count": len(photos), "latency_sample": len(sample)},
         "encoder_ms": _stats(encode_ms),
@@ -168,6 +176,7 @@ def format_report(r: dict) -> str:
     lines = [
         f"model      {m['name']} ({m['backbone']}, {m['input_size'][0]}px, {m['quantization']})",
         f"machine    {r['machine']['cpus']} CPUs, {r['machine']['platform']}",
+        f"runs on    {_accelerator_line(r['machine'].get('accelerator'))}",
         f"photos     {r['photos']['count']} from {r['photos']['folder']}",
         f"encoder    p50 {r['encoder_ms']['p50']} ms   p95 {r['encoder_ms']['p95']} ms",
     ]
@@ -193,3 +202,10 @@ def format_report(r: dict) -> str:
         f"peak {rss['peak']} MB"
     )
     return "\n".join(lines)
+
+
+def _accelerator_line(a: dict | None) -> str:
+    if not a:
+        return "cpu"
+    asked = "" if a["asked"] == a["in_use"] else f" (asked: {a['asked']})"
+    return f"{a['in_use']}{asked}: {a['models']}"

@@ -29,7 +29,13 @@ from desktop.grounding import Evidence, Grounding
 from desktop.images import PhotoSource, load_pixels, source_name
 from desktop.objects import DetectedObject, counted
 from desktop.paths import default_model_dir
-from desktop.runtime import Model, RuntimeOptions
+from desktop.runtime import (
+    Model,
+    RuntimeOptions,
+    default_accelerator,
+    runtime_log,
+    runtime_warning,
+)
 
 __all__ = [
     "BundleError",
@@ -146,19 +152,22 @@ class Captioner:
         options = options or RuntimeOptions()
         self.bundle = bundle
         self.options = options
-        self.encoder = Model(bundle.encoder.path, bundle.encoder.signature, options)
+        # quiet: a GPU that is missing fails every model alike; one line below says so.
+        self.encoder = Model(bundle.encoder.path, bundle.encoder.signature, options, quiet=True)
         self.decoder_model = Model(
             bundle.decoder.path,
             bundle.decoder.signature,
             dataclasses.replace(options, threads=options.decoder_threads or options.threads),
+            quiet=True,
         )
         self.detector_model: Model | None = None
         self.anchors: np.ndarray | None = None
         if bundle.detector is not None:
             self.detector_model = Model(
-                bundle.detector.model.path, bundle.detector.model.signature, options
+                bundle.detector.model.path, bundle.detector.model.signature, options, quiet=True
             )
             self.anchors = _anchors(bundle.detector.anchors)
+        self._report_fallback()
         self.grounding = _grounding(bundle)
         self._check_signatures()
         self._lock = threading.Lock()
@@ -180,16 +189,66 @@ class Captioner:
         model_dir: str | os.PathLike | None = None,
         threads: int | None = None,
         delegate: str | None = None,
+        accelerator: str | None = None,
     ) -> Captioner:
-        """Load and check a bundle (``None`` → the shipped models/default)."""
+        """Load and check a bundle (``None`` → the shipped models/default; accelerator ``None``
+        → ``$CAPTIONER_ACCELERATOR`` or auto)."""
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
+        options = RuntimeOptions(
+            threads=threads, delegate=delegate, accelerator=accelerator or default_accelerator()
+        )
         bundle = load_bundle(default_model_dir() if model_dir is None else Path(model_dir))
-        return cls(bundle, RuntimeOptions(threads=threads, delegate=delegate))
+        return cls(bundle, options)
 
     @property
     def delegate_active(self) -> bool:
         return self.encoder.delegate_active or self.decoder_model.delegate_active
+
+    @property
+    def models(self) -> list[Model]:
+        return [m for m in (self.encoder, self.detector_model, self.decoder_model) if m]
+
+    @property
+    def accelerator(self) -> str:
+        """Where the photo's heavy work runs (the encoder, and the detector with it): cpu, gpu,
+        npu or delegate. The decoder step stays on the CPU by design (runtime.Model)."""
+        return self.encoder.accelerator
+
+    def placement(self) -> str:
+        """Each model and where it runs, for ``captioner info`` and the GUI, e.g.
+        "encoder.tflite: gpu (97 of 101 ops on the GPU, 4 on the CPU); decoder_step.tflite: cpu
+        (its input shapes change between calls; …)"."""
+        parts = []
+        for m in self.models:
+            why = m.partial if m.accelerator != "cpu" else m.fallback
+            parts.append(f"{m.path.name}: {m.accelerator}" + (f" ({why})" if why else ""))
+        return "; ".join(parts)
+
+    def _report_fallback(self) -> None:
+        """One line, not one per model, when the GPU/NPU asked for could not take the photo's
+        models; `auto` finding none is no surprise and says so only in the log (-v)."""
+        asked = self.options.accelerator
+        if self.options.delegate or asked == "cpu":
+            return
+        # The decoder step stays on the CPU by design (runtime.Model), never a fallback.
+        failed = [
+            m
+            for m in self.models
+            if m is not self.decoder_model and m.accelerator == "cpu" and m.fallback
+        ]
+        if not failed:
+            return
+        why = failed[0].fallback
+        if asked == "auto":
+            runtime_log.info(
+                "accelerator auto: none usable (%s); running on the CPU (XNNPACK)", why
+            )
+            return
+        which = "" if self.encoder in failed else f" for {', '.join(m.path.name for m in failed)}"
+        runtime_warning(
+            f"accelerator {asked} not used{which} ({why}); running on the CPU (XNNPACK)"
+        )
 
     def _check_signatures(self) -> None:
         b = self.bundle

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -74,6 +75,7 @@ def _shard(text: str):
 
 def build_parser() -> argparse.ArgumentParser:
     from desktop.outputs import FORMATS
+    from desktop.runtime import ACCELERATORS
 
     parser = _Parser(prog="captioner", description="Describe photos in plain English, offline.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (on stderr)")
@@ -97,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
                 help="external LiteRT delegate library (GPU, Edge TPU, NPU); "
                 "falls back to the CPU with a warning if it cannot load",
             )
+            accelerator_option(p)
+
+    def accelerator_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--accelerator",
+            choices=ACCELERATORS,
+            help="where the photo models run: auto (default; $CAPTIONER_ACCELERATOR overrides) "
+            "= a GPU or NPU where LiteRT finds one, else the CPU; gpu/npu fall back to the CPU "
+            "with a warning",
+        )
 
     p = sub.add_parser("caption", help="caption photos and folders")
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos and/or folders")
@@ -299,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=threads_arg, metavar="N", help="CPU threads per model")
     p.add_argument("--model", metavar="DIR", help="model bundle folder (default: models/default)")
+    accelerator_option(p)
+
+    p = sub.add_parser("info", help="the runtime, the accelerators found, and the model bundle")
+    model_options(p)
     return parser
 
 
@@ -314,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s"
     )
+    from desktop.runtime import FallbackWarning
+
+    # The runtime logs each fallback to the CPU (shown above); its warning would say it twice.
+    warnings.filterwarnings("ignore", category=FallbackWarning)
     handler = {
         "caption": cmd_caption,
         "merge": cmd_merge,
@@ -323,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "licences": cmd_licences,
         "search": cmd_search,
         "library": cmd_library,
+        "info": cmd_info,
     }
     try:
         return handler[args.command](args)
@@ -354,7 +375,11 @@ def _load(args) -> object | None:
             args.model,
             threads=getattr(args, "threads", None),
             delegate=getattr(args, "delegate", None),
+            accelerator=getattr(args, "accelerator", None),
         )
+    except ValueError as e:  # --delegate with --accelerator gpu
+        _error(str(e))
+        return None
     except CaptionerError as e:
         _error(f"cannot use the model: {e}")
         return None
@@ -670,9 +695,33 @@ def cmd_serve(args) -> int:
             model_dir=args.model,
             allow_paths=args.allow_paths,
             threads=args.threads,
+            accelerator=args.accelerator,
         )
         or 0
     )
+
+
+def cmd_info(args) -> int:
+    """What runs the models here: `auto`'s choice on this machine, and why."""
+    from desktop.runtime import find_accelerators, runtime_version
+
+    captioner = _load(args)
+    if captioner is None:
+        return EXIT_USAGE
+    b = captioner.bundle
+    print(f"runtime       {runtime_version()}")
+    for i, found in enumerate(find_accelerators(b.encoder.path)):
+        state = "found" if found.available else "not found"
+        print(f"{'accelerators' if i == 0 else '':<13} {found.name}: {state} ({found.detail})")
+    print(f"in use        {captioner.accelerator} (asked: {captioner.options.accelerator})")
+    for model in captioner.models:
+        why = model.partial if model.accelerator != "cpu" else model.fallback
+        print(f"{'':<13} {model.path.name}: {model.accelerator}" + (f" ({why})" if why else ""))
+    print(
+        f"bundle        {b.name}, format {b.format_version}, {b.backbone} "
+        f"{b.input_size[0]}px, {b.quantization} ({b.path})"
+    )
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,17 +1,30 @@
-"""LiteRT interpreters for the bundle's two models: threads, XNNPACK, external delegates.
+"""LiteRT for the bundle's models: threads, XNNPACK, LiteRT's GPU/NPU accelerators, delegates.
 
 ``ai_edge_litert`` is the runtime; ``tflite_runtime`` or ``tensorflow.lite`` are used only
 when they are the only ones installed (desktop code must not pull TensorFlow in otherwise).
+
+The CPU path is LiteRT's Interpreter with XNNPACK. The GPU and NPU paths are ai-edge-litert's
+``CompiledModel`` API (a WebGPU accelerator over Vulkan/Metal/Direct3D in the wheel; vendor
+NPU dispatch libraries under ``ai_edge_litert/vendors``); any failure to create or run a
+model there falls back to the Interpreter, which every model keeps ready (docs/runtime.md).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
+import gc
 import logging
 import os
+import re
+import sys
+import tempfile
+import threading
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +33,20 @@ import numpy as np
 from desktop import BundleError, CaptionerError
 
 log = logging.getLogger(__name__)
+runtime_log = log  # the GUI shows this logger's warnings (gui/worker.py)
+
+
+ACCELERATORS = ("auto", "cpu", "gpu", "npu")
+
+
+def default_accelerator() -> str:
+    """``$CAPTIONER_ACCELERATOR``, else "auto". Where a Vulkan loader is installed but no GPU
+    can serve, finding that out costs every start 0.8-1.7 s (measured on 2 busy cores: LiteRT
+    loads its 19 MB WebGPU library and asks Vulkan, and a software adapter compiles the
+    encoder before it is turned down), which a script of many short runs, or a test suite,
+    may not want."""
+    value = os.environ.get("CAPTIONER_ACCELERATOR", "").strip().lower()
+    return value if value in ACCELERATORS else "auto"
 
 
 @dataclass(frozen=True)
@@ -34,6 +61,23 @@ class RuntimeOptions:
     delegate: str | None = None  # path of an external delegate library (GPU, Edge TPU, NPU)
     delegate_options: tuple[tuple[str, str], ...] = ()
     xnnpack: bool = True  # LiteRT's default CPU delegate; off only to debug numerics
+    # "auto": the GPU, else the NPU, where LiteRT finds a usable one, else the CPU; "cpu":
+    # XNNPACK only; "gpu"/"npu": that one, falling back to the CPU with a warning.
+    accelerator: str = field(default_factory=default_accelerator)
+    # The GPU computes in float32 unless this is set, so its captions match the CPU's; float16
+    # is faster on real GPUs and agrees only within the quality tolerances.
+    gpu_float16: bool = False
+
+    def __post_init__(self) -> None:
+        if self.accelerator not in ACCELERATORS:
+            raise ValueError(
+                f"accelerator must be one of {', '.join(ACCELERATORS)}, got {self.accelerator!r}"
+            )
+        if self.delegate and self.accelerator in ("gpu", "npu"):
+            # Both would claim the same model; the external delegate is the explicit choice.
+            raise ValueError(
+                f"an external delegate and accelerator {self.accelerator!r} cannot be combined"
+            )
 
 
 @dataclass(frozen=True)
@@ -116,13 +160,24 @@ class Model:
     interpreter's memory and XNNPACK's kernels.
     """
 
-    def __init__(self, path: Path, signature: str, options: RuntimeOptions | None = None):
+    def __init__(
+        self,
+        path: Path,
+        signature: str,
+        options: RuntimeOptions | None = None,
+        *,
+        quiet: bool = False,  # the caller reports a fallback itself (Captioner: one line)
+    ):
         options = options or RuntimeOptions()
         self.path = Path(path)
         self.signature = signature
         self.backend = backend()
         self.delegate_active = False
         self.resizes = 0  # re-plans after a shape change (beam search should cause few)
+        self.accelerator = "cpu"  # where it runs: cpu, gpu, npu, or delegate
+        self.partial: str | None = None  # on an accelerator, but some ops on the CPU: which
+        self.fallback: str | None = None  # why it is not on the GPU/NPU asked for (or auto's)
+        self._accelerated: Accelerated | None = None
         self.interpreter = self._create(options)
         try:
             self._prepare(signature)
@@ -131,6 +186,63 @@ class Model:
             # finds these only when it plans the graph. The bundle is unusable, not a bug.
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise BundleError(f"{self.path.name}: LiteRT cannot run this model ({reason})") from e
+        # The Interpreter is planned even when the GPU/NPU will run the model: a hostile or
+        # broken bundle is refused above by the well-trodden path before it reaches the
+        # accelerators' native code, and a model that fails there mid-run goes on here at once.
+        if self.delegate_active:
+            self.accelerator = "delegate"
+        elif not options.delegate and options.accelerator != "cpu":
+            self._accelerate(options, quiet)
+
+    def _accelerate(self, options: RuntimeOptions, quiet: bool) -> None:
+        if any(-1 in spec.shape for spec in self.inputs.values()):
+            # The decoder step: its batch and grid change between calls, and ai-edge-litert
+            # 2.3's CompiledModel does not re-plan its outputs on a resize (measured: a run
+            # after resizing the step's features wrote past its attention buffer and crashed
+            # the process). Its 0.3 ms steps gain little from a GPU anyway.
+            self.fallback = (
+                "its input shapes change between calls; LiteRT's GPU/NPU path needs fixed ones"
+            )
+            return
+        tried: list[str] = []
+        for name in ("gpu", "npu") if options.accelerator == "auto" else (options.accelerator,):
+            try:
+                self._accelerated = Accelerated(
+                    self.path, self.signature, name, options, auto=options.accelerator == "auto"
+                )
+            except AcceleratorError as e:
+                tried.append(f"{name.upper()}: {e}")
+                continue
+            self.accelerator = name
+            self.partial = self._accelerated.partial
+            return
+        self.fallback = "; ".join(tried)
+        if quiet:
+            return
+        if options.accelerator == "auto":
+            log.info(
+                "%s: no accelerator (%s); running on the CPU (XNNPACK)",
+                self.path.name,
+                self.fallback,
+            )
+        else:
+            runtime_warning(
+                f"accelerator {options.accelerator} not used for {self.path.name} "
+                f"({self.fallback}); running it on the CPU (XNNPACK)"
+            )
+
+    def _drop_accelerator(self, error: Exception) -> None:
+        """A model that fails on the GPU/NPU mid-run goes on on the CPU, which is kept ready."""
+        assert self._accelerated is not None
+        name = self.accelerator
+        self.fallback = (
+            f"it failed on the {name.upper()}: {_short(str(error)) or type(error).__name__}"
+        )
+        self._accelerated = None
+        self.accelerator, self.partial = "cpu", None
+        runtime_warning(
+            f"{self.path.name}: {self.fallback}; running it on the CPU (XNNPACK) from now on"
+        )
 
     def _prepare(self, signature: str) -> None:
         runners = self.interpreter.get_signature_list()
@@ -183,7 +295,7 @@ class Model:
                 _check_delegate_library(options.delegate)
                 delegate = b.load_delegate(options.delegate, dict(options.delegate_options))
             except (ValueError, OSError, RuntimeError, AttributeError) as e:
-                _warn(
+                runtime_warning(
                     f"delegate {options.delegate} could not be loaded ({e or type(e).__name__}); "
                     f"running {self.path.name} on the CPU"
                 )
@@ -193,7 +305,7 @@ class Model:
                     self.delegate_active = True
                     return interpreter
                 except (ValueError, RuntimeError) as e:
-                    _warn(
+                    runtime_warning(
                         f"delegate {options.delegate} cannot run {self.path.name} ({e}); "
                         "using the CPU"
                     )
@@ -218,6 +330,15 @@ class Model:
         return value
 
     def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        if self._accelerated is not None:
+            try:
+                raw = self._accelerated({k: self.quantize(k, v) for k, v in inputs.items()})
+            except (RuntimeError, ValueError) as e:
+                self._drop_accelerator(e)
+            else:
+                if raw is not None:
+                    return {k: self.dequantize(k, v) for k, v in raw.items()}
+                # None: a shape it was not compiled for; the CPU runs this call.
         if not self._direct:
             raw = self._runner(**{k: self.quantize(k, v) for k, v in inputs.items()})
             return {k: self.dequantize(k, v) for k, v in raw.items()}
@@ -250,6 +371,349 @@ def _check_delegate_library(path: str) -> None:
         raise ValueError("not a LiteRT external delegate (no tflite_plugin_create_delegate)")
 
 
-def _warn(message: str) -> None:
+class FallbackWarning(RuntimeWarning):
+    """The models run on the CPU, not on what was asked (the CLI shows the log line only)."""
+
+
+def runtime_warning(message: str) -> None:
+    """A fallback the user should hear about: the log (the GUI shows it) and a warning."""
     log.warning(message)
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    warnings.warn(message, FallbackWarning, stacklevel=3)
+
+
+# -- LiteRT's GPU and NPU accelerators (ai-edge-litert's CompiledModel API) -------------------
+
+
+class AcceleratorError(Exception):
+    """A model cannot be created on the GPU/NPU; the message says why, for the fallback line."""
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """The GPU that LiteRT's WebGPU accelerator chose, as its log names it."""
+
+    name: str  # e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
+    backend: str  # Vulkan, Metal, D3D12
+    software: bool  # a CPU renderer (Mesa's lavapipe, SwiftShader): runs, but no accelerator
+
+
+# Reasons an accelerator cannot serve on this machine at all (no adapter, no NPU runtime, a
+# software GPU for `auto`), found once per process: the next model and the next Captioner
+# (the service loads several) do not try again.
+_unusable: dict[str, str] = {}
+_adapter: Adapter | None = None
+_environment: Any = None
+_env_lock = threading.Lock()
+# fd 2 is one per process: two models compiling at once must not swap each other's logs.
+_native_lock = threading.Lock()
+
+
+def _compiled_api():
+    """ai-edge-litert's CompiledModel module, or AcceleratorError where LiteRT lacks it."""
+    if backend().name != "ai-edge-litert":
+        raise AcceleratorError(f"{backend().name} has no GPU/NPU accelerators (ai-edge-litert has)")
+    try:
+        from ai_edge_litert import compiled_model
+    except ImportError as e:  # ai-edge-litert 1.x
+        raise AcceleratorError(f"this ai-edge-litert has no CompiledModel API ({e})") from e
+    return compiled_model
+
+
+@contextlib.contextmanager
+def _native_log() -> Iterator[list[str]]:
+    """What LiteRT's C++ side writes to fd 1 and 2 meanwhile, instead of the terminal.
+
+    It logs every accelerator it registers and every Dawn adapter it rejects (a dozen lines
+    per model), some of it on stdout ("Failed to load OpenCL library"), where it would mix
+    with `caption`'s output. The user gets one line of ours instead, and the reason for a
+    failure, which LiteRT puts only in that log (the exception says "compiled_model.cc:1036"),
+    is quoted from it. Where the descriptors cannot be redirected (no console), the log is
+    left alone."""
+    lines: list[str] = []
+    with _native_lock:
+        try:
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:
+                    stream.flush()
+            saved = [os.dup(1), os.dup(2)]
+        except (OSError, ValueError, AttributeError):
+            yield lines
+            return
+        with tempfile.TemporaryFile() as f:
+            os.dup2(f.fileno(), 1)
+            os.dup2(f.fileno(), 2)
+            try:
+                yield lines
+            finally:
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+                for fd in saved:
+                    os.close(fd)
+                f.seek(0)
+                lines.extend(f.read().decode("utf-8", "replace").splitlines())
+                log.debug("LiteRT: %s", "\n".join(lines))
+
+
+def _shared_environment(api) -> Any:
+    """One LiteRT environment for every compiled model: creating one loads the GPU
+    accelerator (19 MB) and probes the NPU dispatch libraries each time."""
+    global _environment
+    with _env_lock:
+        if _environment is None:
+            with _native_log() as lines:
+                _environment = api.Environment.create(
+                    runtime_path=os.path.dirname(os.path.abspath(api.__file__))
+                )
+            atexit.register(_release_at_exit)
+            _registered.update(_registrations(lines))
+        return _environment
+
+
+# The accelerators LiteRT registered in the environment ("gpu", "npu"), or None where its log
+# said nothing (a build that logs less): then LiteRT is taken at its word. Without its WebGPU
+# library (a frozen app that left it out) `GPU | CPU` quietly compiles for the CPU alone.
+_registered: set[str] = set()
+
+
+def _registrations(lines: list[str]) -> set[str]:
+    if not lines:
+        return {"gpu", "npu"}
+    found = set()
+    for line in lines:
+        m = re.search(r"RegisterAccelerator: .*name=(\w+)", line)
+        if m and m[1].lower().startswith("gpu"):
+            found.add("gpu")
+        elif m and m[1].lower().startswith("npu"):
+            found.add("npu")
+    return found
+
+
+_live: weakref.WeakSet[Accelerated] = weakref.WeakSet()
+
+
+def _release_at_exit() -> None:
+    """Tear LiteRT's accelerators down while their log is caught: left to the interpreter's
+    shutdown, each prints "DestroyAccelerator" lines after every command."""
+    global _environment
+    with _native_log():
+        for accelerated in list(_live):
+            accelerated.close()
+        if _environment is not None:
+            _environment.close()
+        _environment = None
+        gc.collect()
+
+
+def _short(text: str) -> str:
+    """The first line of a LiteRT message that is not just a source location."""
+    for line in text.splitlines():
+        line = re.sub(r"^\W*(ERROR|WARNING): \[[^\]]*\]\s*", "", line.strip()).strip("└ ")
+        if line:
+            return line
+    return ""
+
+
+def _gpu_failure(lines: list[str], error: Exception) -> tuple[str, bool]:
+    """(why the GPU could not take the model, whether that holds for every model here)."""
+    text = "\n".join(lines)
+    # Dawn says why it rejected each adapter on a "Warning:" line.
+    dawn = list(dict.fromkeys(m.strip() for m in re.findall(r"^Warning: (.*)$", text, re.M)))
+    if "No adapters found" in text:
+        detail = f" ({'; '.join(dawn)})" if dawn else ""
+        return f"no GPU adapter found for WebGPU (Vulkan, Metal or Direct3D){detail}", True
+    errors = [_short(x) for x in re.findall(r"^E\d+ .*?\] (.*)$|^ERROR: (.*)$", text, re.M)]
+    reason = _short(str(error)) or type(error).__name__
+    return (f"{reason} ({errors[-1]})" if errors and errors[-1] not in reason else reason), False
+
+
+def _selected_adapter(lines: list[str]) -> Adapter | None:
+    for line in lines:
+        m = re.search(r"Selected adapter: (.*?), arch=.*?backend=(\w+), adapterType=(.*)$", line)
+        if m:
+            return Adapter(m[1], m[2], "software" in m[3].lower() or "cpu" in m[3].lower())
+    return None
+
+
+def _partial(lines: list[str], name: str) -> str | None:
+    for line in lines:
+        m = re.search(r"(\d+) operations will run on the GPU, and the remaining (\d+)", line)
+        if m:
+            total = int(m[1]) + int(m[2])
+            return f"{m[1]} of {total} ops on the GPU, {m[2]} on the CPU"
+    return f"some ops on the {name.upper()}, the rest on the CPU"
+
+
+def _npu_problem(api) -> str | None:
+    """Why no NPU can serve, or None where a vendor dispatch library loads (LiteRT itself
+    only logs "NPU accelerator could not be loaded" and then quietly runs on the CPU)."""
+    vendors = Path(api.__file__).resolve().parent / "vendors"
+    found = sorted(vendors.glob("*/dispatch/*LiteRtDispatch*"))
+    if not found:
+        return "no NPU dispatch library is installed (ai_edge_litert/vendors/*/dispatch)"
+    problems = []
+    for lib in found:
+        try:
+            ctypes.CDLL(str(lib))
+        except OSError as e:  # e.g. OpenVINO's dispatch without OpenVINO installed
+            problems.append(f"{lib.parent.parent.name}: {str(e).replace(str(lib) + ': ', '')}")
+        else:
+            return None
+    return "no NPU runtime loads (" + "; ".join(problems) + ")"
+
+
+def _vulkan_problem() -> str | None:
+    """On Linux, WebGPU's only way to a GPU is Vulkan: without its loader there is none, which
+    is found here in a millisecond rather than by LiteRT in ~0.8 s (measured on 2 busy cores:
+    it loads its 19 MB WebGPU library first)."""
+    if not sys.platform.startswith("linux"):
+        return None  # Metal on macOS, Direct3D on Windows: always there to ask
+    try:
+        ctypes.CDLL("libvulkan.so.1")
+    except OSError as e:
+        return f"no GPU adapter found for WebGPU (no Vulkan loader: {e})"
+    return None
+
+
+class Accelerated:
+    """One signature of a fixed-shape model compiled for the GPU or NPU by LiteRT's
+    CompiledModel, with the CPU for ops they cannot run (reported in ``partial``)."""
+
+    def __init__(
+        self, path: Path, signature: str, accelerator: str, options: RuntimeOptions, auto: bool
+    ):
+        global _adapter
+        known = _unusable.get(accelerator) or (
+            _unusable.get(f"auto-{accelerator}") if auto else None
+        )
+        if known:
+            raise AcceleratorError(known)
+        api = _compiled_api()
+        hw = api.HardwareAccelerator
+        problem = _npu_problem(api) if accelerator == "npu" else _vulkan_problem()
+        if problem:
+            _unusable[accelerator] = problem
+            raise AcceleratorError(problem)
+        settings = api.Options(
+            # With the CPU in the set, ops the accelerator lacks run there instead of failing.
+            hardware_accelerators=(hw.GPU if accelerator == "gpu" else hw.NPU) | hw.CPU,
+            cpu_options=api.CpuOptions(num_threads=options.threads or default_threads()),
+            gpu_options=api.GpuOptions(enforce_f32=not options.gpu_float16),
+        )
+        env = _shared_environment(api)
+        if accelerator not in _registered:
+            problem = f"LiteRT registered no {accelerator.upper()} accelerator here"
+            if accelerator == "gpu":
+                problem += " (its libLiteRtWebGpuAccelerator library is missing)"
+            _unusable[accelerator] = problem
+            raise AcceleratorError(problem)
+        error: Exception | None = None
+        with _native_log() as lines:
+            try:
+                model = api.CompiledModel.from_file(str(path), environment=env, options=settings)
+                self._bind(model, signature)
+            except (RuntimeError, ValueError) as e:
+                error = e
+        if error is not None:
+            if accelerator == "npu":
+                raise AcceleratorError(_short(str(error)) or type(error).__name__) from error
+            reason, everywhere = _gpu_failure(lines, error)
+            if everywhere:
+                _unusable["gpu"] = reason
+            raise AcceleratorError(reason) from error
+        if accelerator == "gpu":
+            _adapter = _selected_adapter(lines) or _adapter
+            if auto and _adapter is not None and _adapter.software:
+                # Mesa's lavapipe and the like run WebGPU on the CPU, slower than XNNPACK.
+                reason = (
+                    f"the only GPU is a software renderer ({_adapter.name}), slower than the CPU"
+                )
+                _unusable["auto-gpu"] = reason
+                raise AcceleratorError(reason)
+        self.partial = None if model.is_fully_accelerated() else _partial(lines, accelerator)
+        _live.add(self)
+
+    def _bind(self, model: Any, signature: str) -> None:
+        """Buffers for every input and output (their shapes are fixed: see Model)."""
+        if signature not in model.get_signature_list():
+            raise ValueError(f"no signature {signature!r}")
+        self.model = model
+        self.signature = signature
+        inputs = model.get_input_tensor_details(signature)
+        self._inputs = {name: model.create_input_buffer_by_name(signature, name) for name in inputs}
+        self._shapes = {name: tuple(d["shape"]) for name, d in inputs.items()}
+        outputs = model.get_output_tensor_details(signature)
+        self._outputs = {
+            name: model.create_output_buffer_by_name(signature, name) for name in outputs
+        }
+        self._out = {name: (tuple(d["shape"]), np.dtype(d["dtype"])) for name, d in outputs.items()}
+        self._runs = 0
+
+    def close(self) -> None:
+        self._inputs, self._outputs = {}, {}
+        if self.model is not None:
+            self.model.close()
+        self.model = None
+        self._shapes = {}  # every later call: "not compiled for this shape", the CPU runs it
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """The outputs, or None for inputs of a shape it was not compiled for."""
+        if any(tuple(v.shape) != self._shapes.get(k) for k, v in inputs.items()):
+            return None
+        if self._runs == 0:
+            # The first run compiles the GPU's kernels and sets up more of LiteRT, which
+            # logs; later runs do not.
+            with _native_log():
+                outputs = self._run(inputs)
+        else:
+            outputs = self._run(inputs)
+        self._runs += 1
+        return outputs
+
+    def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name, value in inputs.items():
+            self._inputs[name].write(value)
+        self.model.run_by_name(self.signature, self._inputs, self._outputs)
+        return {
+            name: self._outputs[name].read(int(np.prod(shape)), dtype).reshape(shape)
+            for name, (shape, dtype) in self._out.items()
+        }
+
+
+def runtime_version() -> str:
+    """The installed LiteRT flavour and its version, e.g. "ai-edge-litert 2.3.0"."""
+    from importlib import metadata
+
+    name = backend().name
+    try:
+        return f"{name} {metadata.version(name if name != 'tensorflow.lite' else 'tensorflow')}"
+    except metadata.PackageNotFoundError:  # a frozen app without the dist-info
+        return name
+
+
+@dataclass(frozen=True)
+class Found:
+    name: str  # cpu, gpu, npu
+    available: bool
+    detail: str  # what it is, or why it cannot serve
+
+
+def find_accelerators(probe: Path) -> list[Found]:
+    """What this machine offers, found by compiling ``probe`` (a fixed-shape model, e.g. the
+    bundle's encoder) for each accelerator: LiteRT can tell no other way."""
+    found = [Found("cpu", True, "XNNPACK")]
+    for name in ("gpu", "npu"):
+        try:
+            Accelerated(probe, _first_signature(probe), name, RuntimeOptions(), auto=False)
+        except AcceleratorError as e:
+            found.append(Found(name, False, str(e)))
+            continue
+        if name == "gpu" and _adapter is not None:
+            kind = "software renderer; `auto` skips it" if _adapter.software else "hardware"
+            found.append(Found(name, True, f"{_adapter.name} via {_adapter.backend} ({kind})"))
+        else:
+            found.append(Found(name, True, "WebGPU" if name == "gpu" else "vendor dispatch"))
+    return found
+
+
+def _first_signature(path: Path) -> str:
+    return next(iter(backend().interpreter(model_path=str(path)).get_signature_list()))

@@ -347,10 +347,16 @@ def _register_error_handlers(app: Flask, config: ServiceConfig) -> None:
 
 
 def load_captioners(
-    model_dir: str | os.PathLike[str] | None, *, workers: int, threads: int | None
+    model_dir: str | os.PathLike[str] | None,
+    *,
+    workers: int,
+    threads: int | None,
+    accelerator: str | None = None,
 ) -> list[Captioner]:
     """One captioner per concurrent request (their interpreters are not thread-safe)."""
-    return [Captioner.load(model_dir, threads=threads) for _ in range(workers)]
+    return [
+        Captioner.load(model_dir, threads=threads, accelerator=accelerator) for _ in range(workers)
+    ]
 
 
 def default_workers(threads: int | None) -> int:
@@ -452,6 +458,7 @@ def serve(
     allow_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
     threads: int | None = None,
     *,
+    accelerator: str | None = None,
     workers: int | None = None,
     queue_size: int = ServiceConfig.queue_size,
     max_body_mb: float = ServiceConfig.max_body_bytes / 2**20,
@@ -478,7 +485,9 @@ def serve(
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        captioners = load_captioners(model_dir, workers=workers, threads=threads)
+        captioners = load_captioners(
+            model_dir, workers=workers, threads=threads, accelerator=accelerator
+        )
         app = create_app(captioners, config)
     except (CaptionerError, ValueError) as exc:
         print(f"error: cannot use the model: {exc}", file=sys.stderr)
@@ -492,7 +501,8 @@ def serve(
     shown_host = f"[{host}]" if ":" in host else host
     print(
         f"Captioning on http://{shown_host}:{server.effective_port}/ "
-        f"(model {captioners[0].bundle.name!r}, {workers} worker(s), "
+        f"(model {captioners[0].bundle.name!r} on {captioners[0].accelerator}, "
+        f"{workers} worker(s), "
         f"local paths: {', '.join(map(str, roots)) or 'off'}). Ctrl+C stops.",
         flush=True,
     )

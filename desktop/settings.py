@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 import platformdirs
 
 from desktop.outputs import write_atomic
+from desktop.runtime import ACCELERATORS
 
 APP_NAME = "captioner"
 FILE_NAME = "settings.json"
@@ -43,6 +44,7 @@ class Settings:
     model_dir: str | None = None  # model bundle folder; None → models/default
     threads: int | None = None  # CPU threads for LiteRT; None → the runtime decides
     delegate: str | None = None  # path to a LiteRT delegate library (GPU, NPU …)
+    accelerator: str = "auto"  # auto, cpu, gpu or npu (desktop/runtime.py); a delegate wins
     beam_width: int = 3
     auto_read: AutoRead = "off"  # read captions aloud: never, on selection, as they arrive
     # Automatic reading steps aside while a screen reader runs (it reads the focused photo
@@ -91,6 +93,9 @@ def _check_field(name: str, value: Any) -> str | None:
             or not (MIN_BEAM <= value <= MAX_BEAM)
         ):
             return f"beam_width must be a whole number from {MIN_BEAM} to {MAX_BEAM}, not {value!r}"
+    elif name == "accelerator":
+        if value not in ACCELERATORS:
+            return f"accelerator must be one of {', '.join(ACCELERATORS)}, not {value!r}"
     elif name == "auto_read":
         if value not in AUTO_READ_CHOICES:
             return f"auto_read must be one of {', '.join(AUTO_READ_CHOICES)}, not {value!r}"

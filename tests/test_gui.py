@@ -485,7 +485,7 @@ def test_settings_dialog_round_trip(make_window) -> None:
     dialog = SettingsDialog(original, [Voice("en-gb", "English (en-gb)")],
                             default_model="models/default", speech_backend="test", parent=window)
     assert dialog.settings() == original  # nothing changed → the same settings
-    dialog.accelerator.setCurrentIndex(1)
+    dialog.accelerator.setCurrentIndex(dialog.accelerator.count() - 1)  # the delegate
     dialog.delegate.edit.setText("/opt/lib/libgpu_delegate.so")
     dialog.beam.setValue(6)
     dialog.auto_read.setCurrentIndex(dialog.auto_read.findData("arrival"))

@@ -455,6 +455,7 @@ class MainWindow(QMainWindow):
             model_dir=self._model_dir_override or s.model_dir,
             threads=s.threads,
             delegate=s.delegate,
+            accelerator=s.accelerator,
         )
 
     def is_busy(self) -> bool:
@@ -918,7 +919,9 @@ class MainWindow(QMainWindow):
             "About Captioner",
             "<p><b>Captioner</b> describes photos in plain English, offline, on your own "
             "computer (Show, Attend and Tell on LiteRT).</p>"
-            f"<p>Speech: {self.speech.backend}. Model: {self.model_spec().describe()}.</p>",
+            f"<p>Speech: {self.speech.backend}. Model: {self.model_spec().describe()}.</p>"
+            # Which accelerator auto chose (or the CPU it fell back to), once loaded.
+            + (f"<p>Runs on: {self._captioner.accelerator}.</p>" if self._captioner else ""),
         )
 
     # -- drag and drop ------------------------------------------------------------------------

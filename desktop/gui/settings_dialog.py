@@ -34,6 +34,16 @@ AUTO_READ_LABELS = {
 RATE_STEPS = 10  # slider -10 … 10 ↔ rate -1.0 … 1.0
 
 
+_ACCELERATOR_ITEMS = (
+    ("Automatic (GPU or NPU where found, else CPU)", "auto"),
+    ("CPU", "cpu"),
+    ("GPU", "gpu"),
+    ("NPU", "npu"),
+    ("Delegate library (Edge TPU\u2026)", None),
+)
+_DELEGATE = len(_ACCELERATOR_ITEMS) - 1
+
+
 class _PathField(QWidget):
     def __init__(self, name: str, placeholder: str, *, folder: bool, parent: QWidget) -> None:
         super().__init__(parent)
@@ -101,10 +111,14 @@ class SettingsDialog(QDialog):
         form.addRow(self._label("&Model folder:", self.model_dir), self.model_dir)
 
         self.accelerator = QComboBox(self)
-        self.accelerator.addItems(["CPU", "Delegate library (GPU, NPU\u2026)"])
+        # One entry per RuntimeOptions.accelerator, then the external delegate (last: its
+        # index is _DELEGATE).
+        for text, value in _ACCELERATOR_ITEMS:
+            self.accelerator.addItem(text, value)
         self.accelerator.setAccessibleName("Accelerator")
         self.accelerator.setAccessibleDescription(
-            "Run the model on the CPU, or through a LiteRT delegate library."
+            "Automatic uses a GPU or NPU where one is found, else the CPU; or choose the "
+            "CPU, the GPU, the NPU, or a LiteRT delegate library."
         )
         form.addRow(self._label("&Accelerator:", self.accelerator), self.accelerator)
 
@@ -121,7 +135,11 @@ class SettingsDialog(QDialog):
         )
         self.delegate.edit.setText(settings.delegate or "")
         form.addRow(self._label("&Delegate library:", self.delegate), self.delegate)
-        self.accelerator.setCurrentIndex(1 if settings.delegate else 0)
+        self.accelerator.setCurrentIndex(
+            _DELEGATE
+            if settings.delegate
+            else max(0, self.accelerator.findData(settings.accelerator))
+        )
         self.accelerator.currentIndexChanged.connect(self._accelerator_changed)
         self._accelerator_changed(self.accelerator.currentIndex())
 
@@ -215,7 +233,7 @@ class SettingsDialog(QDialog):
         return label
 
     def _accelerator_changed(self, index: int) -> None:
-        uses_delegate = index == 1
+        uses_delegate = index == _DELEGATE
         self.delegate.setEnabled(uses_delegate)
         self.threads.setEnabled(not uses_delegate)
 
@@ -228,11 +246,12 @@ class SettingsDialog(QDialog):
 
     def settings(self) -> Settings:
         """The settings as edited (validated; raises ValueError on a bad value)."""
-        uses_delegate = self.accelerator.currentIndex() == 1
+        uses_delegate = self.accelerator.currentIndex() == _DELEGATE
         return self._original.replace(
             model_dir=self.model_dir.value(),
             threads=None if uses_delegate or self.threads.value() == 0 else self.threads.value(),
             delegate=self.delegate.value() if uses_delegate else None,
+            accelerator="auto" if uses_delegate else self.accelerator.currentData(),
             beam_width=self.beam.value(),
             auto_read=self.auto_read.currentData(),
             auto_read_with_screen_reader=self.with_screen_reader.isChecked(),

@@ -24,11 +24,14 @@ class ModelSpec:
     model_dir: str | None = None
     threads: int | None = None
     delegate: str | None = None
+    accelerator: str = "auto"
 
     def describe(self) -> str:
         parts = [self.model_dir or "the default model"]
         if self.delegate:
             parts.append(f"delegate {self.delegate}")
+        elif self.accelerator != "auto":
+            parts.append(f"on the {self.accelerator.upper()}")
         elif self.threads:
             parts.append(f"{self.threads} CPU threads")
         return ", ".join(parts)
@@ -56,7 +59,10 @@ def load_captioner(spec: ModelSpec) -> tuple[Any, list[str]]:
     runtime_log.addHandler(collect)
     try:
         captioner = Captioner.load(
-            model_dir=spec.model_dir, threads=spec.threads, delegate=spec.delegate
+            model_dir=spec.model_dir,
+            threads=spec.threads,
+            delegate=spec.delegate,
+            accelerator=None if spec.delegate else spec.accelerator,
         )
     finally:
         runtime_log.removeHandler(collect)
