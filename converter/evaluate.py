@@ -62,7 +62,7 @@ def evaluate(
         examples = examples[:limit]
     references = {e.image_id: list(e.captions) for e in examples}
 
-    captioner = Captioner.load(bundle)
+    captioner = Captioner.load(bundle, accelerator="cpu")  # beside TensorFlow: see export.py
     options = CaptionOptions(beam_width=beam, with_attention=True)
     hypotheses, captions, failures = {}, {}, {}
     started = time.perf_counter()

@@ -220,7 +220,9 @@ def parity_check(
 
     from desktop.captioner import Captioner, CaptionOptions
 
-    captioner = Captioner.load(bundle)
+    # The CPU: the parity is with the TF model, and LiteRT's GPU probe beside TensorFlow in
+    # one process crashed (segfault) where a software Vulkan driver was installed.
+    captioner = Captioner.load(bundle, accelerator="cpu")
     banned = tf.constant(BANNED_TOKENS, tf.int32)
     grounded = captioner.bundle.detector is not None
     to_slots = concept_slots(model, grounded)

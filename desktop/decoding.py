@@ -81,7 +81,8 @@ def neutralise(x: np.ndarray, pairs: Sequence[Neutral], min_share: float) -> Non
     for pair in pairs:
         a, b = rows[:, pair.first], rows[:, pair.second]
         both = np.logaddexp(a, b)
-        unsure = (np.maximum(a, b) - both < limit) & np.isfinite(both)
+        with np.errstate(invalid="ignore"):  # both words refused: -inf - -inf, not unsure
+            unsure = (np.maximum(a, b) - both < limit) & np.isfinite(both)
         if unsure.any():
             rows[unsure, pair.neutral] = np.logaddexp(rows[unsure, pair.neutral], both[unsure])
             rows[unsure, pair.first] = -np.inf
