@@ -957,5 +957,5 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._stop_background()
-        self.speech.stop()
+        self.speech.close()  # its own speech only: the screen reader goes on
         super().closeEvent(event)
