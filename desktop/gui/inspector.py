@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.gui.attention_view import AttentionView, WordStrip
+from desktop.gui.choices import say_state
 from desktop.gui.photo_list import error_color, format_score
 from desktop.gui.photo_model import PhotoRecord, Status
 
@@ -88,10 +89,7 @@ class Inspector(QWidget):
         layout.addWidget(self.caption_label)
         self.caption = CaptionEdit(self)
         self.caption.setAccessibleName("Caption")
-        self.caption.setAccessibleDescription(
-            "The caption of the selected photo. Edit it to correct it; an edited caption is "
-            "kept and marked as reviewed."
-        )
+        self._describe_caption(None)
         self.caption.setPlaceholderText("No caption yet")
         self.caption_label.setBuddy(self.caption)
         layout.addWidget(self.caption)
@@ -108,7 +106,11 @@ class Inspector(QWidget):
         row.addWidget(self.score)
         self.reviewed = QCheckBox("Revie&wed", self)
         self.reviewed.setAccessibleName("Reviewed")
-        self.reviewed.setAccessibleDescription("Tick when you have checked this caption.")
+        say_state(
+            self.reviewed,
+            on="Ticked: you have checked this caption, and Caption Again leaves it as it is.",
+            off="Tick when you have checked this caption; Caption Again then leaves it alone.",
+        )
         row.addWidget(self.reviewed)
         row.addStretch(1)
         self.speak_button = QPushButton("&Read aloud", self)
@@ -196,6 +198,7 @@ class Inspector(QWidget):
         if not (same_photo and self.caption.hasFocus()):
             # Never rewrite the text under the user's cursor.
             self._set_caption(record.caption, editable=record.status is not Status.PENDING)
+        self._describe_caption(record)
         if result is not None:
             timings = getattr(result, "timings", None)
             ms = f" \u00b7 {timings.total_ms:.0f} ms" if timings is not None else ""
@@ -223,6 +226,20 @@ class Inspector(QWidget):
         else:
             self._set_error("")
         self._set_actions(bool(record.caption.strip()))
+
+    def _describe_caption(self, record: PhotoRecord | None) -> None:
+        """The field's description says what its text alone does not: that the model is not
+        sure of it (Ctrl+3 read an unsure caption as a plain fact), that it is the user's own
+        words, that it was reviewed. Set only when it changes: each change is spoken."""
+        bits = []
+        if record is not None and record.unsure:
+            bits.append("Not sure: the model may not have named what is in the photo.")
+        if record is not None and record.state_words:
+            bits.append(record.state_words)
+        bits.append("Edit the caption to correct it; your caption is kept and marked reviewed.")
+        text = " ".join(bits)
+        if self.caption.accessibleDescription() != text:
+            self.caption.setAccessibleDescription(text)
 
     def _set_caption(self, text: str, *, editable: bool) -> None:
         self.caption.blockSignals(True)

@@ -56,10 +56,19 @@ class PhotoRecord:
         return spoken(self.caption, self.unsure, getattr(self.result, "objects", ()))
 
     @property
+    def state_words(self) -> str:
+        """What the list shows as "edited · ✓ reviewed", as words: "Edited by you,
+        reviewed." (a screen reader would read the tick as "check mark", or not at all)."""
+        if self.edited:
+            return "Edited by you, reviewed." if self.reviewed else "Edited by you."
+        return "Reviewed." if self.reviewed else ""
+
+    @property
     def description(self) -> str:
-        """What a screen reader says after the name: the caption, or why there is none."""
+        """What a screen reader says after the name: the caption (and whether it is the
+        user's own or reviewed), or why there is none."""
         if self.status is Status.DONE:
-            return self.spoken
+            return " ".join(t for t in (self.spoken, self.state_words) if t)
         if self.status is Status.FAILED:
             return f"No caption: {self.error}"
         if self.status is Status.SKIPPED:
@@ -140,12 +149,20 @@ class PhotoListModel(QAbstractListModel):
         self._thumbs = {}
         self.endResetModel()
 
-    def _replace(self, row: int, **changes: Any) -> PhotoRecord:
+    def _replace(self, row: int, *, quiet: bool = False, **changes: Any) -> PhotoRecord:
         record = dataclasses.replace(self._records[row], **changes)
         self._records[row] = record
-        index = self.index(row)
-        self.dataChanged.emit(index, index)
+        if not quiet:
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
         return record
+
+    def _changed_rows(self, rows: Sequence[int], roles: Sequence[int] = ()) -> None:
+        """One dataChanged for a run of rows. One signal per row is one accessibility event
+        per row, and Orca drops its queue when more than 50 wait (150 photos: the
+        "Captioning 150 photos" line was lost)."""
+        if rows:
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), list(roles))
 
     def set_result(self, row: int, result: Any) -> PhotoRecord:
         if self._records[row].edited:
@@ -165,14 +182,17 @@ class PhotoListModel(QAbstractListModel):
         return self._replace(row, status=Status.FAILED, result=None, caption="", error=message)
 
     def set_pending(self, rows: Iterable[int]) -> None:
+        rows = list(rows)
         for row in rows:
-            self._replace(row, status=Status.PENDING, error="")
+            self._replace(row, quiet=True, status=Status.PENDING, error="")
+        self._changed_rows(rows)
 
     def skip_pending(self, reason: str) -> int:
         """Mark every row still waiting as not captioned; returns how many."""
         rows = [i for i, r in enumerate(self._records) if r.status is Status.PENDING]
         for row in rows:
-            self._replace(row, status=Status.SKIPPED, error=reason)
+            self._replace(row, quiet=True, status=Status.SKIPPED, error=reason)
+        self._changed_rows(rows)
         return len(rows)
 
     def edit_caption(self, row: int, text: str) -> PhotoRecord:
@@ -192,7 +212,13 @@ class PhotoListModel(QAbstractListModel):
         return self._replace(row, reviewed=reviewed)
 
     def set_thumbnail(self, row: int, image: QImage) -> None:
-        if 0 <= row < len(self._records):
-            self._thumbs[row] = QPixmap.fromImage(image)
-            index = self.index(row)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        self.set_thumbnails([(row, image)])
+
+    def set_thumbnails(self, loaded: Sequence[tuple[int, QImage]]) -> None:
+        """Thumbnails for several rows, reported as one change (see ``_changed_rows``)."""
+        rows = []
+        for row, image in loaded:
+            if 0 <= row < len(self._records):
+                self._thumbs[row] = QPixmap.fromImage(image)
+                rows.append(row)
+        self._changed_rows(rows, [Qt.ItemDataRole.DecorationRole])

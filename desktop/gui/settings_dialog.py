@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.gui.choices import say_choice, say_state
 from desktop.settings import MAX_BEAM, MIN_BEAM, Settings
 from desktop.speech import Voice
 
@@ -103,8 +104,8 @@ class SettingsDialog(QDialog):
         self.accelerator = QComboBox(self)
         self.accelerator.addItems(["CPU", "Delegate library (GPU, NPU\u2026)"])
         self.accelerator.setAccessibleName("Accelerator")
-        self.accelerator.setAccessibleDescription(
-            "Run the model on the CPU, or through a LiteRT delegate library."
+        say_choice(
+            self.accelerator, "Run the model on the CPU, or through a LiteRT delegate library."
         )
         form.addRow(self._label("&Accelerator:", self.accelerator), self.accelerator)
 
@@ -143,13 +144,17 @@ class SettingsDialog(QDialog):
             self.auto_read.addItem(label, key)
         self.auto_read.setCurrentIndex(list(AUTO_READ_LABELS).index(settings.auto_read))
         self.auto_read.setAccessibleName("Read captions automatically")
+        say_choice(self.auto_read)
         form.addRow(self._label("Read a&utomatically:", self.auto_read), self.auto_read)
         self.with_screen_reader = QCheckBox("Also &while a screen reader is running", self)
         self.with_screen_reader.setChecked(settings.auto_read_with_screen_reader)
         self.with_screen_reader.setAccessibleName("Read automatically while a screen reader runs")
-        self.with_screen_reader.setAccessibleDescription(
-            "Off: a screen reader already reads the photo you move to, so the app stays quiet "
-            "and nothing is said twice."
+        say_state(
+            self.with_screen_reader,
+            on="On: the app reads captions aloud even while a screen reader runs, so you may "
+            "hear them twice.",
+            off="Off: a screen reader already reads the photo you move to, so the app stays "
+            "quiet and nothing is said twice.",
         )
         form.addRow("", self.with_screen_reader)
 
@@ -161,7 +166,7 @@ class SettingsDialog(QDialog):
             self.voice.addItem(f"{settings.voice} (not available)", settings.voice)
         self.voice.setCurrentIndex(max(0, self.voice.findData(settings.voice)))
         self.voice.setAccessibleName("Voice")
-        self.voice.setAccessibleDescription(f"Voices of the speech engine ({speech_backend}).")
+        say_choice(self.voice, f"A voice of {speech_backend}.")
         form.addRow(self._label("&Voice:", self.voice), self.voice)
 
         rate_row = QWidget(self)
