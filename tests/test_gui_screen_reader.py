@@ -125,6 +125,27 @@ def test_launch_speech_reads_no_brackets_or_paths(make_window, photo_folder: Pat
     assert not any(c in text for text in said for c in "()/")
 
 
+def test_a_caption_the_screen_reader_has_read_is_not_told_again(make_window,
+                                                                photo_folder: Path) -> None:
+    """At launch Orca read the focused photo once its caption was there ("astronaut.jpg. A
+    man in a red shirt…"), then heard the same caption again as the item's change."""
+    window = make_window()
+    focus_and_wait(window, window.list)
+    open_and_wait(window, photo_folder)
+    told: list[int] = []
+    window.photo_told.connect(told.append)
+    row = window.current_row()
+    index = window.model.index(row)
+    index.data(Qt.ItemDataRole.AccessibleDescriptionRole)  # what the bridge does for Orca
+    window._tell_current_photo()  # the caption arrives (again)
+    window.announcer.flush()
+    assert told == []
+    window.model.set_reviewed(row, True)  # new text, not read yet: told
+    window._tell_current_photo()
+    window.announcer.flush()
+    assert told == [row]
+
+
 def test_many_rows_change_in_one_event(qapp, tmp_path: Path, samples: list[Path]) -> None:
     """One dataChanged is one accessibility event: 150 of them flooded Orca, which dropped
     the "Captioning 150 photos" line (a queue over 50 is pruned)."""

@@ -489,8 +489,12 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         if self.list.hasFocus():
-            self.announcer.tell_item(self.list, row)
-            self.photo_told.emit(row)
+            self.announcer.tell_item(
+                self.list,
+                row,
+                unread=lambda: not self.model.was_read(row),
+                told=lambda: self.photo_told.emit(row),
+            )
         else:
             self.announce(self.model.record(row).announcement)
 

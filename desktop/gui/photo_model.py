@@ -92,6 +92,7 @@ class PhotoListModel(QAbstractListModel):
         self._records: list[PhotoRecord] = []
         self._rows: dict[Path, int] = {}
         self._thumbs: dict[int, QPixmap] = {}
+        self._read: dict[int, str] = {}  # row -> the description last handed to a reader
         self._placeholder = QPixmap()
 
     # -- Qt model interface ------------------------------------------------------------
@@ -108,7 +109,12 @@ class PhotoListModel(QAbstractListModel):
             return record.name
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return record.name
-        if role in (Qt.ItemDataRole.AccessibleDescriptionRole, Qt.ItemDataRole.ToolTipRole):
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole:
+            # Asked for by the accessibility bridge, for a screen reader: remembered, so
+            # that a change it has already read is not reported again (see ``was_read``).
+            self._read[index.row()] = record.description
+            return record.description
+        if role == Qt.ItemDataRole.ToolTipRole:
             return record.description
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbs.get(index.row(), self._placeholder)
@@ -132,6 +138,12 @@ class PhotoListModel(QAbstractListModel):
     def count(self, status: Status) -> int:
         return sum(1 for r in self._records if r.status is status)
 
+    def was_read(self, row: int) -> bool:
+        """A screen reader has fetched row ``row``'s description as it is now."""
+        return (
+            0 <= row < len(self._records) and self._read.get(row) == self._records[row].description
+        )
+
     def has_thumbnail(self, row: int) -> bool:
         return row in self._thumbs
 
@@ -147,6 +159,7 @@ class PhotoListModel(QAbstractListModel):
         ]
         self._rows = {r.path: i for i, r in enumerate(self._records)}
         self._thumbs = {}
+        self._read = {}
         self.endResetModel()
 
     def _replace(self, row: int, *, quiet: bool = False, **changes: Any) -> PhotoRecord:
