@@ -8,6 +8,7 @@ window (message bar, error row, status bar) and announced to screen readers; non
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ from desktop.walk import display_path, find_photos
 
 # Exit codes of a scripted run (--exit-when-done), as ``captioner caption``.
 EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE = 0, 1, 2
+LOADING_SAY_MS = 1500  # "Loading the model." only when it takes longer than this
+FOCUS_SETTLE_S = 2.5  # a screen reader has read a newly focused item by then
 
 
 class MessageBar(QFrame):
@@ -126,6 +129,7 @@ class MainWindow(QMainWindow):
         self._exit_when_done = exit_when_done
         self._model_failed = False
         self._settings_changed = False  # model or beam width changed: F9 redoes every photo
+        self._focused_at = 0.0  # when the current photo or the window last got the focus
         self.exit_code = EXIT_OK
         self.screenshot_saved: Path | None = None
         app = QApplication.instance()
@@ -489,11 +493,19 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         if self.list.hasFocus():
-            self.announcer.tell_item(
-                self.list,
-                row,
-                unread=lambda: not self.model.was_read(row),
-                told=lambda: self.photo_told.emit(row),
+            # A screen reader reads a newly focused item when it gets to it: Orca took 1.7 s
+            # at launch, and by then the caption had arrived. Told before that, it said the
+            # caption twice; so wait until it has surely read the item, and tell only if
+            # what it fetched is not the current text.
+            wait = FOCUS_SETTLE_S - (time.monotonic() - self._focused_at)
+            QTimer.singleShot(
+                max(0, round(wait * 1000)),
+                lambda: self.announcer.tell_item(
+                    self.list,
+                    row,
+                    unread=lambda: row == self.current_row() and not self.model.was_read(row),
+                    told=lambda: self.photo_told.emit(row),
+                ),
             )
         else:
             self.announce(self.model.record(row).announcement)
@@ -634,9 +646,15 @@ class MainWindow(QMainWindow):
         self.progress.setValue(0)
         self.progress.show()
         # One announcement: two in a row would cut each other off.
-        # No brackets or paths: a screen reader reads them out ("left paren", "slash").
-        loading = f" Loading {model_words(spec)}." if captioner is None else ""
-        self.announce(f"{intro}Captioning {len(rows)} photos.{loading}")
+        self.announce(f"{intro}Captioning {len(rows)} photos.")
+        if captioner is None:
+            # Said only if loading takes a while: the default model loads in well under a
+            # second, and "Loading…" heard after the captions was stale. No brackets or
+            # paths: a screen reader reads them out ("left paren", "slash").
+            QTimer.singleShot(
+                LOADING_SAY_MS,
+                lambda w=worker, s=spec: self._still_loading(w, s),
+            )
         self._update_actions()
         self.captioning_started.emit(worker)
         worker.start()
@@ -666,6 +684,10 @@ class MainWindow(QMainWindow):
         QApplication.processEvents()  # deliver what it produced before it stopped
         if self._worker is worker:
             self._worker_finished_for(worker)
+
+    def _still_loading(self, worker: CaptionWorker, spec: ModelSpec) -> None:
+        if self._worker is worker and self._captioner_spec != spec and not self._model_failed:
+            self.announce(f"Loading {model_words(spec)}.")
 
     def _model_ready(self, captioner: Any, spec: ModelSpec) -> None:
         self._captioner = captioner
@@ -753,6 +775,7 @@ class MainWindow(QMainWindow):
 
     # -- the selected photo ---------------------------------------------------------------------
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._focused_at = time.monotonic()
         record = self.model.record(current.row()) if current.isValid() else None
         self.inspector.show_record(record)
         self._update_actions()
@@ -970,6 +993,8 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: QApplication.exit(self.exit_code))
 
     def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.WindowActivate:
+            self._focused_at = time.monotonic()  # a screen reader reads the focus anew
         if event.type() == QEvent.Type.StatusTip:
             # A menu item's status tip would take over the status bar, hiding the status
             # line; shown again, the line re-announces its old text ("Settings saved."), and
