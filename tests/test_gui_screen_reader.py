@@ -50,7 +50,7 @@ def test_settings_choices_say_their_value(make_window) -> None:
               Voice("German", "German (de)")]
     dialog = SettingsDialog(Settings(), voices, default_model="models/default",
                             speech_backend="speech-dispatcher", parent=window)
-    assert dialog.voice.accessibleDescription().startswith("Default voice.")
+    assert dialog.voice.accessibleDescription() == "A voice of speech-dispatcher."
     dialog.voice.setCurrentIndex(2)  # what the arrows do on a closed combo box
     assert dialog.voice.accessibleDescription().startswith("German (de).")
     dialog.auto_read.setCurrentIndex(2)
@@ -191,6 +191,38 @@ def test_confirmations_say_the_file_name(make_window, photo_folder: Path,
     out.parent.mkdir()
     assert window.export_to(out)
     assert window.announcer.last == "Exported 4 captions to captions.csv"
+
+
+def test_confirmations_go_out_before_the_dialog_closes(make_window, photo_folder: Path,
+                                                      tmp_path: Path, monkeypatch) -> None:
+    """Sent after the dialog closed, a confirmation waited behind the screen reader's re-read
+    of the window and the focused photo (~10 s: Orca queues, it does not interrupt)."""
+    window = make_window()
+    open_and_wait(window, photo_folder)
+    window.announcer.flush()
+    sent_while_open: list[bool] = []
+    dialogs = []
+
+    def close_with_ok(dialog) -> int:
+        dialogs.append(dialog)
+        dialog.show()
+        window.announcer.sent.connect(lambda: sent_while_open.append(dialog.isVisible()))
+        if isinstance(dialog, QFileDialog):
+            dialog.selectFile(str(tmp_path / "trial.csv"))
+        dialog.accept()
+        return dialog.result()
+
+    monkeypatch.setattr(QFileDialog, "exec", close_with_ok)
+    window.export_dialog()
+    assert (tmp_path / "trial.csv").is_file()
+    assert window.announcer.last == "Exported 4 captions to trial.csv"
+    assert sent_while_open[:1] == [True]
+    window.announcer.sent.disconnect()
+    sent_while_open.clear()
+    monkeypatch.setattr(SettingsDialog, "exec", close_with_ok)
+    window.open_settings()
+    assert window.announcer.last == "Settings saved"
+    assert sent_while_open[:1] == [True]
 
 
 # -- 8: the lesser findings ------------------------------------------------------------------------

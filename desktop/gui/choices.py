@@ -15,7 +15,9 @@ from PySide6.QtWidgets import QAbstractButton, QComboBox
 
 
 def say_choice(combo: QComboBox, help_text: str = "") -> None:
-    """``combo``'s description becomes "<chosen item>. <help_text>", kept current."""
+    """``combo``'s description is ``help_text``; once its choice changes, "<chosen item>.
+    <help_text>" (the change is what is spoken; on focus a screen reader says the value
+    itself, so it is not put first before any change)."""
 
     def update(_index: int = -1) -> None:
         value = combo.currentText()
@@ -23,7 +25,7 @@ def say_choice(combo: QComboBox, help_text: str = "") -> None:
         combo.setAccessibleDescription(" ".join(t for t in (said, help_text) if t))
 
     combo.currentIndexChanged.connect(update)
-    update()
+    combo.setAccessibleDescription(help_text)
 
 
 def say_state(box: QAbstractButton, on: str, off: str) -> None:

@@ -514,6 +514,13 @@ class MainWindow(QMainWindow):
         """Show ``text`` in the status bar and have screen readers say it."""
         self.announcer.say(text, assertive=assertive)
 
+    def confirm_now(self) -> None:
+        """Send what was just announced at once, not after the window settles: called while
+        a dialog is still open. When it closes, a screen reader reads the window and the
+        focused photo again, and Orca queues rather than interrupts, so a confirmation sent
+        after that waited ~10 s behind the re-read (issue 22, finding 6)."""
+        self.announcer.flush()
+
     def status_text(self) -> str:
         """What F8 says: the progress of a run, else the last thing announced."""
         if self.is_busy():
@@ -838,13 +845,19 @@ class MainWindow(QMainWindow):
         file_types = dialog.findChild(QComboBox, "fileTypeCombo")
         if file_types is not None:
             say_choice(file_types)
-        if dialog.exec() != QFileDialog.DialogCode.Accepted or not dialog.selectedFiles():
-            return
-        path, chosen = dialog.selectedFiles()[0], dialog.selectedNameFilter()
-        fmt = next((k for k, v in export.FILTERS.items() if v == chosen), "csv")
-        if Path(path).suffix.lower().lstrip(".") not in export.FILTERS:
-            path += f".{fmt}"
-        self.export_to(path)
+
+        def save(path: str) -> None:
+            chosen = dialog.selectedNameFilter()
+            fmt = next((k for k, v in export.FILTERS.items() if v == chosen), "csv")
+            if Path(path).suffix.lower().lstrip(".") not in export.FILTERS:
+                path += f".{fmt}"
+            self.export_to(path)
+            self.confirm_now()
+
+        # Chosen and saved while the dialog is still open (Qt emits fileSelected before it
+        # closes), so the confirmation goes out first; see ``confirm_now``.
+        dialog.fileSelected.connect(save)
+        dialog.exec()
 
     def export_to(self, path: str | os.PathLike) -> bool:
         try:
@@ -886,16 +899,20 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         dialog.test_voice.connect(self._test_voice)
+        dialog.confirmed.connect(lambda: self._settings_confirmed(dialog))
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             self.speech.set_voice(self.settings.voice)
             self.speech.set_rate(self.settings.rate)
-            return
+
+    def _settings_confirmed(self, dialog: SettingsDialog) -> None:
+        """OK, with the dialog still open: applied and confirmed before it closes."""
         try:
             new = dialog.settings()
         except ValueError as exc:
             self.report(f"Settings not saved: {exc}")
-            return
-        self.apply_settings(new)
+        else:
+            self.apply_settings(new)
+        self.confirm_now()
 
     def _test_voice(self, voice: str, rate: float) -> None:
         self.speech.set_voice(voice)

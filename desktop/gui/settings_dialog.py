@@ -72,6 +72,7 @@ class _PathField(QWidget):
 
 class SettingsDialog(QDialog):
     test_voice = Signal(str, float)  # voice id, rate: speak a sample with these
+    confirmed = Signal()  # OK: emitted while the dialog is still open (see ``accept``)
 
     def __init__(
         self,
@@ -213,6 +214,12 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         outer.addWidget(buttons)
         self.model_dir.edit.setFocus()
+
+    def accept(self) -> None:
+        # Before closing: what is said about the new settings then comes before the screen
+        # reader's re-read of the window the dialog returns to.
+        self.confirmed.emit()
+        super().accept()
 
     def _label(self, text: str, buddy: QWidget) -> QLabel:
         label = QLabel(text, self)
