@@ -182,6 +182,20 @@ def test_many_rows_change_in_one_event(qapp, tmp_path: Path, samples: list[Path]
     assert len(batches) < len(paths) / 4, batches
 
 
+def test_progress_is_reported_at_most_twice_a_second(make_window) -> None:
+    """Two accessibility events per photo captioned (value, description) flooded Orca."""
+    window = make_window()
+    values: list[int] = []
+    window.progress.valueChanged.connect(values.append)
+    for done in range(1, 151):
+        window._progress(done, 150)
+    assert values == [1]
+    assert window.status_text() == "Captioning: 150 of 150 photos done" or not window.is_busy()
+    assert pump_until(lambda: values[-1] == 150, 5.0)
+    assert values == [1, 150]
+    assert window.progress.accessibleDescription() == "150 of 150 photos captioned"
+
+
 # -- 6: confirmations -----------------------------------------------------------------------------
 def test_confirmations_say_the_file_name(make_window, photo_folder: Path,
                                          tmp_path: Path) -> None:
