@@ -253,6 +253,22 @@ def test_alt_down_on_the_last_photo_says_so(make_window, photo_folder: Path) -> 
     assert said[-1] == "First photo"
 
 
+def test_word_buttons_are_buttons_not_check_boxes(make_window, photo_folder: Path) -> None:
+    """As check boxes, Orca said "check box not checked" before every word."""
+    from PySide6.QtGui import QAccessible
+
+    window = make_window()
+    open_and_wait(window, photo_folder)
+    strip = window.inspector.words
+    strip.select(2, focus=True)
+    for i, button in enumerate(strip.buttons()):
+        iface = QAccessible.queryAccessibleInterface(button)
+        assert iface.role() == QAccessible.Role.Button, button.text()
+        assert not iface.state().checkable and not iface.state().checked
+        assert button.property("current") == (i == 3)  # drawn highlighted, as before
+    assert strip.buttons()[3].hasFocus()
+
+
 def test_f1_lists_every_shortcut_one_per_line(make_window, monkeypatch) -> None:
     window = make_window()
     shown: list[list[str]] = []
