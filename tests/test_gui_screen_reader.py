@@ -105,8 +105,13 @@ def test_unsure_edited_and_reviewed_are_said(make_window, photo_folder: Path) ->
     focus_and_wait(window, caption)
     window.select_row(1)
     said = record_announcements(window)
+    before = caption.accessibleDescription()
     window.move_and_tell(-1)  # Alt+Up onto the edited photo, from the caption field
     assert said == [f"{edited.name}: {edited.description}"]
+    # Said once: the field's own description follows only once the focus leaves it.
+    assert caption.accessibleDescription() == before
+    focus_and_wait(window, window.list)
+    assert caption.accessibleDescription().startswith("Edited by you, reviewed.")
     # Reviewed by ticking: said too; the box's help matches its state.
     window.select_row(2)
     box = window.inspector.reviewed

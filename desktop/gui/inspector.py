@@ -42,6 +42,12 @@ class CaptionEdit(QPlainTextEdit):
             + 4
         )
 
+    focus_left = Signal()
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self.focus_left.emit()
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
             event.ignore()  # let the window's default handling (none) take it
@@ -140,6 +146,7 @@ class Inspector(QWidget):
         layout.addWidget(self.error)
 
         self.caption.textChanged.connect(self._text_changed)
+        self.caption.focus_left.connect(lambda: self._describe_caption(self._record))
         self.reviewed.toggled.connect(self.reviewed_toggled)
         self.speak_button.clicked.connect(self.speak_requested)
         self.copy_button.clicked.connect(self.copy_requested)
@@ -198,7 +205,11 @@ class Inspector(QWidget):
         if not (same_photo and self.caption.hasFocus()):
             # Never rewrite the text under the user's cursor.
             self._set_caption(record.caption, editable=record.status is not Status.PENDING)
-        self._describe_caption(record)
+        if same_photo or not self.caption.hasFocus():
+            self._describe_caption(record)
+        # else: Alt+Up/Down from the field; the window announces the new photo with its
+        # state, and the field's description follows once the focus leaves (spoken now it
+        # said the same twice).
         if result is not None:
             timings = getattr(result, "timings", None)
             ms = f" \u00b7 {timings.total_ms:.0f} ms" if timings is not None else ""
