@@ -361,11 +361,20 @@ def test_menus_choices_states_and_confirmations_on_the_bus(
         events.wait_for("Edit focused", focused("menu item", "Edit"))
         atspi.key("Escape")
         events.wait_for("back on the list", focused("list", "Photos"))
-        # (4) the Reviewed box says its state (Alt+W ticks it).
+        # (4) Alt+W ticks Reviewed, the caption field says so, and no menu opens.
+        mark = events.seen
         atspi.key("alt+w")
-        events.wait_for("Reviewed's help follows it", lambda e: (
-            e["type"] == "object:property-change:accessible-description"
-            and e["name"] == "Reviewed" and (e["data"] or "").startswith("Ticked:")))
+        events.wait_for_each({
+            "Reviewed ticked": lambda e: (
+                e["type"] == "object:state-changed:checked" and e["name"] == "Reviewed"
+                and e["detail1"] == 1),
+            "the field says it": lambda e: (
+                e["type"] == "object:property-change:accessible-description"
+                and e["name"] == "Caption" and (e["data"] or "").startswith("Reviewed.")),
+        })
+        time.sleep(1.0)
+        assert not [e for e in events.since(mark) if e["role"] in ("menu", "menu item")
+                    and e["type"] == "object:state-changed:focused"], "a menu took focus"
         # (5) one caption event per arrival.
         atspi.key("ctrl+1")
         events.wait_for("back on the list", on_the_list)

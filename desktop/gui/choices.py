@@ -1,17 +1,18 @@
-"""Controls whose accessible description says their value or state, and says it again when
-it changes.
+"""Combo boxes whose accessible description says their value, and says it again when it
+changes.
 
 Orca speaks a description change of the focused control, but a closed combo box changed with
-the arrows told it nothing it would read: Qt reports the new value as a name change, and our
-combo boxes have a fixed accessible name (their label), so "Voice", "Read automatically" and
-the export dialog's "Files of type" were silent (issue 22, finding 2). A check box whose help
-begins "Off: …" read the same help when it was on. Here the description carries the current
-value or state first, then the help, and is set again on each change.
+the arrows told it nothing it would read: Qt reports the new value as a name change and a
+selection change, which Orca 43 did not speak for a closed Qt combo box, so "Voice", "Read
+automatically" and the export dialog's "Files of type" were silent (issue 22, finding 2).
+Here the description carries the current value, then the help, and is set again on each
+change. (Check boxes need none of this: Orca says "checked" itself; their help is written to
+be true either way.)
 """
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QAbstractButton, QComboBox
+from PySide6.QtWidgets import QComboBox
 
 
 def say_choice(combo: QComboBox, help_text: str = "") -> None:
@@ -26,13 +27,3 @@ def say_choice(combo: QComboBox, help_text: str = "") -> None:
 
     combo.currentIndexChanged.connect(update)
     combo.setAccessibleDescription(help_text)
-
-
-def say_state(box: QAbstractButton, on: str, off: str) -> None:
-    """``box``'s description is ``on`` while it is checked and ``off`` while it is not."""
-
-    def update(checked: bool) -> None:
-        box.setAccessibleDescription(on if checked else off)
-
-    box.toggled.connect(update)
-    update(box.isChecked())

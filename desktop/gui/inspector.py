@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.gui.attention_view import AttentionView, WordStrip
-from desktop.gui.choices import say_state
 from desktop.gui.photo_list import error_color, format_score
 from desktop.gui.photo_model import PhotoRecord, Status
 
@@ -112,10 +111,10 @@ class Inspector(QWidget):
         row.addWidget(self.score)
         self.reviewed = QCheckBox("Revie&wed", self)
         self.reviewed.setAccessibleName("Reviewed")
-        say_state(
-            self.reviewed,
-            on="Ticked: you have checked this caption, and Caption Again leaves it as it is.",
-            off="Tick when you have checked this caption; Caption Again then leaves it alone.",
+        # True whether it is ticked or not (screen readers say "checked" themselves); a help
+        # text per state was spoken again on every toggle.
+        self.reviewed.setAccessibleDescription(
+            "Ticked means you have checked this caption: Caption Again leaves it as it is."
         )
         row.addWidget(self.reviewed)
         row.addStretch(1)

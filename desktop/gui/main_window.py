@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 
 from desktop import settings as settings_store
 from desktop.gui import export
-from desktop.gui.alt_keys import AltReleaseGuard
+from desktop.gui.alt_keys import AltReleaseGuard, AltShortcutWatcher
 from desktop.gui.announcer import Announcer, StatusNotice
 from desktop.gui.choices import say_choice
 from desktop.gui.inspector import Inspector
@@ -205,6 +205,8 @@ class MainWindow(QMainWindow):
         self.statusBar().setAccessibleName("Status bar")
         self.announcer = Announcer(self.status_notice, self)
         self._alt_guard = AltReleaseGuard(self)
+        self._alt_watcher = AltShortcutWatcher(self._alt_guard, self)
+        app.installEventFilter(self._alt_watcher)
         self._menu_focus = MenuFocusGuard(self)
         app.installEventFilter(self._menu_focus)
 

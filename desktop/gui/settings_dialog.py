@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.gui.choices import say_choice, say_state
+from desktop.gui.choices import say_choice
 from desktop.settings import MAX_BEAM, MIN_BEAM, Settings
 from desktop.speech import Voice
 
@@ -150,12 +150,11 @@ class SettingsDialog(QDialog):
         self.with_screen_reader = QCheckBox("Also &while a screen reader is running", self)
         self.with_screen_reader.setChecked(settings.auto_read_with_screen_reader)
         self.with_screen_reader.setAccessibleName("Read automatically while a screen reader runs")
-        say_state(
-            self.with_screen_reader,
-            on="On: the app reads captions aloud even while a screen reader runs, so you may "
-            "hear them twice.",
-            off="Off: a screen reader already reads the photo you move to, so the app stays "
-            "quiet and nothing is said twice.",
+        # One text true in both states ("Off: …" was read while it was on); a screen reader
+        # says "checked" or "not checked" itself.
+        self.with_screen_reader.setAccessibleDescription(
+            "When ticked, captions are read aloud even while a screen reader runs, so you may "
+            "hear them twice; when not, the screen reader alone reads the photo you move to."
         )
         form.addRow("", self.with_screen_reader)
 
