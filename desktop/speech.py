@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections import deque
 from dataclasses import dataclass
@@ -168,6 +169,7 @@ class Speech(QObject):
         self._process: QProcess | None = None
         self._ssip: SsipClient | None = None
         self._message: int | None = None  # speech-dispatcher's id of the text being spoken
+        self._language = ssip.FALLBACK_LANGUAGE  # what speech-dispatcher was asked to speak
         self.backend = BACKEND_NONE
         self._choose(engine)
 
@@ -214,12 +216,16 @@ class Speech(QObject):
         return True
 
     def _try_speechd(self) -> bool:
+        # speech-dispatcher is the Linux/BSD speech service; elsewhere Qt's engines serve.
+        if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+            return False
         if ssip.socket_path() is None:
             return False
         client = SsipClient(self)
         try:
             client.open()
-            client.command(f"SET SELF LANGUAGE {ssip.speaking_language(client.voices())}")
+            self._language = ssip.speaking_language(client.voices())
+            client.command(f"SET SELF LANGUAGE {self._language}")
         except ssip.SsipError:
             client.close()
             client.deleteLater()
@@ -265,6 +271,14 @@ class Speech(QObject):
                 found = self._ssip.voices()
             except ssip.SsipError:
                 return []
+            # The user's language and English (the captions'), without espeak-ng's variants
+            # ("English (America)+Adam"): 8 voices to choose from, not 13,000.
+            languages = {self._language, ssip.FALLBACK_LANGUAGE}
+            found = [
+                v
+                for v in found
+                if "+" not in v.name and v.language.lower().split("-")[0] in languages
+            ]
             found.sort(key=lambda v: (not v.language.startswith("en"), v.name.lower()))
             return [Voice(id=v.name, name=f"{v.name} ({v.language})") for v in found]
         if self.backend == BACKEND_ESPEAK:

@@ -21,16 +21,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtNetwork import QLocalSocket
+from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal
 
-REPLY_MS = 2000  # a local daemon answers in milliseconds; this bounds a hung one
-CONNECT_MS = 1000
+REPLY_S = 2.0  # a local daemon answers in milliseconds; this bounds a hung one
+CONNECT_S = 1.0
 EVENT_BEGIN, EVENT_END, EVENT_CANCELLED = 701, 702, 703
 FALLBACK_LANGUAGE = "en"  # the captions are English
 
@@ -84,7 +84,10 @@ def speaking_language(voices: list[SynthesisVoice], env: Mapping[str, str] | Non
 class SsipClient(QObject):
     """One connection to speech-dispatcher. Commands are answered synchronously (the daemon
     is local); message events arrive through the event loop as ``begun``/``ended`` (ended:
-    finished or cancelled), with the message id."""
+    finished or cancelled), with the message id.
+
+    A plain socket watched by a QSocketNotifier, not QtNetwork: the frozen app leaves
+    QtNetwork's Python module out (build.spec), and this needs nothing more."""
 
     begun = Signal(int)
     ended = Signal(int)
@@ -92,14 +95,12 @@ class SsipClient(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._socket = QLocalSocket(self)
+        self._socket: socket.socket | None = None
+        self._notifier: QSocketNotifier | None = None
         self._buffer = b""
         self._lines: list[str] = []  # of the reply being read
         self._replies: list[tuple[int, list[str]]] = []
         self._events: list[tuple[int, int]] = []
-        self._in_command = False
-        self._socket.readyRead.connect(self._read)
-        self._socket.disconnected.connect(self._disconnected)
 
     # -- connecting ----------------------------------------------------------------------
     def open(self, client_name: str = "captioner") -> None:
@@ -108,32 +109,50 @@ class SsipClient(QObject):
         path = socket_path()
         if path is None:
             raise SsipError("SPEECHD_ADDRESS is not a unix_socket: address")
+        if not hasattr(socket, "AF_UNIX"):
+            raise SsipError("no local sockets on this system")
         if not self._connect(path) and not os.environ.get("SPEECHD_ADDRESS"):
             daemon = shutil.which("speech-dispatcher")
             if daemon is not None:
                 with contextlib.suppress(OSError, subprocess.SubprocessError):
                     subprocess.run([daemon, "--spawn"], capture_output=True, timeout=10)
                 self._connect(path)
-        if self._socket.state() != QLocalSocket.LocalSocketState.ConnectedState:
+        if self._socket is None:
             raise SsipError(f"speech-dispatcher is not listening at {path}")
+        self._notifier = QSocketNotifier(self._socket.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._readable)
         user = os.environ.get("USER") or "user"
         self.command(f"SET SELF CLIENT_NAME {user}:{client_name}:main")
         self.command("SET SELF NOTIFICATION ALL on")
 
-    def _disconnected(self) -> None:
-        self.lost.emit("speech-dispatcher went away")
-
     def _connect(self, path: Path) -> bool:
-        self._socket.connectToServer(str(path))
-        return self._socket.waitForConnected(CONNECT_MS)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(CONNECT_S)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            sock.close()
+            return False
+        sock.settimeout(REPLY_S)
+        self._socket = sock
+        return True
 
     def close(self) -> None:
         """Leave politely; speech-dispatcher drops this client's messages, no one else's."""
         self.blockSignals(True)  # going away on purpose is not "lost"
-        if self._socket.state() == QLocalSocket.LocalSocketState.ConnectedState:
+        if self._socket is not None:
             with contextlib.suppress(SsipError):
                 self.command("QUIT")
-            self._socket.disconnectFromServer()
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
+            self._notifier.deleteLater()
+            self._notifier = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     # -- commands --------------------------------------------------------------------------
     def command(self, line: str) -> list[str]:
@@ -165,30 +184,50 @@ class SsipClient(QObject):
         return found
 
     def _exchange(self, data: bytes, what: str) -> list[str]:
-        if self._socket.state() != QLocalSocket.LocalSocketState.ConnectedState:
+        sock = self._socket
+        if sock is None:
             raise SsipError("not connected to speech-dispatcher")
-        self._in_command = True
         try:
-            self._socket.write(data)
-            self._socket.flush()
+            sock.sendall(data)
             while not self._replies:
-                # Read here, not only from readyRead: Qt does not emit it while a wait runs.
-                ready = self._socket.waitForReadyRead(REPLY_MS)
-                self._read()
-                if not ready and not self._replies:
-                    raise SsipError(f"speech-dispatcher did not answer {what!r}")
-            code, texts = self._replies.pop(0)
-        finally:
-            self._in_command = False
+                chunk = sock.recv(4096)  # blocking, up to REPLY_S
+                if not chunk:
+                    raise OSError("the connection closed")
+                self._parse(chunk)
+        except OSError as exc:  # socket.timeout is one
+            self._lose(f"speech-dispatcher did not answer {what!r}: {exc}")
+            raise SsipError(f"speech-dispatcher did not answer {what!r}: {exc}") from exc
+        code, texts = self._replies.pop(0)
         if self._events:
             QTimer.singleShot(0, self._dispatch)  # never re-enter a caller mid-command
         if not 200 <= code < 300:
             raise SsipError(f"speech-dispatcher refused {what!r}: {code} {' '.join(texts)}")
         return texts
 
+    def _lose(self, why: str) -> None:
+        self._drop()
+        self.lost.emit(why)
+
     # -- reading -----------------------------------------------------------------------------
-    def _read(self) -> None:
-        self._buffer += bytes(self._socket.readAll().data())
+    def _readable(self) -> None:
+        """Events between commands (the notifier says there is something to read)."""
+        if self._socket is None:
+            return
+        try:
+            chunk = self._socket.recv(4096, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._lose(f"speech-dispatcher went away: {exc}")
+            return
+        if not chunk:
+            self._lose("speech-dispatcher went away")
+            return
+        self._parse(chunk)
+        self._dispatch()
+
+    def _parse(self, chunk: bytes) -> None:
+        self._buffer += chunk
         while b"\r\n" in self._buffer:
             raw, self._buffer = self._buffer.split(b"\r\n", 1)
             line = raw.decode("utf-8", "replace")
@@ -202,8 +241,6 @@ class SsipClient(QObject):
                         self._events.append((code, int(texts[0])))
                 else:
                     self._replies.append((code, texts))
-        if self._events and not self._in_command:
-            self._dispatch()
 
     def _dispatch(self) -> None:
         events, self._events = self._events, []

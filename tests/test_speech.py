@@ -208,7 +208,10 @@ def test_default_voice_is_the_users_language_or_english(app: QCoreApplication, s
     assert reader.available
     languages = [c for c in speechd.commands if c.startswith("SET SELF LANGUAGE")]
     assert languages == [f"SET SELF LANGUAGE {language}"]
-    assert reader.voices()[0].name.startswith("English")
+    voices = reader.voices()  # the user's language and English, nothing unrelated
+    assert voices[0].name.startswith("English")
+    assert not any("Bishnupriya" in v.name for v in voices)
+    assert any("German" in v.name for v in voices) == (language == "de")
     reader.close()
 
 
