@@ -1,8 +1,10 @@
 """Read captions aloud: the platform's speech engine through QtTextToSpeech, espeak-ng otherwise.
 
-``Speech`` is what the GUI uses. It picks the first QtTextToSpeech engine that initialises
-(SAPI / WinRT on Windows, AVFoundation on macOS, speech-dispatcher on Linux) and falls back to
-an ``espeak-ng`` subprocess when there is none, so reading aloud works on a bare Linux box too.
+``Speech`` is what the GUI uses. On Linux it talks to speech-dispatcher itself
+(``desktop.ssip``: Qt's speech-dispatcher engine cancels every client's speech, the screen
+reader's too, whenever it stops its own). Elsewhere it picks the first QtTextToSpeech engine
+that initialises (SAPI / WinRT on Windows, AVFoundation on macOS), and it falls back to an
+``espeak-ng`` subprocess when there is none, so reading aloud works on a bare Linux box too.
 Qt's ``mock`` engine (shipped for Qt's own tests) is never picked automatically.
 
 ``synthesize_to_wav`` writes a caption to a WAV file with ``espeak-ng -w``; it needs no Qt.
@@ -15,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections import deque
 from dataclasses import dataclass
@@ -22,14 +25,19 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
+from desktop import ssip
+from desktop.ssip import SsipClient
+
 ESPEAK = "espeak-ng"
 NORMAL_WPM = 175  # espeak-ng's own default speed
 MIN_WPM, MAX_WPM = 80, 450
 BACKEND_ESPEAK = "espeak-ng"
 BACKEND_NONE = "none"
+BACKEND_SPEECHD = "speech-dispatcher"
 QT_PREFIX = "qt:"
-# Engines that make no sound: Qt ships "mock" for its own tests.
-_SILENT_QT_ENGINES = frozenset({"mock"})
+# Never picked automatically: "mock" makes no sound (Qt ships it for its own tests);
+# "speechd" sends CANCEL ALL, silencing the screen reader (BACKEND_SPEECHD replaces it).
+_UNPICKED_QT_ENGINES = frozenset({"mock", "speechd"})
 
 
 class SpeechError(Exception):
@@ -159,14 +167,19 @@ class Speech(QObject):
         self.problem: str | None = None  # why no engine is available, for the status bar
         self._tts = None
         self._process: QProcess | None = None
+        self._ssip: SsipClient | None = None
+        self._message: int | None = None  # speech-dispatcher's id of the text being spoken
+        self._language = ssip.FALLBACK_LANGUAGE  # what speech-dispatcher was asked to speak
         self.backend = BACKEND_NONE
         self._choose(engine)
 
     # -- choosing an engine -------------------------------------------------------------
     def _choose(self, engine: str | None) -> None:
         if engine is None:
+            if self._try_speechd():
+                return
             for name in qt_engines():
-                if name not in _SILENT_QT_ENGINES and self._try_qt(name):
+                if name not in _UNPICKED_QT_ENGINES and self._try_qt(name):
                     return
             if self._try_espeak():
                 return
@@ -174,6 +187,9 @@ class Speech(QObject):
                 "No speech engine found: install speech-dispatcher or espeak-ng to read "
                 "captions aloud"
             )
+        elif engine == BACKEND_SPEECHD:
+            if not self._try_speechd():
+                self.problem = "speech-dispatcher is not running"
         elif engine == BACKEND_ESPEAK:
             if not self._try_espeak():
                 self.problem = f"{ESPEAK} is not installed"
@@ -197,6 +213,28 @@ class Speech(QObject):
         tts.stateChanged.connect(self._qt_state_changed)
         tts.errorOccurred.connect(lambda _reason, message: self._fail(message))
         self._apply_qt_settings()
+        return True
+
+    def _try_speechd(self) -> bool:
+        # speech-dispatcher is the Linux/BSD speech service; elsewhere Qt's engines serve.
+        if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+            return False
+        if ssip.socket_path() is None:
+            return False
+        client = SsipClient(self)
+        try:
+            client.open()
+            self._language = ssip.speaking_language(client.voices())
+            client.command(f"SET SELF LANGUAGE {self._language}")
+        except ssip.SsipError:
+            client.close()
+            client.deleteLater()
+            return False
+        self._ssip = client
+        self.backend = BACKEND_SPEECHD
+        client.ended.connect(self._speechd_ended)
+        client.lost.connect(self._fail)
+        self._apply_speechd_settings()
         return True
 
     def _try_espeak(self) -> bool:
@@ -228,6 +266,21 @@ class Speech(QObject):
                 Voice(id=v.name(), name=f"{v.name()} ({v.locale().nativeLanguageName()})")
                 for v in self._tts.availableVoices()
             ]
+        if self._ssip is not None:
+            try:
+                found = self._ssip.voices()
+            except ssip.SsipError:
+                return []
+            # The user's language and English (the captions'), without espeak-ng's variants
+            # ("English (America)+Adam"): 8 voices to choose from, not 13,000.
+            languages = {self._language, ssip.FALLBACK_LANGUAGE}
+            found = [
+                v
+                for v in found
+                if "+" not in v.name and v.language.lower().split("-")[0] in languages
+            ]
+            found.sort(key=lambda v: (not v.language.startswith("en"), v.name.lower()))
+            return [Voice(id=v.name, name=f"{v.name} ({v.language})") for v in found]
         if self.backend == BACKEND_ESPEAK:
             return espeak_voices()
         return []
@@ -235,10 +288,18 @@ class Speech(QObject):
     def set_voice(self, voice: str) -> None:
         self._voice = voice
         self._apply_qt_settings()
+        self._apply_speechd_settings()
 
     def set_rate(self, rate: float) -> None:
         self._rate = min(1.0, max(-1.0, float(rate)))
         self._apply_qt_settings()
+        self._apply_speechd_settings()
+
+    def close(self) -> None:
+        """Stop this reader's own speech and let the engine go (on quitting)."""
+        self.stop()
+        if self._ssip is not None:
+            self._ssip.close()
 
     def say(self, text: str, *, queue: bool = False) -> bool:
         """Start speaking ``text`` (interrupting, or after the current text with ``queue``).
@@ -273,6 +334,11 @@ class Speech(QObject):
         self.started.emit(text)
         if self._tts is not None:
             self._tts.say(text)
+        elif self._ssip is not None:
+            try:
+                self._message = self._ssip.speak(text)
+            except ssip.SsipError as exc:
+                self._fail(str(exc))
         else:
             self._start_espeak(text)
 
@@ -282,6 +348,10 @@ class Speech(QObject):
             # Disconnect-free: a Ready state while not speaking is ignored in the handler.
             self._speaking = False
             self._tts.stop()
+        if self._ssip is not None and self._message is not None:
+            self._message = None  # its "cancelled" event, when it comes, is for no one
+            with contextlib.suppress(ssip.SsipError):
+                self._ssip.cancel_own()
         if self._process is not None:
             process, self._process = self._process, None
             process.finished.disconnect()
@@ -327,6 +397,19 @@ class Speech(QObject):
 
         if state == QTextToSpeech.State.Ready and self._speaking:
             self._next_or_finish()
+
+    def _speechd_ended(self, message: int) -> None:
+        if message == self._message and self._speaking:
+            self._message = None
+            self._next_or_finish()
+
+    def _apply_speechd_settings(self) -> None:
+        if self._ssip is None:
+            return
+        with contextlib.suppress(ssip.SsipError):
+            self._ssip.command(f"SET SELF RATE {round(self._rate * 100)}")
+            if self._voice:
+                self._ssip.command(f"SET SELF SYNTHESIS_VOICE {self._voice}")
 
     def _apply_qt_settings(self) -> None:
         if self._tts is None:

@@ -14,6 +14,7 @@ import pyatspi
 EVENTS = [
     "object:state-changed:focused",
     "object:state-changed:showing",
+    "object:state-changed:checked",
     "object:property-change:accessible-name",
     "object:property-change:accessible-description",
     "object:value-changed",

@@ -210,7 +210,9 @@ def test_keyboard_only_flow(make_window, photo_folder: Path) -> None:
     # The user's words are never marked unsure; what the classifier sees still follows.
     edited = "Two cups on a wooden table. I see: cat."
     assert record.spoken == edited
-    assert window.model.index(1).data(Qt.ItemDataRole.AccessibleDescriptionRole) == edited
+    # ... and a screen reader hears that they are the user's (issue 22).
+    assert window.model.index(1).data(Qt.ItemDataRole.AccessibleDescriptionRole) == (
+        f"{edited} Edited by you, reviewed.")
 
     # The read-aloud shortcut speaks the (edited) caption of the selected photo.
     if not window.speech.available:

@@ -278,3 +278,162 @@ def test_screen_reader_running_follows_the_atspi_bus(atspi: Session) -> None:
     assert running() == "False"
     set_enabled(True)  # what Orca does when it starts
     assert running() == "True"
+
+
+def start_app(atspi: Session, tmp_path: Path, folder: Path, model: Path,
+              **env: str) -> tuple[subprocess.Popen, Events, Path]:
+    """The listener, then the app on ``folder``; returns the app, its events, its log."""
+    log = tmp_path / "events.jsonl"
+    listener = atspi.start([SYSTEM_PYTHON, str(REPO / "tests" / "atspi_listener.py"),
+                            "captioner", str(log)])
+    deadline = time.monotonic() + DEADLINE_S
+    while "ready" not in (log.read_text() if log.exists() else ""):
+        assert listener.poll() is None and time.monotonic() < deadline, "listener did not start"
+        time.sleep(0.05)
+    time.sleep(0.5)  # the registry hands the subscriptions to applications as they start
+    atspi.env.update(QT_QPA_PLATFORM="xcb", QT_LINUX_ACCESSIBILITY_ALWAYS_ON="1",
+                     QT_ACCESSIBILITY="1", PYTHONPATH=str(REPO), **env)
+    app_log = tmp_path / "app.log"
+    app = atspi.start([sys.executable, "-X", "faulthandler", "-m", "desktop.cli", "gui",
+                       str(folder), "--model", str(model)],
+                      cwd=REPO, stdout=subprocess.DEVNULL, stderr=app_log.open("w"))
+    return app, Events(log), app_log
+
+
+def settled(events: Events, seconds: float = 1.5) -> list[dict]:
+    """The events of the last step and whatever follows within ``seconds``."""
+    start = events.seen
+    time.sleep(seconds)
+    found = events.since(start)
+    events.seen = start + len(found)
+    return found
+
+
+def on_the_list(event: dict) -> bool:
+    """The photo list or one of its items has the focus (which one Qt reports depends on
+    where the focus came from)."""
+    return (event["type"] == "object:state-changed:focused" and event["detail1"] == 1
+            and event["role"] in ("list", "list item"))
+
+
+def last_focus(found: list[dict]) -> dict | None:
+    gained = [e for e in found if e["type"] == "object:state-changed:focused" and e["detail1"]]
+    return gained[-1] if gained else None
+
+
+@pytest.mark.slow
+def test_menus_choices_states_and_confirmations_on_the_bus(
+        atspi: Session, tmp_path: Path, samples: list[Path], default_model_dir: Path) -> None:
+    """Issue 22: F10 menus keep the focus in the open menu, a combo box's new value and the
+    Reviewed box's state reach the bus, one caption event per arrival, the export
+    confirmation comes before the window's re-read, and the app's speech never sends
+    speech-dispatcher a CANCEL that is not its own."""
+    from tests import fake_speechd
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in samples:
+        shutil.copy(photo, folder / photo.name)
+    daemon = fake_speechd.start(tmp_path)
+    app, events, app_log = start_app(atspi, tmp_path, folder, default_model_dir,
+                                     SPEECHD_ADDRESS=daemon.address)
+    names = sorted(p.name for p in samples)
+    try:
+        wait_until_done(events)
+        subprocess.run(["xdotool", "search", "--sync", "--name", "Captioner", "windowfocus"],
+                       env=atspi.env, check=True, timeout=30, capture_output=True)
+        atspi.key("ctrl+1", "Down")
+        events.wait_for(f"focus on {names[1]}", focused("list item", names[1]))
+        # (1) F10, Down, Right, Left: the focus stays in the menus, nothing re-announced.
+        atspi.key("F10")
+        events.wait_for("File focused", focused("menu item", "File"))
+        atspi.key("Down")
+        events.wait_for("Open Folder… focused", focused("menu item", "Open Folder\u2026"))
+        for key, menu_item in (("Right", "Copy Caption"), ("Right", "Caption Again"),
+                               ("Left", "Copy Caption")):
+            atspi.key(key)
+            found = settled(events)
+            focus = last_focus(found)
+            assert focus is not None and focus["role"] == "menu item", (key, found)
+            assert focus["name"] == menu_item, (key, found)
+            assert not [e for e in found if e["role"] == "notification"], found
+        atspi.key("Escape")  # the menu closes; its title keeps the focus
+        events.wait_for("Edit focused", focused("menu item", "Edit"))
+        atspi.key("Escape")
+        events.wait_for("back on the list", focused("list", "Photos"))
+        # (4) Alt+W ticks Reviewed, the caption field says so, and no menu opens.
+        mark = events.seen
+        atspi.key("alt+w")
+        events.wait_for_each({
+            "Reviewed ticked": lambda e: (
+                e["type"] == "object:state-changed:checked" and e["name"] == "Reviewed"
+                and e["detail1"] == 1),
+            "the field says it": lambda e: (
+                e["type"] == "object:property-change:accessible-description"
+                and e["name"] == "Caption" and (e["data"] or "").startswith("Reviewed.")),
+        })
+        time.sleep(1.0)
+        assert not [e for e in events.since(mark) if e["role"] in ("menu", "menu item")
+                    and e["type"] == "object:state-changed:focused"], "a menu took focus"
+        # (5) one caption event per arrival.
+        atspi.key("ctrl+1")
+        events.wait_for("back on the list", on_the_list)
+        mark = events.seen
+        atspi.key("F9")
+        events.wait_for("Done notification", notification("Done: 4 captioned"))
+        time.sleep(3.0)  # a told caption waits until the reader has surely read the item
+        told = [e for e in events.since(mark)
+                if e["type"] == "object:property-change:accessible-description"
+                and e["role"] == "list item"]
+        assert len(told) <= 1, told
+        # (2) a combo box's new value: Settings, Alt+V (Voice), Down.
+        atspi.key("ctrl+comma")
+        events.wait_for("Settings open", lambda e: e["type"] == "window:activate"
+                        and e["name"] == "Settings")
+        atspi.key("alt+v")
+        events.wait_for("Voice focused", lambda e: e["type"] == "object:state-changed:focused"
+                        and e["detail1"] == 1 and e["role"] == "combo box")
+        atspi.key("Down")
+        changed = events.wait_for("the new voice said", lambda e: (
+            e["type"] == "object:property-change:accessible-description"
+            and e["role"] == "combo box" and (e["data"] or "").startswith("English")))
+        assert "voice of speech-dispatcher" in changed["data"]
+        atspi.key("Escape")
+        events.wait_for("Settings closed", lambda e: e["type"] == "object:state-changed:showing"
+                        and e["detail1"] == 0 and e["name"] == "Reading aloud")
+        time.sleep(0.5)
+        # (No window manager here gives the window the focus back: xdotool does.)
+        subprocess.run(["xdotool", "search", "--sync", "--name", "Captioner", "windowfocus"],
+                       env=atspi.env, check=True, timeout=30, capture_output=True)
+        # (6) the export confirmation comes before the window is read again.
+        atspi.key("ctrl+e")
+        events.wait_for("export dialog", lambda e: e["type"] == "window:activate"
+                        and e["name"] == "Export captions")
+        mark = events.seen
+        atspi.key("Return")
+        events.wait_for("the export confirmed", notification("Exported 4 captions to"))
+        time.sleep(1.0)
+        after = events.since(mark)
+        said = [i for i, e in enumerate(after) if e["role"] == "notification"
+                and e["type"] == "object:state-changed:showing"
+                and e["name"].startswith("Exported 4 captions to photos-captions.csv")]
+        back = [i for i, e in enumerate(after) if e["type"] == "window:activate"
+                and e["name"] != "Export captions"]
+        assert said and (not back or said[0] < back[0]), after
+        # (7) F5, Shift+F5, quit: the app cancels only its own speech.
+        subprocess.run(["xdotool", "search", "--sync", "--name", "Captioner", "windowfocus"],
+                       env=atspi.env, check=True, timeout=30, capture_output=True)
+        atspi.key("F5")
+        time.sleep(0.3)
+        atspi.key("shift+F5", "ctrl+q")
+        assert app.wait(timeout=DEADLINE_S) == 0
+        commands = daemon.commands
+        assert any(c == "SPEAK" for c in commands), commands
+        assert {c for c in commands if c.upper().startswith("CANCEL")} <= {"CANCEL SELF"}
+        assert "SET SELF LANGUAGE en" in commands  # the session's locale is C or English
+    finally:
+        if app.poll() is None:
+            app.terminate()
+        app.wait(timeout=30)
+        daemon.close()
+        print(app_log.read_text(errors="replace")[-5000:], file=sys.stderr)

@@ -155,3 +155,68 @@ def test_automatic_choice_never_picks_the_silent_mock(app: QCoreApplication) -> 
     assert reader.backend != "qt:mock"
     if not reader.available:
         assert reader.problem
+
+
+# -- speech-dispatcher (issue 22, finding 7) ---------------------------------------------------
+@pytest.fixture()
+def speechd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from tests import fake_speechd
+
+    daemon = fake_speechd.start(tmp_path)
+    monkeypatch.setenv("SPEECHD_ADDRESS", daemon.address)
+    yield daemon
+    daemon.close()
+
+
+def test_speech_dispatcher_cancels_only_its_own_speech(app: QCoreApplication, speechd,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """F5 and quitting used to send CANCEL ALL (Qt's engine), which also stopped Orca."""
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    reader = Speech()  # chosen automatically, as the app does
+    rec = Recorder(reader)
+    assert reader.backend == speech.BACKEND_SPEECHD
+    assert reader.say("First caption.")
+    assert reader.say("Second caption.")  # F5 again: interrupts our own text
+    reader.say("Third caption.", queue=True)
+    assert wait_for(lambda: rec.finished == 1)
+    assert rec.started == ["First caption.", "Second caption.", "Third caption."]
+    reader.say("Fourth caption.")
+    reader.stop()  # Shift+F5
+    reader.close()  # quitting
+    assert wait_for(lambda: "QUIT" in speechd.commands)
+    cancels = [c for c in speechd.commands if c.upper().startswith("CANCEL")]
+    assert cancels and set(cancels) == {"CANCEL SELF"}, speechd.commands
+    assert "SET SELF LANGUAGE en" in speechd.commands
+
+
+@pytest.mark.parametrize(("env", "language"), [
+    ({"LANG": "C"}, "en"), ({"LC_ALL": "POSIX"}, "en"), ({}, "en"),
+    ({"LANG": "de_DE.UTF-8"}, "de"), ({"LANG": "sw_KE.UTF-8"}, "en"),  # no Swahili voice
+    ({"LC_ALL": "C", "LANG": "de_DE.UTF-8"}, "en"),
+])
+def test_default_voice_is_the_users_language_or_english(app: QCoreApplication, speechd,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        env: dict, language: str) -> None:
+    """Under the C locale Qt asked for language "c" and got "Bishnupriya Manipuri"."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reader = Speech(engine=speech.BACKEND_SPEECHD)
+    assert reader.available
+    languages = [c for c in speechd.commands if c.startswith("SET SELF LANGUAGE")]
+    assert languages == [f"SET SELF LANGUAGE {language}"]
+    voices = reader.voices()  # the user's language and English, nothing unrelated
+    assert voices[0].name.startswith("English")
+    assert not any("Bishnupriya" in v.name for v in voices)
+    assert any("German" in v.name for v in voices) == (language == "de")
+    reader.close()
+
+
+def test_no_speech_dispatcher_falls_back(app: QCoreApplication, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPEECHD_ADDRESS", f"unix_socket:{tmp_path / 'nobody-here.sock'}")
+    reader = Speech()
+    assert reader.backend not in (speech.BACKEND_SPEECHD, "qt:speechd", "qt:mock")

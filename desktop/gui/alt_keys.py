@@ -1,4 +1,5 @@
-"""Alt+Down / Alt+Up must not open the File menu.
+"""Alt+Down / Alt+Up, and the Alt+letter mnemonics (Alt+W: Reviewed), must not open the
+File menu.
 
 Qt's menu bar opens its first menu when Alt is pressed and released alone. It decides that
 from the key events it sees, but the arrow of Alt+Down is taken by the shortcut and never
@@ -12,7 +13,7 @@ released (the one the screen reader has seen, with AT-SPI).
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QAccessible, QKeyEvent
+from PySide6.QtGui import QAccessible, QKeyEvent, QShortcutEvent
 from PySide6.QtWidgets import QApplication
 
 _ALT_KEYS = (Qt.Key.Key_Alt, Qt.Key.Key_Meta)
@@ -59,3 +60,23 @@ class AltReleaseGuard(QObject):
     def _disarm(self) -> None:
         self._armed = False
         QApplication.instance().removeEventFilter(self)
+
+
+class AltShortcutWatcher(QObject):
+    """Arms ``guard`` after every shortcut that holds Alt, mnemonics included: under Orca,
+    Alt+W ticked Reviewed and then the Alt's release opened the File menu (issue 22).
+    Install on the application; it only looks."""
+
+    def __init__(self, guard: AltReleaseGuard, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._guard = guard
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Shortcut and isinstance(event, QShortcutEvent):
+            sequence = event.key()
+            if (
+                sequence.count()
+                and sequence[0].keyboardModifiers() & Qt.KeyboardModifier.AltModifier
+            ):
+                self._guard.shortcut_used()
+        return False

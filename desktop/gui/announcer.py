@@ -157,14 +157,26 @@ class Announcer(QObject):
         if pending:
             self.sent.emit()
 
-    def tell_item(self, view: QWidget, child: int) -> None:
+    def tell_item(
+        self,
+        view: QWidget,
+        child: int,
+        *,
+        unread: Callable[[], bool] = lambda: True,
+        told: Callable[[], None] = lambda: None,
+    ) -> None:
         """``view``'s item ``child`` has new text: its description changed (screen readers
-        speak that for the focused item)."""
+        speak that for the focused item). Sent only if ``unread()`` still holds then: a
+        screen reader that fetched the new text already (it reads the focused item when it
+        gets round to it, the caption had arrived by then) would say it a second time."""
 
         def send() -> None:
+            if not unread():
+                return
             event = QAccessibleEvent(view, QAccessible.Event.DescriptionChanged)
             event.setChild(child)
             QAccessible.updateAccessibility(event)
+            told()
 
         self._later("item", send)
 

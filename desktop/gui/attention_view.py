@@ -226,9 +226,13 @@ class AttentionView(QWidget):
 
 
 class WordStrip(QWidget):
-    """One toggle button per word, plus "Photo" for no heat map, wrapped onto lines.
+    """One button per word, plus "Photo" for no heat map, wrapped onto lines.
 
-    Only the checked button is in the Tab order ("roving tab stop"); arrow keys move along.
+    Only the current button is in the Tab order ("roving tab stop"); arrow keys move along,
+    and the focus goes with the current word. The buttons are plain push buttons, not
+    toggles: as check boxes Orca read "check box not checked" before every word, when what
+    matters is the word and where the model looked. The current one is drawn highlighted
+    (the ``current`` property; see ``theme.chip_style``).
     Each button's description (its tooltip) says where the model looked for that word.
     Buttons are reused from photo to photo and change only where the word does: rebuilding
     them sent ~60 accessibility events per photo, a flood in which Orca dropped the
@@ -249,7 +253,7 @@ class WordStrip(QWidget):
         self._label = QLabel("Heat map:", self)
         self._flow.addWidget(self._label)
         self._group = QButtonGroup(self)
-        self._group.setExclusive(True)
+        self._group.setExclusive(False)  # ids for clicks only: nothing is checked
         self._group.idClicked.connect(self._clicked)
         self._buttons: list[QPushButton] = []  # [Photo, word 1, word 2, ...], some hidden
         self._add_button("Photo", -1)
@@ -262,8 +266,8 @@ class WordStrip(QWidget):
 
     def _add_button(self, label: str, index: int) -> QPushButton:
         button = QPushButton(label, self)
-        button.setCheckable(True)
         button.setObjectName("wordChip")
+        button.setProperty("current", False)
         button.installEventFilter(self)
         self._group.addButton(button, index)
         self._flow.addWidget(button)
@@ -337,11 +341,13 @@ class WordStrip(QWidget):
 
     def _sync(self) -> None:
         for i, button in enumerate(self._buttons):
-            checked = i - 1 == self._current
-            if button.isChecked() != checked:
-                button.setChecked(checked)
+            current = i - 1 == self._current
+            if button.property("current") != current:
+                button.setProperty("current", current)
+                button.style().unpolish(button)  # the style sheet's [current="true"]
+                button.style().polish(button)
             button.setFocusPolicy(
-                Qt.FocusPolicy.StrongFocus if checked else Qt.FocusPolicy.ClickFocus
+                Qt.FocusPolicy.StrongFocus if current else Qt.FocusPolicy.ClickFocus
             )
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:

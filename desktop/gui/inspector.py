@@ -42,6 +42,12 @@ class CaptionEdit(QPlainTextEdit):
             + 4
         )
 
+    focus_left = Signal()
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self.focus_left.emit()
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
             event.ignore()  # let the window's default handling (none) take it
@@ -89,10 +95,7 @@ class Inspector(QWidget):
         layout.addWidget(self.caption_label)
         self.caption = CaptionEdit(self)
         self.caption.setAccessibleName("Caption")
-        self.caption.setAccessibleDescription(
-            "The caption of the selected photo. Edit it to correct it; an edited caption is "
-            "kept and marked as reviewed."
-        )
+        self._describe_caption(None)
         self.caption.setPlaceholderText("No caption yet")
         self.caption_label.setBuddy(self.caption)
         layout.addWidget(self.caption)
@@ -109,7 +112,11 @@ class Inspector(QWidget):
         row.addWidget(self.score)
         self.reviewed = QCheckBox("Revie&wed", self)
         self.reviewed.setAccessibleName("Reviewed")
-        self.reviewed.setAccessibleDescription("Tick when you have checked this caption.")
+        # True whether it is ticked or not (screen readers say "checked" themselves); a help
+        # text per state was spoken again on every toggle.
+        self.reviewed.setAccessibleDescription(
+            "Ticked means you have checked this caption: Caption Again leaves it as it is."
+        )
         row.addWidget(self.reviewed)
         row.addStretch(1)
         self.speak_button = QPushButton("&Read aloud", self)
@@ -139,6 +146,7 @@ class Inspector(QWidget):
         layout.addWidget(self.error)
 
         self.caption.textChanged.connect(self._text_changed)
+        self.caption.focus_left.connect(lambda: self._describe_caption(self._record))
         self.reviewed.toggled.connect(self.reviewed_toggled)
         self.speak_button.clicked.connect(self.speak_requested)
         self.copy_button.clicked.connect(self.copy_requested)
@@ -197,6 +205,11 @@ class Inspector(QWidget):
         if not (same_photo and self.caption.hasFocus()):
             # Never rewrite the text under the user's cursor.
             self._set_caption(record.caption, editable=record.status is not Status.PENDING)
+        if same_photo or not self.caption.hasFocus():
+            self._describe_caption(record)
+        # else: Alt+Up/Down from the field; the window announces the new photo with its
+        # state, and the field's description follows once the focus leaves (spoken now it
+        # said the same twice).
         if result is not None:
             timings = getattr(result, "timings", None)
             ms = f" \u00b7 {timings.total_ms:.0f} ms" if timings is not None else ""
@@ -224,6 +237,20 @@ class Inspector(QWidget):
         else:
             self._set_error("")
         self._set_actions(bool(record.caption.strip()))
+
+    def _describe_caption(self, record: PhotoRecord | None) -> None:
+        """The field's description says what its text alone does not: that the model is not
+        sure of it (Ctrl+3 read an unsure caption as a plain fact), that it is the user's own
+        words, that it was reviewed. Set only when it changes: each change is spoken."""
+        bits = []
+        if record is not None and record.unsure:
+            bits.append("Not sure: the model may not have named what is in the photo.")
+        if record is not None and record.state_words:
+            bits.append(record.state_words)
+        bits.append("Edit the caption to correct it; your caption is kept and marked reviewed.")
+        text = " ".join(bits)
+        if self.caption.accessibleDescription() != text:
+            self.caption.setAccessibleDescription(text)
 
     def _set_caption(self, text: str, *, editable: bool) -> None:
         self.caption.blockSignals(True)

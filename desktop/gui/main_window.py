@@ -8,11 +8,12 @@ window (message bar, error row, status bar) and announced to screen readers; non
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -25,6 +26,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -42,18 +44,21 @@ from PySide6.QtWidgets import (
 
 from desktop import settings as settings_store
 from desktop.gui import export
-from desktop.gui.alt_keys import AltReleaseGuard
+from desktop.gui.alt_keys import AltReleaseGuard, AltShortcutWatcher
 from desktop.gui.announcer import Announcer, StatusNotice
+from desktop.gui.choices import say_choice
 from desktop.gui.inspector import Inspector
 from desktop.gui.library_link import LibraryLink, bundle_id
+from desktop.gui.menu_focus import MenuFocusGuard
 from desktop.gui.photo_list import PhotoListView, error_color
 from desktop.gui.photo_model import PhotoListModel, Status
 from desktop.gui.screen_reader import screen_reader_running
 from desktop.gui.search import install_search
 from desktop.gui.settings_dialog import AUTO_READ_LABELS, SettingsDialog
+from desktop.gui.shortcuts import ShortcutsDialog, key_sequences
 from desktop.gui.theme import Theme
 from desktop.gui.thumbnails import ThumbnailLoader
-from desktop.gui.worker import CaptionWorker, ModelSpec
+from desktop.gui.worker import CaptionWorker, ModelSpec, model_words
 from desktop.paths import default_model_dir
 from desktop.settings import Settings
 from desktop.speech import Speech
@@ -61,25 +66,9 @@ from desktop.walk import display_path, find_photos
 
 # Exit codes of a scripted run (--exit-when-done), as ``captioner caption``.
 EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE = 0, 1, 2
-
-SHORTCUT_HELP = [
-    ("Ctrl+O", "Open a folder of photos"),
-    ("Ctrl+Shift+O", "Open photos"),
-    ("F9", "Caption again (all photos not marked reviewed)"),
-    ("Esc", "Cancel captioning (keeps the captions done so far)"),
-    ("Ctrl+E", "Export captions (CSV, JSON, text)"),
-    ("Ctrl+Shift+X", "Write XMP sidecars beside the photos"),
-    ("Ctrl+Shift+C", "Copy the caption"),
-    ("F5 or Ctrl+R", "Read the caption aloud"),
-    ("Shift+F5 or Ctrl+Shift+R", "Stop reading"),
-    ("Ctrl+1 / Ctrl+2 / Ctrl+3", "Go to the photo list / the photo / the caption"),
-    ("Alt+Down / Alt+Up", "Next / previous photo, from anywhere"),
-    ("Left / Right (photo or words)", "Step through the words' heat maps; Home: plain photo"),
-    ("F8", "Say the status again (progress, the last message)"),
-    ("F10", "Go to the menu bar"),
-    ("Ctrl+Shift+H", "High-contrast colours on or off"),
-    ("Ctrl+,", "Settings"),
-]
+PROGRESS_MS = 500  # the progress bar (and what it tells screen readers) at most this often
+LOADING_SAY_MS = 1500  # "Loading the model." only when it takes longer than this
+FOCUS_SETTLE_S = 2.5  # a screen reader has read a newly focused item by then
 
 
 class MessageBar(QFrame):
@@ -143,6 +132,8 @@ class MainWindow(QMainWindow):
         self._exit_when_done = exit_when_done
         self._model_failed = False
         self.library = LibraryLink(lambda text: self.report(text))  # every edit kept at once
+        self._settings_changed = False  # model or beam width changed: F9 redoes every photo
+        self._focused_at = 0.0  # when the current photo or the window last got the focus
         self.exit_code = EXIT_OK
         self.screenshot_saved: Path | None = None
         app = QApplication.instance()
@@ -207,11 +198,20 @@ class MainWindow(QMainWindow):
         job_row.addWidget(self.cancel_button)
         job_row.addStretch(1)
         outer.addLayout(job_row)
+        self._done_of = (0, 0)  # the run's progress, as last reported by the worker
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(PROGRESS_MS)
+        self._progress_timer.timeout.connect(self._show_progress)
         self.status_notice = StatusNotice(self)
         self.statusBar().addWidget(self.status_notice, 1)
         self.statusBar().setAccessibleName("Status bar")
         self.announcer = Announcer(self.status_notice, self)
         self._alt_guard = AltReleaseGuard(self)
+        self._alt_watcher = AltShortcutWatcher(self._alt_guard, self)
+        app.installEventFilter(self._alt_watcher)
+        self._menu_focus = MenuFocusGuard(self)
+        app.installEventFilter(self._menu_focus)
 
         self._make_actions()
         self._make_menus_and_toolbar()
@@ -233,7 +233,7 @@ class MainWindow(QMainWindow):
         self,
         text: str,
         slot,
-        shortcuts: Sequence[str | QKeySequence.StandardKey] = (),
+        shortcuts: Sequence[QKeySequence] = (),
         *,
         tip: str = "",
         icon: QStyle.StandardPixmap | None = None,
@@ -241,7 +241,7 @@ class MainWindow(QMainWindow):
     ) -> QAction:
         action = QAction(text, self)
         if shortcuts:
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+            action.setShortcuts(list(shortcuts))
         if tip:
             action.setStatusTip(tip)
             keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
@@ -262,90 +262,98 @@ class MainWindow(QMainWindow):
         self.act_open = self._action(
             "&Open Folder\u2026",
             self.open_folder_dialog,
-            [QKeySequence.StandardKey.Open],
+            key_sequences("open"),
             tip="Open a folder of photos",
             icon=sp.SP_DirOpenIcon,
         )
         self.act_open_files = self._action(
             "Open &Photos\u2026",
             self.open_files_dialog,
-            ["Ctrl+Shift+O"],
+            key_sequences("open_files"),
             tip="Open one or more photos",
             icon=sp.SP_FileIcon,
         )
         self.act_export = self._action(
             "&Export Captions\u2026",
             self.export_dialog,
-            ["Ctrl+E"],
+            key_sequences("export"),
             tip="Save the captions as CSV, JSON or text",
             icon=sp.SP_DialogSaveButton,
         )
         self.act_xmp = self._action(
             "Write &XMP Sidecars",
             self.write_sidecars,
-            ["Ctrl+Shift+X"],
+            key_sequences("xmp"),
             tip="Write each caption to an .xmp file beside its photo",
         )
-        self.act_quit = self._action("&Quit", self.close, [QKeySequence.StandardKey.Quit])
+        self.act_quit = self._action("&Quit", self.close, key_sequences("quit"))
         self.act_copy = self._action(
             "&Copy Caption",
             self.copy_caption,
-            ["Ctrl+Shift+C"],
+            key_sequences("copy"),
             tip="Copy the caption to the clipboard",
         )
         self.act_settings = self._action(
             "&Settings\u2026",
             self.open_settings,
-            ["Ctrl+,", QKeySequence.StandardKey.Preferences],
+            key_sequences("settings"),
             tip="Model, accelerator, voice and appearance",
             icon=sp.SP_FileDialogDetailedView,
         )
         self.act_recaption = self._action(
             "Caption &Again",
             self.caption_again,
-            ["F9"],
+            key_sequences("recaption"),
             tip="Caption every photo not marked reviewed",
             icon=sp.SP_BrowserReload,
         )
         self.act_cancel = self._action(
             "&Cancel Captioning",
             self.cancel_captioning,
-            ["Esc"],
+            key_sequences("cancel"),
             tip="Stop after the current photo, keeping what is done",
             icon=sp.SP_BrowserStop,
         )
         self.act_speak = self._action(
             "&Read Aloud",
             self.speak_selected,
-            ["F5", "Ctrl+R"],
+            key_sequences("speak"),
             tip="Read the caption aloud",
             icon=sp.SP_MediaPlay,
         )
         self.act_stop = self._action(
             "S&top Reading",
             self.stop_speaking,
-            ["Shift+F5", "Ctrl+Shift+R"],
+            key_sequences("stop"),
             tip="Stop reading aloud",
             icon=sp.SP_MediaStop,
         )
-        self.act_next = self._action("&Next Photo", lambda: self.move_and_tell(1), ["Alt+Down"])
-        self.act_prev = self._action("&Previous Photo", lambda: self.move_and_tell(-1), ["Alt+Up"])
-        self.act_focus_list = self._action("Photo &List", self.list.setFocus, ["Ctrl+1"])
-        self.act_focus_photo = self._action("P&hoto", self.inspector.view.setFocus, ["Ctrl+2"])
+        self.act_next = self._action(
+            "&Next Photo", lambda: self.move_and_tell(1), key_sequences("next")
+        )
+        self.act_prev = self._action(
+            "&Previous Photo", lambda: self.move_and_tell(-1), key_sequences("previous")
+        )
+        self.act_focus_list = self._action(
+            "Photo &List", self.list.setFocus, key_sequences("focus_list")
+        )
+        self.act_focus_photo = self._action(
+            "P&hoto", self.inspector.view.setFocus, key_sequences("focus_photo")
+        )
         self.act_focus_caption = self._action(
-            "Ca&ption", self.inspector.caption.setFocus, ["Ctrl+3"]
+            "Ca&ption", self.inspector.caption.setFocus, key_sequences("focus_caption")
         )
         self.act_status = self._action(
             "Say &Status",
             self.speak_status,
-            ["F8"],
+            key_sequences("status"),
             tip="Say the progress and the last message again",
         )
-        self.act_menu_bar = self._action("Menu Bar", self.open_menu_bar, ["F10"])
+        self.act_menu_bar = self._action("Menu Bar", self.open_menu_bar, key_sequences("menu_bar"))
         self.act_contrast = self._action(
             "&High Contrast",
             self.set_high_contrast,
-            ["Ctrl+Shift+H"],
+            key_sequences("contrast"),
             tip="White on black, yellow focus",
             checkable=True,
         )
@@ -353,7 +361,7 @@ class MainWindow(QMainWindow):
         self.act_contrast.setChecked(self.settings.high_contrast)
         self.act_contrast.blockSignals(False)
         self.act_shortcuts = self._action(
-            "&Keyboard Shortcuts", self.show_shortcuts, [QKeySequence.StandardKey.HelpContents]
+            "&Keyboard Shortcuts", self.show_shortcuts, key_sequences("help")
         )
         self.act_about = self._action("&About Captioner", self.show_about)
         self.auto_read_group = QActionGroup(self)
@@ -485,7 +493,10 @@ class MainWindow(QMainWindow):
         before = self.current_row()
         self.move_selection(delta)
         self._alt_guard.shortcut_used()
-        if self.current_row() != before and not self.list.hasFocus():
+        if self.current_row() == before and before is not None:
+            # Nothing moved: say why, or the key seems to do nothing.
+            self.announce("Last photo" if delta > 0 else "First photo")
+        elif self.current_row() != before and not self.list.hasFocus():
             self._tell_current_photo()
 
     def _tell_current_photo(self) -> None:
@@ -495,8 +506,20 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         if self.list.hasFocus():
-            self.announcer.tell_item(self.list, row)
-            self.photo_told.emit(row)
+            # A screen reader reads a newly focused item when it gets to it: Orca took 1.7 s
+            # at launch, and by then the caption had arrived. Told before that, it said the
+            # caption twice; so wait until it has surely read the item, and tell only if
+            # what it fetched is not the current text.
+            wait = FOCUS_SETTLE_S - (time.monotonic() - self._focused_at)
+            QTimer.singleShot(
+                max(0, round(wait * 1000)),
+                lambda: self.announcer.tell_item(
+                    self.list,
+                    row,
+                    unread=lambda: row == self.current_row() and not self.model.was_read(row),
+                    told=lambda: self.photo_told.emit(row),
+                ),
+            )
         else:
             self.announce(self.model.record(row).announcement)
 
@@ -504,10 +527,18 @@ class MainWindow(QMainWindow):
         """Show ``text`` in the status bar and have screen readers say it."""
         self.announcer.say(text, assertive=assertive)
 
+    def confirm_now(self) -> None:
+        """Send what was just announced at once, not after the window settles: called while
+        a dialog is still open. When it closes, a screen reader reads the window and the
+        focused photo again, and Orca queues rather than interrupts, so a confirmation sent
+        after that waited ~10 s behind the re-read (issue 22, finding 6)."""
+        self.announcer.flush()
+
     def status_text(self) -> str:
         """What F8 says: the progress of a run, else the last thing announced."""
         if self.is_busy():
-            return f"Captioning: {self.progress.value()} of {self.progress.maximum()} photos done"
+            done, total = self._done_of
+            return f"Captioning: {done} of {total} photos done"
         return self.announcer.last or "Ready"
 
     def speak_status(self) -> None:
@@ -581,12 +612,13 @@ class MainWindow(QMainWindow):
         self._model_failed = False
         if not found:
             self.inspector.show_record(None)
-            self.announce(f"No photos found in {display_path(str(folder or ''))}")
+            where = display_path(folder.name or str(folder)) if folder is not None else "nothing"
+            self.announce(f"No photos found in {where}")
             self._update_actions()
             self._maybe_finish_scripted()
             return
         self._thumbs = ThumbnailLoader([r.path for r in self.model.records], parent=self)
-        self._thumbs.loaded.connect(self.model.set_thumbnail)
+        self._thumbs.loaded.connect(self.model.set_thumbnails)
         self._thumbs.finished.connect(self._thumbs_finished)
         self._thumbs.start()
         self.select_row(0)
@@ -632,19 +664,34 @@ class MainWindow(QMainWindow):
         worker.failed.connect(lambda message: self.report(message))
         worker.finished.connect(self._worker_finished)
         self._worker = worker
+        self._done_of = (0, len(rows))
         self.progress.setRange(0, len(rows))
         self.progress.setValue(0)
         self.progress.show()
         # One announcement: two in a row would cut each other off.
-        loading = f" Loading the model ({spec.describe()})\u2026" if captioner is None else ""
-        self.announce(f"{intro}Captioning {len(rows)} photos.{loading}")
+        self.announce(f"{intro}Captioning {len(rows)} photos.")
+        if captioner is None:
+            # Said only if loading takes a while: the default model loads in well under a
+            # second, and "Loading…" heard after the captions was stale. No brackets or
+            # paths: a screen reader reads them out ("left paren", "slash").
+            QTimer.singleShot(
+                LOADING_SAY_MS,
+                lambda w=worker, s=spec: self._still_loading(w, s),
+            )
         self._update_actions()
         self.captioning_started.emit(worker)
         worker.start()
 
     def caption_again(self) -> None:
-        # Reviewed captions are the user's: never overwritten.
-        self.caption_rows([i for i, r in enumerate(self.model.records) if not r.reviewed])
+        """F9: the photos a cancelled or failed run left without a caption; when there are
+        none (or the settings that make captions changed since), every photo. Reviewed
+        captions are the user's: never overwritten."""
+        records = self.model.records
+        rest = [i for i, r in enumerate(records) if r.status is not Status.DONE]
+        if self._settings_changed or not rest:
+            rest = [i for i, r in enumerate(records) if not r.reviewed]
+        self._settings_changed = False
+        self.caption_rows(rest)
 
     def cancel_captioning(self) -> None:
         if self._worker is not None:
@@ -660,6 +707,10 @@ class MainWindow(QMainWindow):
         QApplication.processEvents()  # deliver what it produced before it stopped
         if self._worker is worker:
             self._worker_finished_for(worker)
+
+    def _still_loading(self, worker: CaptionWorker, spec: ModelSpec) -> None:
+        if self._worker is worker and self._captioner_spec != spec and not self._model_failed:
+            self.announce(f"Loading {model_words(spec)}.")
 
     def _model_ready(self, captioner: Any, spec: ModelSpec) -> None:
         self._captioner = captioner
@@ -694,6 +745,18 @@ class MainWindow(QMainWindow):
                 self._tell_current_photo()  # "No caption: <why>"
 
     def _progress(self, done: int, total: int) -> None:
+        # At most every PROGRESS_MS: each update is two accessibility events, and fast
+        # captioning (15 photos in 2 s) flooded Orca past its 50-event limit; it dropped
+        # the queue, "Captioning 150 photos" with it.
+        self._done_of = (done, total)
+        if not self._progress_timer.isActive():
+            self._show_progress()
+            self._progress_timer.start()
+
+    def _show_progress(self) -> None:
+        done, total = self._done_of
+        if (self.progress.value(), self.progress.maximum()) == (done, total):
+            return
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.progress.setAccessibleDescription(f"{done} of {total} photos captioned")
@@ -748,6 +811,7 @@ class MainWindow(QMainWindow):
 
     # -- the selected photo ---------------------------------------------------------------------
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._focused_at = time.monotonic()
         record = self.model.record(current.row()) if current.isValid() else None
         self.inspector.show_record(record)
         self._update_actions()
@@ -805,16 +869,27 @@ class MainWindow(QMainWindow):
     def export_dialog(self) -> None:
         folder = Path(self.settings.last_folder or Path.home())
         name = f"{folder.name or 'captions'}-captions.csv"
-        filters = ";;".join(export.FILTERS.values())
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Export captions", str(folder / name), filters
-        )
-        if not path:
-            return
-        fmt = next((k for k, v in export.FILTERS.items() if v == chosen), "csv")
-        if Path(path).suffix.lower().lstrip(".") not in export.FILTERS:
-            path += f".{fmt}"
-        self.export_to(path)
+        dialog = QFileDialog(self, "Export captions", str(folder / name))
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilters(list(export.FILTERS.values()))
+        dialog.setAccessibleName("Export captions")
+        # Qt's own dialog (no desktop's): its "Files of type" says what is chosen.
+        file_types = dialog.findChild(QComboBox, "fileTypeCombo")
+        if file_types is not None:
+            say_choice(file_types)
+
+        def save(path: str) -> None:
+            chosen = dialog.selectedNameFilter()
+            fmt = next((k for k, v in export.FILTERS.items() if v == chosen), "csv")
+            if Path(path).suffix.lower().lstrip(".") not in export.FILTERS:
+                path += f".{fmt}"
+            self.export_to(path)
+            self.confirm_now()
+
+        # Chosen and saved while the dialog is still open (Qt emits fileSelected before it
+        # closes), so the confirmation goes out first; see ``confirm_now``.
+        dialog.fileSelected.connect(save)
+        dialog.exec()
 
     def export_to(self, path: str | os.PathLike) -> bool:
         try:
@@ -822,7 +897,8 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as exc:
             self.report(f"Could not export captions: {exc}")
             return False
-        self.announce(f"Exported {count} captions to {display_path(path)}")
+        # The file's name: the user just chose the folder, and a path is read out slash by slash.
+        self.announce(f"Exported {count} captions to {display_path(Path(path).name)}")
         return True
 
     def write_sidecars(self) -> None:
@@ -855,16 +931,20 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         dialog.test_voice.connect(self._test_voice)
+        dialog.confirmed.connect(lambda: self._settings_confirmed(dialog))
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             self.speech.set_voice(self.settings.voice)
             self.speech.set_rate(self.settings.rate)
-            return
+
+    def _settings_confirmed(self, dialog: SettingsDialog) -> None:
+        """OK, with the dialog still open: applied and confirmed before it closes."""
         try:
             new = dialog.settings()
         except ValueError as exc:
             self.report(f"Settings not saved: {exc}")
-            return
-        self.apply_settings(new)
+        else:
+            self.apply_settings(new)
+        self.confirm_now()
 
     def _test_voice(self, voice: str, rate: float) -> None:
         self.speech.set_voice(voice)
@@ -885,6 +965,7 @@ class MainWindow(QMainWindow):
                 self._captioner = None
                 self._captioner_spec = None
             if self.model.rowCount():
+                self._settings_changed = True
                 self.announce("Settings saved. Press F9 to caption again with them.")
                 return
         self.announce("Settings saved")
@@ -906,12 +987,7 @@ class MainWindow(QMainWindow):
 
     # -- help ---------------------------------------------------------------------------------
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUT_HELP)
-        box = QMessageBox(self)
-        box.setWindowTitle("Keyboard shortcuts")
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setText(f"<table cellspacing='6'>{rows}</table>")
-        box.exec()
+        ShortcutsDialog(self).exec()
 
     def show_about(self) -> None:
         QMessageBox.about(
@@ -967,8 +1043,19 @@ class MainWindow(QMainWindow):
         if self._exit_when_done:
             QTimer.singleShot(0, lambda: QApplication.exit(self.exit_code))
 
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.WindowActivate:
+            self._focused_at = time.monotonic()  # a screen reader reads the focus anew
+        if event.type() == QEvent.Type.StatusTip:
+            # A menu item's status tip would take over the status bar, hiding the status
+            # line; shown again, the line re-announces its old text ("Settings saved."), and
+            # the hide and show closed an open menu under Orca (issue 22, finding 1). The
+            # tips are in the tooltips and in F1's list; the status line stays as it is.
+            return True
+        return super().event(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self._stop_background()
-        self.speech.stop()
+        self.speech.close()  # its own speech only: the screen reader goes on
         self.library.close()
         super().closeEvent(event)

@@ -56,10 +56,19 @@ class PhotoRecord:
         return spoken(self.caption, self.unsure, getattr(self.result, "objects", ()))
 
     @property
+    def state_words(self) -> str:
+        """What the list shows as "edited · ✓ reviewed", as words: "Edited by you,
+        reviewed." (a screen reader would read the tick as "check mark", or not at all)."""
+        if self.edited:
+            return "Edited by you, reviewed." if self.reviewed else "Edited by you."
+        return "Reviewed." if self.reviewed else ""
+
+    @property
     def description(self) -> str:
-        """What a screen reader says after the name: the caption, or why there is none."""
+        """What a screen reader says after the name: the caption (and whether it is the
+        user's own or reviewed), or why there is none."""
         if self.status is Status.DONE:
-            return self.spoken
+            return " ".join(t for t in (self.spoken, self.state_words) if t)
         if self.status is Status.FAILED:
             return f"No caption: {self.error}"
         if self.status is Status.SKIPPED:
@@ -83,6 +92,7 @@ class PhotoListModel(QAbstractListModel):
         self._records: list[PhotoRecord] = []
         self._rows: dict[Path, int] = {}
         self._thumbs: dict[int, QPixmap] = {}
+        self._read: dict[int, str] = {}  # row -> the description last handed to a reader
         self._placeholder = QPixmap()
 
     # -- Qt model interface ------------------------------------------------------------
@@ -99,7 +109,12 @@ class PhotoListModel(QAbstractListModel):
             return record.name
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return record.name
-        if role in (Qt.ItemDataRole.AccessibleDescriptionRole, Qt.ItemDataRole.ToolTipRole):
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole:
+            # Asked for by the accessibility bridge, for a screen reader: remembered, so
+            # that a change it has already read is not reported again (see ``was_read``).
+            self._read[index.row()] = record.description
+            return record.description
+        if role == Qt.ItemDataRole.ToolTipRole:
             return record.description
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbs.get(index.row(), self._placeholder)
@@ -123,6 +138,12 @@ class PhotoListModel(QAbstractListModel):
     def count(self, status: Status) -> int:
         return sum(1 for r in self._records if r.status is status)
 
+    def was_read(self, row: int) -> bool:
+        """A screen reader has fetched row ``row``'s description as it is now."""
+        return (
+            0 <= row < len(self._records) and self._read.get(row) == self._records[row].description
+        )
+
     def has_thumbnail(self, row: int) -> bool:
         return row in self._thumbs
 
@@ -138,14 +159,23 @@ class PhotoListModel(QAbstractListModel):
         ]
         self._rows = {r.path: i for i, r in enumerate(self._records)}
         self._thumbs = {}
+        self._read = {}
         self.endResetModel()
 
-    def _replace(self, row: int, **changes: Any) -> PhotoRecord:
+    def _replace(self, row: int, *, quiet: bool = False, **changes: Any) -> PhotoRecord:
         record = dataclasses.replace(self._records[row], **changes)
         self._records[row] = record
-        index = self.index(row)
-        self.dataChanged.emit(index, index)
+        if not quiet:
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
         return record
+
+    def _changed_rows(self, rows: Sequence[int], roles: Sequence[int] = ()) -> None:
+        """One dataChanged for a run of rows. One signal per row is one accessibility event
+        per row, and Orca drops its queue when more than 50 wait (150 photos: the
+        "Captioning 150 photos" line was lost)."""
+        if rows:
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), list(roles))
 
     def set_result(self, row: int, result: Any) -> PhotoRecord:
         if self._records[row].edited:
@@ -165,14 +195,17 @@ class PhotoListModel(QAbstractListModel):
         return self._replace(row, status=Status.FAILED, result=None, caption="", error=message)
 
     def set_pending(self, rows: Iterable[int]) -> None:
+        rows = list(rows)
         for row in rows:
-            self._replace(row, status=Status.PENDING, error="")
+            self._replace(row, quiet=True, status=Status.PENDING, error="")
+        self._changed_rows(rows)
 
     def skip_pending(self, reason: str) -> int:
         """Mark every row still waiting as not captioned; returns how many."""
         rows = [i for i, r in enumerate(self._records) if r.status is Status.PENDING]
         for row in rows:
-            self._replace(row, status=Status.SKIPPED, error=reason)
+            self._replace(row, quiet=True, status=Status.SKIPPED, error=reason)
+        self._changed_rows(rows)
         return len(rows)
 
     def edit_caption(self, row: int, text: str) -> PhotoRecord:
@@ -206,7 +239,13 @@ class PhotoListModel(QAbstractListModel):
         )
 
     def set_thumbnail(self, row: int, image: QImage) -> None:
-        if 0 <= row < len(self._records):
-            self._thumbs[row] = QPixmap.fromImage(image)
-            index = self.index(row)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        self.set_thumbnails([(row, image)])
+
+    def set_thumbnails(self, loaded: Sequence[tuple[int, QImage]]) -> None:
+        """Thumbnails for several rows, reported as one change (see ``_changed_rows``)."""
+        rows = []
+        for row, image in loaded:
+            if 0 <= row < len(self._records):
+                self._thumbs[row] = QPixmap.fromImage(image)
+                rows.append(row)
+        self._changed_rows(rows, [Qt.ItemDataRole.DecorationRole])

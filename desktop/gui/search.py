@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.gui.shortcuts import SHORTCUTS, key_sequences
 from desktop.library import LibraryError
 from desktop.walk import display_path
 
@@ -167,8 +168,8 @@ def reveal(window: Any, path: Path) -> bool:
 def install_search(window: Any) -> QAction:
     """Add *Edit → Find Photos… (Ctrl+F)* to ``window``; the dialog is made on first use."""
     action = QAction("&Find Photos\u2026", window)
-    action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Find))
-    action.setStatusTip("Find photos by the words of their captions")
+    action.setShortcuts(key_sequences("find"))  # the one table F1 lists (shortcuts.py)
+    action.setStatusTip(SHORTCUTS["find"].help)
     action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
     holder: dict[str, SearchDialog] = {}
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.gui.choices import say_choice
 from desktop.settings import MAX_BEAM, MIN_BEAM, Settings
 from desktop.speech import Voice
 
@@ -81,6 +82,7 @@ class _PathField(QWidget):
 
 class SettingsDialog(QDialog):
     test_voice = Signal(str, float)  # voice id, rate: speak a sample with these
+    confirmed = Signal()  # OK: emitted while the dialog is still open (see ``accept``)
 
     def __init__(
         self,
@@ -116,7 +118,8 @@ class SettingsDialog(QDialog):
         for text, value in _ACCELERATOR_ITEMS:
             self.accelerator.addItem(text, value)
         self.accelerator.setAccessibleName("Accelerator")
-        self.accelerator.setAccessibleDescription(
+        say_choice(
+            self.accelerator,
             "Automatic uses a GPU or NPU where one is found, else the CPU; or choose the "
             "CPU, the GPU, the NPU, or a LiteRT delegate library."
         )
@@ -161,13 +164,16 @@ class SettingsDialog(QDialog):
             self.auto_read.addItem(label, key)
         self.auto_read.setCurrentIndex(list(AUTO_READ_LABELS).index(settings.auto_read))
         self.auto_read.setAccessibleName("Read captions automatically")
+        say_choice(self.auto_read)
         form.addRow(self._label("Read a&utomatically:", self.auto_read), self.auto_read)
         self.with_screen_reader = QCheckBox("Also &while a screen reader is running", self)
         self.with_screen_reader.setChecked(settings.auto_read_with_screen_reader)
         self.with_screen_reader.setAccessibleName("Read automatically while a screen reader runs")
+        # One text true in both states ("Off: …" was read while it was on); a screen reader
+        # says "checked" or "not checked" itself.
         self.with_screen_reader.setAccessibleDescription(
-            "Off: a screen reader already reads the photo you move to, so the app stays quiet "
-            "and nothing is said twice."
+            "When ticked, captions are read aloud even while a screen reader runs, so you may "
+            "hear them twice; when not, the screen reader alone reads the photo you move to."
         )
         form.addRow("", self.with_screen_reader)
 
@@ -179,7 +185,7 @@ class SettingsDialog(QDialog):
             self.voice.addItem(f"{settings.voice} (not available)", settings.voice)
         self.voice.setCurrentIndex(max(0, self.voice.findData(settings.voice)))
         self.voice.setAccessibleName("Voice")
-        self.voice.setAccessibleDescription(f"Voices of the speech engine ({speech_backend}).")
+        say_choice(self.voice, f"A voice of {speech_backend}.")
         form.addRow(self._label("&Voice:", self.voice), self.voice)
 
         rate_row = QWidget(self)
@@ -226,6 +232,12 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         outer.addWidget(buttons)
         self.model_dir.edit.setFocus()
+
+    def accept(self) -> None:
+        # Before closing: what is said about the new settings then comes before the screen
+        # reader's re-read of the window the dialog returns to.
+        self.confirmed.emit()
+        super().accept()
 
     def _label(self, text: str, buddy: QWidget) -> QLabel:
         label = QLabel(text, self)

@@ -201,21 +201,21 @@ def focus_qss(colours: ThemeColours) -> str:
 
 
 def chip_style(colours: ThemeColours) -> str:
-    """Rounded word buttons; the checked one in the highlight colour, focus a thick outline."""
+    """Rounded word buttons; the current one in the highlight colour, focus a thick outline."""
     return f"""
         QPushButton#wordChip {{
             border: 1px solid {colours.border}; border-radius: 11px; padding: 3px 11px;
             background: {colours.button}; color: {colours.text};
         }}
         QPushButton#wordChip:hover {{ border-color: {colours.focus}; }}
-        QPushButton#wordChip:checked {{
+        QPushButton#wordChip[current="true"] {{
             background: {colours.highlight}; color: {colours.highlighted_text};
             border-color: {colours.highlight};
         }}
         QPushButton#wordChip:focus {{
             border: 3px solid {colours.focus}; padding: 1px 9px;
         }}
-        QPushButton#wordChip:checked:focus {{ border-color: {colours.text}; }}
+        QPushButton#wordChip[current="true"]:focus {{ border-color: {colours.text}; }}
     """
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
+from desktop.walk import display_path
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -35,6 +37,14 @@ class ModelSpec:
         elif self.threads:
             parts.append(f"{self.threads} CPU threads")
         return ", ".join(parts)
+
+
+def model_words(spec: ModelSpec) -> str:
+    """The model as said aloud: "the default model", "the model coco-small" (the folder's
+    name, not its path)."""
+    if not spec.model_dir:
+        return "the default model"
+    return f"the model {display_path(Path(spec.model_dir).name or spec.model_dir)}"
 
 
 class _Collect(logging.Handler):
