@@ -305,3 +305,14 @@ def test_subcommands_are_wired():
     )
     bench = parser.parse_args(["bench", "--images", "d", "--json"])
     assert bench.images == "d" and bench.json
+
+
+def test_licences_name_every_third_party_part_and_print_the_apache_text(capsys):
+    """The detector and the backbone ship under Apache-2.0: the app says so, with the text."""
+    assert main(["licences"]) == 0
+    short = capsys.readouterr().out
+    assert "ssd_mobilenet_v2_coco_2018_03_29" in short and "EfficientNet-Lite2" in short
+    assert "Apache-2.0" in short and "TERMS AND CONDITIONS" not in short
+    assert main(["licences", "--full"]) == 0
+    full = capsys.readouterr().out
+    assert "Apache License" in full and "TERMS AND CONDITIONS FOR USE" in full

@@ -551,3 +551,9 @@ def test_scripted_run_with_a_bad_model_exits_2_and_still_shows_why(tmp_path: Pat
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert shot.is_file()
+
+
+def test_about_shows_the_models_parts_and_licences(make_window):
+    window = make_window()
+    text = window._licences()
+    assert "ssd_mobilenet_v2_coco_2018_03_29" in text and "Apache License" in text

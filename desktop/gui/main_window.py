@@ -990,15 +990,39 @@ class MainWindow(QMainWindow):
         ShortcutsDialog(self).exec()
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Captioner",
+        box = QMessageBox(self)
+        box.setWindowTitle("About Captioner")
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setText(
             "<p><b>Captioner</b> describes photos in plain English, offline, on your own "
             "computer (Show, Attend and Tell on LiteRT).</p>"
             f"<p>Speech: {self.speech.backend}. Model: {self.model_spec().describe()}.</p>"
             # Which accelerator auto chose (or the CPU it fell back to), once loaded.
-            + (f"<p>Runs on: {self._captioner.accelerator}.</p>" if self._captioner else ""),
+            + (f"<p>Runs on: {self._captioner.accelerator}.</p>" if self._captioner else "")
         )
+        licences = self._licences()
+        if licences:
+            # The model's parts, their origin and the Apache-2.0 text they ship under: in the
+            # details, a text field a screen reader reads line by line.
+            box.setInformativeText("Its model's parts and their licences: Show Details.")
+            box.setDetailedText(licences)
+        box.exec()
+
+    def _licences(self) -> str:
+        from desktop import BundleError
+        from desktop.bundle import load_bundle
+        from desktop.licences import full_text
+        from desktop.paths import default_model_dir
+
+        try:
+            bundle = (
+                self._captioner.bundle
+                if self._captioner is not None
+                else load_bundle(self.model_spec().model_dir or default_model_dir(), verify=False)
+            )
+        except BundleError:
+            return ""
+        return full_text(bundle)
 
     # -- drag and drop ------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
