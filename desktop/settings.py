@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 import platformdirs
 
 from desktop.outputs import write_atomic
-from desktop.runtime import ACCELERATORS
+from desktop.runtime import ACCELERATORS, default_accelerator
 
 APP_NAME = "captioner"
 FILE_NAME = "settings.json"
@@ -44,7 +44,9 @@ class Settings:
     model_dir: str | None = None  # model bundle folder; None → models/default
     threads: int | None = None  # CPU threads for LiteRT; None → the runtime decides
     delegate: str | None = None  # path to a LiteRT delegate library (GPU, NPU …)
-    accelerator: str = "auto"  # auto, cpu, gpu or npu (desktop/runtime.py); a delegate wins
+    # auto, cpu, gpu or npu (desktop/runtime.py); a delegate wins. The default follows
+    # $CAPTIONER_ACCELERATOR as the command line does (else auto).
+    accelerator: str = dataclasses.field(default_factory=default_accelerator)
     beam_width: int = 3
     auto_read: AutoRead = "off"  # read captions aloud: never, on selection, as they arrive
     # Automatic reading steps aside while a screen reader runs (it reads the focused photo

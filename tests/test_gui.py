@@ -483,7 +483,7 @@ def test_settings_dialog_round_trip(make_window) -> None:
     from desktop.speech import Voice
 
     window = make_window()
-    original = Settings(beam_width=4, voice="en-gb", rate=0.3, threads=2)
+    original = Settings(beam_width=4, voice="en-gb", rate=0.3, threads=2, accelerator="auto")
     dialog = SettingsDialog(original, [Voice("en-gb", "English (en-gb)")],
                             default_model="models/default", speech_backend="test", parent=window)
     assert dialog.settings() == original  # nothing changed → the same settings
