@@ -52,8 +52,10 @@ __all__ = [
 
 # Groups scored below this get no word bonus (their bonus would be under 0.05 × bonus).
 GUIDANCE_FLOOR = 0.05
-# Chosen on both dev sets (MODEL_CARD.md: gender errors against captions turned neutral).
-GENDER_SHARE = 0.8
+# Off: measured on both dev sets (MODEL_CARD.md), neutralising the unsure man/woman choices
+# turned 8-40 % more people captions neutral and left the gender errors as they were (the
+# model's wrong genders are confident ones). Kept as an option for a better-calibrated model.
+GENDER_SHARE = 0.0
 # Gendered word pairs and the word that is right whichever the photo shows.
 GENDER_PAIRS = (
     ("man", "woman", "person"),

@@ -48,16 +48,20 @@ def masks(vocab_size: int, tokens: Tokens) -> tuple[np.ndarray, np.ndarray]:
 
 def repeated(history: Sequence[int], n: int) -> list[int]:
     """Words that would repeat one of ``history``'s ``n``-grams if said next ("a coffee cup
-    with a coffee cup": the second "cup" with n = 3). A caption read aloud that loops is
-    worse than a shorter one; n = 0 allows everything."""
-    if n <= 0 or len(history) < n - 1:
+    with a coffee cup": the second "cup" with n = 3), or its last word. A caption read aloud
+    that loops is worse than a shorter one; n = 0 allows everything."""
+    if n <= 0 or not history:
         return []
+    if len(history) < n - 1:
+        return [history[-1]]
     prefix = tuple(history[len(history) - n + 1 :]) if n > 1 else ()
-    return [
+    banned = [
         history[i + n - 1]
         for i in range(len(history) - n + 1)
         if tuple(history[i : i + n - 1]) == prefix
     ]
+    # Nor the same word twice in a row ("young asian asian"): never a caption's English.
+    return [*banned, history[-1]]
 
 
 @dataclass(frozen=True)

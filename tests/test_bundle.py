@@ -39,8 +39,12 @@ def _rehash(bundle: Path, name: str) -> None:
 def test_default_bundle_matches_the_format(default_model_dir):
     b = load_bundle(default_model_dir)
     assert b.manifest["format"] == "show-attend-tell-bundle"
-    assert b.manifest["format_version"] == b.format_version == 3
+    assert b.manifest["format_version"] == b.format_version == 4
     assert b.concept_slots == 5 and b.positions == b.grid_cells + 5
+    # Format 4: the COCO detector, its anchors and the notices ship inside the bundle.
+    assert b.detector is not None and b.detector.model.path.is_file()
+    assert b.detector.settings.labels[1] == "person" and 0 < b.detector.ground_floor < 1
+    assert b.notice is not None and [p.name for p in b.licences] == ["LICENSE-Apache-2.0.txt"]
     assert b.word_bonus == b.manifest["objects"]["word_bonus"] > 0
     assert b.namer is not None and b.namer.classes == 1000 and b.objects_output == "classes"
     assert b.calibration is not None and 0 < b.calibration.unsure_below < 1

@@ -22,6 +22,10 @@ FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k"
 # floor sits between the two, about 1.5 times the largest benign move below the model.
 BLEU4_FLOOR = 0.185
 CIDER_FLOOR = 0.48
+# Flickr8k dev subset: person-free photos captioned with a person (7.3 % before grounding on
+# the whole dev split) and COCO things named that no reference names (12.6 %).
+PHANTOM_CEILING = 0.06
+HALLUCINATED_CEILING = 0.09
 
 needs_flickr = pytest.mark.skipif(
     not (FLICKR / "Flickr_8k.devImages.txt").is_file(), reason=f"Flickr8k dev split not at {FLICKR}"
@@ -36,15 +40,17 @@ def captioner() -> Captioner:
 def test_manifest_is_valid_and_every_checksum_matches():
     bundle = load_bundle(DEFAULT, verify=True)
     manifest = json.loads((DEFAULT / "manifest.json").read_text())
-    # Format 3: the classifier's concepts join the grid (docs/bundle-format.md).
-    assert manifest["format_version"] == 3 and bundle.concept_slots == manifest["concepts"]["count"]
+    # Format 4: the classifier's concepts join the grid, the COCO detector grounds the caption
+    # (docs/bundle-format.md).
+    assert manifest["format_version"] == 4 and bundle.concept_slots == manifest["concepts"]["count"]
+    assert manifest["detector"]["licence"] == "Apache-2.0"
     assert manifest["backbone"].startswith("efficientnet_lite"), (
         "the shipped backbone must be PyPI-licensed"
     )
     assert manifest["quantization"] in {"float32", "float16", "dynamic", "int8"}
     assert bundle is not None
     size = sum(info["bytes"] for info in manifest["files"].values())
-    assert size <= 50e6, f"bundle is {size / 1e6:.1f} MB; the target is 50 MB"
+    assert size <= 60e6, f"bundle is {size / 1e6:.1f} MB; the target is 60 MB"
     assert (DEFAULT / "MODEL_CARD.md").is_file()
 
 
@@ -74,6 +80,15 @@ def test_dev_subset_quality_does_not_regress(captioner):
     assert scores.unk == 0
     assert scores.bleu4 >= BLEU4_FLOOR, scores.bleu4
     assert scores.cider >= CIDER_FLOOR, scores.cider
+    from benchmarks.everyday_eval import coco_terms, object_figures
+    from benchmarks.truthfulness import phantom_people
+
+    terms, coco = coco_terms(json.loads((DEFAULT / "labels.json").read_text()))
+    references = {e.image_id: list(e.captions) for e in dev_quality.dev_subset(FLICKR)}
+    objects = object_figures(scores.captions, references, terms, coco)
+    assert objects["hallucinated"] <= HALLUCINATED_CEILING, objects
+    phantom = phantom_people(scores.captions, references, terms)
+    assert phantom["phantom_people"] <= PHANTOM_CEILING, phantom
 
 
 COCO_DEV = ROOT.parent / "shared" / "datasets" / "coco-ood-dev"
@@ -88,6 +103,11 @@ COCO_DEV = ROOT.parent / "shared" / "datasets" / "coco-ood-dev"
 COCO_BLEU4_FLOOR = 0.137
 COCO_CIDER_FLOOR = 0.41
 COCO_SALIENT_FLOOR = 0.32  # share of photos whose caption names a salient non-person thing
+# Ceilings (issue 20): of the person-free photos, the share whose caption names a person
+# anyway (the everyday1 model before grounding: 49 %), and of the COCO things named, the
+# share no reference names (38 %).
+COCO_PHANTOM_CEILING = 0.10
+COCO_HALLUCINATED_CEILING = 0.17
 
 
 @pytest.mark.skipif(
@@ -96,6 +116,7 @@ COCO_SALIENT_FLOOR = 0.32  # share of photos whose caption names a salient non-p
 def test_coco_dev_quality_does_not_regress(captioner):
     from benchmarks import dev_quality
     from benchmarks.everyday_eval import coco_terms, object_figures
+    from benchmarks.truthfulness import phantom_people
 
     examples = dev_quality.coco_dev(COCO_DEV)
     scores = dev_quality.score(captioner, examples)
@@ -106,3 +127,7 @@ def test_coco_dev_quality_does_not_regress(captioner):
     assert scores.bleu4 >= COCO_BLEU4_FLOOR, scores.bleu4
     assert scores.cider >= COCO_CIDER_FLOOR, scores.cider
     assert objects["salient_named"] >= COCO_SALIENT_FLOOR, objects
+    # What a blind user cannot check: people and things the photo does not show.
+    assert objects["hallucinated"] <= COCO_HALLUCINATED_CEILING, objects
+    phantom = phantom_people(scores.captions, references, terms)
+    assert phantom["phantom_people"] <= COCO_PHANTOM_CEILING, phantom
