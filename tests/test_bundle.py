@@ -21,6 +21,18 @@ def bundle_copy(default_model_dir, tmp_path) -> Path:
     return copy
 
 
+# Every file a format-4 bundle's manifest must list a checksum for.
+BUNDLE_FILES = (
+    "decoder_step.tflite",
+    "encoder.tflite",
+    "vocab.json",
+    "labels.json",
+    "detector.tflite",
+    "anchors.npy",
+    "NOTICE.md",
+    "LICENSE-Apache-2.0.txt",
+)
+
 def _edit_manifest(bundle: Path, **changes) -> None:
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
@@ -360,7 +372,7 @@ def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
             {
                 "files": {
                     n: {"bytes": 1}
-                    for n in ("decoder_step.tflite", "encoder.tflite", "vocab.json", "labels.json")
+                    for n in (*BUNDLE_FILES,)
                 }
             },
             "manifest.json: 'files' entry for decoder_step.tflite lacks a sha256",
@@ -369,13 +381,7 @@ def test_without_verify_checksums_are_skipped_but_not_presence(bundle_copy):
             {
                 "files": {
                     n: {"sha256": "0"}
-                    for n in (
-                        "a\\b",
-                        "encoder.tflite",
-                        "decoder_step.tflite",
-                        "vocab.json",
-                        "labels.json",
-                    )
+                    for n in ("a\\b", *BUNDLE_FILES)
                 }
             },
             "manifest.json: a 'files' entry must be a file name inside the bundle, got 'a\\\\b'",

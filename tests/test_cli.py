@@ -158,7 +158,7 @@ def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
     assert all(r.caption and r.error is None for r in first)
     if fmt != "txt":  # txt holds the caption only
         # samples[1] is chelsea: a cat.
-        assert [(o.name, o.count) for o in first[1].objects] == [("cat", None)]
+        assert [(o.name, o.count) for o in first[1].objects] == [("cat", 1)]  # the detector counts
         assert 0.5 < first[1].objects[0].score <= 1.0
         assert first[1].confidence is not None and first[1].unsure == (first[1].confidence < 0.5)
         assert first[0].confidence is not None and 0.0 <= first[0].confidence <= 1.0
@@ -171,15 +171,19 @@ def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
     assert records[:2] == first
     assert not journal_path(out).exists()
     if fmt != "txt":
-        # samples[2] is coffee: a cup the caption puts in front of a man; not said as fact.
-        assert records[2].objects[0].name == "coffee" and records[2].unsure
+        # samples[2] is coffee: the detector counts its cup; samples[3], the rocket, is
+        # nothing the detector or the classifier knows: its caption is not said as fact.
+        assert (records[2].objects[0].name, records[2].objects[0].count) == ("cup", 1)
+        assert not records[2].unsure and records[3].unsure
     if fmt == "csv":
         rows = list(csv.DictReader(out.open(newline="")))
         assert list(rows[0]) == [
             "path", "caption", "score", "error", "objects", "confidence", "unsure"
         ]
         assert rows[1]["objects"].startswith("cat:")
-        assert rows[2]["objects"].startswith("coffee:") and rows[2]["unsure"] == "true"
+        # A counted object is written name:score:count, an uncounted one name:score.
+        assert rows[2]["objects"] == "cup:0.9713:1; coffee:0.8618; bowl:0.6321:1"
+        assert rows[2]["unsure"] == "false" and rows[3]["unsure"] == "true"
     if fmt == "json":
         assert isinstance(json.loads(out.read_text()), list)
 
