@@ -29,7 +29,12 @@ CAPTION = "A dog runs through the grass."
 
 @pytest.fixture(scope="module")
 def app() -> QCoreApplication:
-    return QCoreApplication.instance() or QCoreApplication([])
+    # A QApplication, not a bare QCoreApplication: the one instance lives for the whole run,
+    # and the GUI tests after this file need a widget application (style, palette).
+    from PySide6.QtWidgets import QApplication
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    return QCoreApplication.instance() or QApplication([])
 
 
 def wait_for(condition, seconds: float = 20.0) -> bool:

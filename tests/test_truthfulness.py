@@ -259,8 +259,9 @@ def test_cache_key_holds_beam_bonus_and_floor(tmp_path):
     (tmp_path / "manifest.json").write_text("{}")
     bundle = SimpleNamespace(path=tmp_path)
     key = everyday_eval.cache_key(bundle, 3, 1.5, 0.2)
-    assert key.endswith("-beam3-bonus1.5-floor0.2")
+    assert key.endswith("-beam3-bonus1.5-floor0.2-gender0")
     assert everyday_eval.cache_key(bundle, 3, 1.5, 0.3) != key
+    assert everyday_eval.cache_key(bundle, 3, 1.5, 0.2, 0.6) != key
     (tmp_path / "manifest.json").write_text('{"confidence": {}}')  # e.g. a refitted calibration
     assert everyday_eval.cache_key(bundle, 3, 1.5, 0.2) != key
 
