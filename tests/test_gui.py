@@ -251,7 +251,7 @@ def test_cancel_keeps_finished_captions(make_window, tmp_path: Path,
     assert len(done) + len(skipped) == total
     assert all(r.caption for r in done)
     assert all(window.model.index(window.model.row_of(r.path)).data(
-        Qt.ItemDataRole.AccessibleDescriptionRole) == r.caption for r in done)
+        Qt.ItemDataRole.AccessibleDescriptionRole) == r.spoken for r in done)
     assert all("cancelled" in r.description for r in skipped)
     assert window.announcer.last.startswith("Cancelled")
 

@@ -132,7 +132,7 @@ def test_a_caption_arriving_for_the_focused_photo_is_told(make_window,
     # The list has the focus: its current item's description (the caption) changed.
     assert pump_until(lambda: told == [0]), told  # sent once the window settles
     assert window.model.index(0).data(Qt.ItemDataRole.AccessibleDescriptionRole) == \
-        window.model.record(0).caption
+        window.model.record(0).spoken  # the caption, then what the detector sees
     # With the focus in the caption field, the caption is announced instead.
     focus_and_wait(window, window.inspector.caption)
     said.clear()
