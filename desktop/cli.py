@@ -530,10 +530,19 @@ class _LibrarySink:
     reported once and the run goes on (the output file is what was asked for)."""
 
     def __init__(self, bundle: str) -> None:
+        from desktop.library import LibraryError
         from desktop.library_cli import open_library
 
         self._bundle = bundle
-        self._library = open_library()
+        try:
+            self._library = open_library()
+        except (LibraryError, OSError) as e:  # not even a library in memory: run without
+            print(
+                f"captioner: warning: {e}; this run is not recorded in the library "
+                "(the output is written as usual)",
+                file=sys.stderr,
+            )
+            self._library = None
 
     def record(self, path: str, result, bar) -> None:
         from desktop.library import LibraryError

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+
+# Before anything loads TensorFlow (the converter's tests do, while being collected): its
+# libraries carry an SQLite without FTS5 whose symbols the sqlite3 module would otherwise
+# bind to, and the caption library (desktop/library.py) needs FTS5. The app never loads
+# TensorFlow; the suite does, so the module is loaded first here.
+import sqlite3  # noqa: F401
 from pathlib import Path
 
 import pytest
