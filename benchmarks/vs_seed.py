@@ -280,7 +280,11 @@ class RuntimePipeline:
         from desktop.captioner import Captioner, CaptionOptions
 
         self.captioner = Captioner.load(bundle, threads=threads)
-        self.options = CaptionOptions(beam_width=1, with_attention=True)
+        # The seed's plain greedy loop: the app's word filters (no repeats, grounding) off, so
+        # both pipelines must say exactly the same words.
+        self.options = CaptionOptions(
+            beam_width=1, with_attention=True, no_repeat=0, ground_floor=0.0, gender_share=0.0
+        )
 
     def caption(self, path: Path) -> Captioned:
         result = self.captioner.caption(path, self.options)
