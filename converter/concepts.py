@@ -93,13 +93,20 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return order.astype(np.int32), np.take_along_axis(scores, order, axis=1).astype(np.float32)
 
 
+def cached_scores(
+    table: ConceptTable, cache, image_ids: Sequence[str], detections=None
+) -> np.ndarray:
+    """``[N, groups]`` concept scores of cached photos (``FeatureCache`` with classes, and
+    the ``DetectionCache`` where the table has the detector), as the encoder computes them."""
+    found = detections.load(list(image_ids)) if detections is not None else None
+    return table.scores(cache.load_classes(list(image_ids)), found)
+
+
 def cached_slots(
     table: ConceptTable, cache, image_ids: Sequence[str], k: int, detections=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The concept slots of cached photos (``FeatureCache`` with classes, and the
-    ``DetectionCache`` where the table has the detector), as the encoder computes them."""
-    found = detections.load(list(image_ids)) if detections is not None else None
-    return top_k(table.scores(cache.load_classes(list(image_ids)), found), k)
+    """The concept slots of cached photos: their ``k`` best-scored groups."""
+    return top_k(cached_scores(table, cache, image_ids, detections), k)
 
 
 def recall_per_group(

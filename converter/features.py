@@ -106,41 +106,18 @@ class FeatureCache:
         size = registry.spec(self.backbone).input_size
         errors: dict[str, str] = {}
         for image_id, pixels in tqdm(
-            self._decoded(todo, size, errors),
+            _decoded(todo, size, errors),
             total=len(todo),
             desc=f"features {self.backbone}",
             unit="photo",
         ):
             out = run(**{input_name: pixels[None]})
             if "classes" in out:  # first, so a cached grid always has its classes
-                self._save(self.classes_path(image_id), out["classes"][0].astype(np.float16))
-            self._save(self.path(image_id), out["grid"][0].astype(np.float16))
+                _save(self.classes_path(image_id), out["classes"][0].astype(np.float16))
+            _save(self.path(image_id), out["grid"][0].astype(np.float16))
         for image_id, error in errors.items():
             log.warning("skipped photo %s: %s", image_id, error)
         return errors
-
-    def _decoded(
-        self, todo: list[tuple[str, Path]], size: int, errors: dict[str, str]
-    ) -> Iterator[tuple[str, np.ndarray]]:
-        def decode(item):
-            image_id, path = item
-            try:
-                return image_id, load_pixels(path, size)
-            except Exception as exc:  # a corrupt photo must not stop the extraction
-                errors[image_id] = f"{type(exc).__name__}: {exc}"
-                return image_id, None
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for image_id, pixels in pool.map(decode, todo):
-                if pixels is not None:
-                    yield image_id, pixels
-
-    def _save(self, final: Path, features: np.ndarray) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        # A unique temporary name: workers sharing the cache may write the same photo at once.
-        tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex}.tmp.npy")
-        np.save(tmp, features)
-        tmp.replace(final)
 
     def load(self, image_ids: list[str]) -> np.ndarray:
         """Stack cached features into one float16 array ``[N, L, C]``."""
@@ -149,6 +126,34 @@ class FeatureCache:
     def load_classes(self, image_ids: list[str]) -> np.ndarray:
         """Stack cached ImageNet probabilities into one float16 array ``[N, 1000]``."""
         return _stack([self.classes_path(i) for i in image_ids])
+
+
+def _decoded(
+    todo: list[tuple[str, Path]], size: int, errors: dict[str, str]
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Photos decoded on a thread pool while the model runs; a photo that cannot be read
+    goes into ``errors`` and is left out."""
+
+    def decode(item):
+        image_id, path = item
+        try:
+            return image_id, load_pixels(path, size)
+        except Exception as exc:  # a corrupt photo must not stop the extraction
+            errors[image_id] = f"{type(exc).__name__}: {exc}"
+            return image_id, None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for image_id, pixels in pool.map(decode, todo):
+            if pixels is not None:
+                yield image_id, pixels
+
+
+def _save(final: Path, features: np.ndarray) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # A unique temporary name: workers sharing the cache may write the same photo at once.
+    tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex}.tmp.npy")
+    np.save(tmp, features)
+    tmp.replace(final)
 
 
 def _stack(paths: list[Path]) -> np.ndarray:
@@ -188,10 +193,10 @@ class DetectionCache:
         interpreter.allocate_tensors()
         run = interpreter.get_signature_runner()
         errors: dict[str, str] = {}
-        decoded = FeatureCache._decoded(self, todo, self.size, errors)  # type: ignore[arg-type]
+        decoded = _decoded(todo, self.size, errors)
         for image_id, pixels in tqdm(decoded, total=len(todo), desc="detector", unit="photo"):
             scores = run(pixels=pixels[None])["scores"][0]
-            FeatureCache._save(self, self.path(image_id), scores.max(axis=0).astype(np.float16))  # type: ignore[arg-type]
+            _save(self.path(image_id), scores.max(axis=0).astype(np.float16))
         for image_id, error in errors.items():
             log.warning("skipped photo %s: %s", image_id, error)
         return errors

@@ -153,19 +153,17 @@ def prepare(
             train = [e for e in train if e.image_id not in failed]
             dev = [e for e in dev if e.image_id not in failed]
 
-        train_slots, dev_slots = (
-            concepts.cached_slots(
-                table, cache, [e.image_id for e in split], config.concepts, detections
-            )
-            for split in (train, dev)
+        # The training photos' scores once: their slots, and the recall caption text imitates.
+        train_scores = concepts.cached_scores(table, cache, [e.image_id for e in train], detections)
+        train_slots = concepts.top_k(train_scores, config.concepts)
+        dev_slots = concepts.cached_slots(
+            table, cache, [e.image_id for e in dev], config.concepts, detections
         )
         text_captions = [vocab.encode(c, config.max_caption_words) for c in corpus]
         text_named = [table.in_caption(c) for c in corpus]
         if detections is not None:
-            ids = [e.image_id for e in train]
-            scores = table.scores(cache.load_classes(ids), detections.load(ids))
             text_keep, report = concepts.recall_per_group(
-                table, scores, [e.captions for e in train]
+                table, train_scores, [e.captions for e in train]
             )
             log.info(
                 "concept recall on training photos (kept as often for caption text): %s",

@@ -440,12 +440,9 @@ class Captioner:
         """A logit mask ``[vocab]`` that refuses the words of COCO things (people included)
         that nothing in the photo supports: a blind user cannot check an invented stranger.
         None where the bundle has no detector or grounding is off."""
-        if evidence is None or self.grounding is None or not self.grounding.has_detector:
+        if evidence is None or self.grounding is None:
             return None
-        floor = self.grounding.floor if options.ground_floor is None else options.ground_floor
-        if floor <= 0:
-            return None
-        groups = np.flatnonzero(self.grounding.covered & (evidence.scores < floor))
+        groups = self.grounding.ruled_out(evidence, options.ground_floor)
         if not len(groups):
             return None
         group_ids, word_ids = self._group_words

@@ -90,12 +90,14 @@ class Grounding:
             scores[self.index[PERSON]] = -1.0
         return self.groups[int(scores.argmax())] if len(scores) and scores.max() > 0 else None
 
-    def ruled_out(self, evidence: Evidence) -> np.ndarray:
+    def ruled_out(self, evidence: Evidence, floor: float | None = None) -> np.ndarray:
         """Group indices whose words the caption must not say: COCO things (people included)
-        that neither the detector nor the classifier scores at the floor."""
-        if not self.has_detector or evidence.detections is None or self.floor <= 0:
+        that neither the detector nor the classifier scores at ``floor`` (None: the
+        bundle's; 0: none)."""
+        floor = self.floor if floor is None else floor
+        if not self.has_detector or evidence.detections is None or floor <= 0:
             return np.zeros(0, np.int64)
-        return np.flatnonzero(self.covered & (evidence.scores < self.floor))
+        return np.flatnonzero(self.covered & (evidence.scores < floor))
 
     def objects(self, evidence: Evidence) -> tuple[DetectedObject, ...]:
         """The detector's things at its threshold (with counts) and the classifier's names at

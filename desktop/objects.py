@@ -15,6 +15,7 @@ human reference captions.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -180,8 +181,7 @@ class ObjectNamer:
     @classmethod
     def with_threshold(cls, namer: ObjectNamer, threshold: float) -> ObjectNamer:
         """The same table listing from another threshold (benchmarks sweep it)."""
-        other = object.__new__(cls)
-        other.__dict__.update(namer.__dict__)
+        other = copy.copy(namer)
         other.threshold = float(threshold)
         return other
 
