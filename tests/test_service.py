@@ -334,7 +334,11 @@ def running(app: Any, *, workers: int) -> Iterator[int]:
     finally:
         # Close every socket from inside the server's own loop thread (waitress runs trigger
         # thunks there); with its map empty the loop ends. Then stop the worker threads.
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError as e:  # EBADF: the loop already ended and closed its trigger
+            if e.errno != errno.EBADF:
+                raise
         thread.join(timeout=10)
         server.task_dispatcher.shutdown()
 
