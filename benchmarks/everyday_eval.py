@@ -47,6 +47,7 @@ from benchmarks.objects_eval import read_references  # noqa: E402
 # object_figures moved to truthfulness; re-exported for tests/test_default_model.py.
 from benchmarks.truthfulness import object_figures, truthfulness  # noqa: E402, F401
 from converter import datasets, metrics  # noqa: E402
+from converter.judging import table_terms  # noqa: E402, F401
 from desktop.bundle import load_bundle  # noqa: E402
 from desktop.captioner import Captioner, CaptionOptions  # noqa: E402
 from desktop.objects import Terms  # noqa: E402
@@ -57,14 +58,6 @@ COCO_CATEGORIES = 80  # the label table's first groups are COCO's 80 categories,
 def coco_terms(table: dict) -> tuple[Terms, set[str]]:
     groups = table["groups"][:COCO_CATEGORIES]
     return Terms(groups), {g[0] for g in groups}
-
-
-def table_terms(table: dict) -> Terms:
-    """The whole label table's terms (groups and the classes' names), as the bundle's
-    ``ObjectNamer`` builds them: an object list names "coffee" and "mountain" as well,
-    and a reference that says "mountains" names that one."""
-    names = sorted({c["name"] for c in table.get("classes", []) if c.get("name")})
-    return Terms(table["groups"], names)
 
 
 @dataclass(frozen=True)
@@ -117,7 +110,7 @@ def caption_set(
         result = captioner.caption(path, options)
         done[key] = {
             "text": result.text,
-            "ms": result.timings.encode_ms + result.timings.decode_ms,
+            "ms": result.timings.detect_ms + result.timings.encode_ms + result.timings.decode_ms,
             "objects": [o.name for o in result.objects],
             "confidence": result.confidence,
             "unsure": result.unsure,

@@ -31,7 +31,6 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from converter.judging import SALIENT, ece, read_references, reference_groups  # noqa: E402, F401
 from desktop.bundle import load_bundle  # noqa: E402
 from desktop.captioner import Captioner, CaptionOptions  # noqa: E402
 from desktop.confidence import FEATURES, Calibration, confidence_features  # noqa: E402
@@ -48,7 +48,6 @@ from desktop.grounding import Grounding  # noqa: E402
 from desktop.objects import ObjectNamer, Terms  # noqa: E402
 from desktop.runtime import default_threads  # noqa: E402
 
-SALIENT = 3  # of the 5 references
 UNSURE_BELOW = 0.5  # unsure when the caption is more likely wrong than right
 
 
@@ -60,16 +59,6 @@ class Photo:
     score: float = 0.0
     probabilities: np.ndarray | None = None
     detections: np.ndarray | None = None  # format 4: the detector's per-class best scores
-
-
-def read_references(token_file: Path, only: set[str] | None = None) -> dict[str, list[str]]:
-    refs: dict[str, list[str]] = {}
-    for line in token_file.read_text(encoding="utf-8").splitlines():
-        key, _, caption = line.partition("\t")
-        name = key.split("#")[0]
-        if only is None or name in only:
-            refs.setdefault(name, []).append(caption)
-    return refs
 
 
 def dev_sets(args) -> dict[str, list[Photo]]:
@@ -126,13 +115,6 @@ def caption_all(captioner: Captioner, name: str, photos: list[Photo], cache: Pat
             else {}
         ),
     )
-
-
-def reference_groups(terms: Terms, references: list[str]) -> Counter:
-    counts: Counter = Counter()
-    for ref in references:
-        counts.update(terms.find(ref))
-    return counts
 
 
 @dataclass
@@ -215,25 +197,6 @@ def fit_logistic(
 
 def predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(x @ w[:-1] + w[-1])))
-
-
-def ece(
-    p: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, bins: int = 10
-) -> tuple[float, list[tuple]]:
-    """Expected calibration error over equal-width bins (weighted photos, if given), and the
-    bins: (low, high, photos, mean confidence, share right)."""
-    weight = np.ones(len(p)) if weight is None else weight
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    total, table = 0.0, []
-    for b in range(bins):
-        m = which == b
-        if m.any():
-            w = weight[m]
-            confidence, right = np.average(p[m], weights=w), np.average(y[m], weights=w)
-            total += w.sum() / weight.sum() * abs(confidence - right)
-            table.append((edges[b], edges[b + 1], int(m.sum()), float(confidence), float(right)))
-    return float(total), table
 
 
 def cross_validated(

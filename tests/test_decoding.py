@@ -357,7 +357,9 @@ def test_real_model_captions_are_sentences(captioner, samples, width):
         t = result.timings
         assert min(t.load_ms, t.encode_ms, t.decode_ms) > 0
         assert t.objects_ms >= 0  # naming the objects and the confidence (format 2)
-        assert t.total_ms == pytest.approx(t.load_ms + t.encode_ms + t.decode_ms + t.objects_ms)
+        assert t.total_ms == pytest.approx(
+            t.load_ms + t.detect_ms + t.encode_ms + t.decode_ms + t.objects_ms
+        )
 
 
 @pytest.mark.parametrize("width", [1, 3, 5])
