@@ -96,6 +96,7 @@ def _export(args) -> int:
         epochs=tuple(args.epoch) if args.epoch else None,
         decoder_quantize=args.decoder_quantize,
         word_bonus=args.word_bonus,
+        gate_photos=args.gate_photos,
     )
     print(
         f"exported {args.out} ({manifest['quantization']}): "
@@ -266,7 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--parity-photos", type=int, default=8, help="dev photos for the TF/LiteRT check"
     )
-    export.add_argument("--representative", type=int, default=100, help="photos to calibrate int8")
+    export.add_argument(
+        "--representative", type=int, default=100, help="training photos to calibrate int8"
+    )
+    export.add_argument(
+        "--gate-photos",
+        type=int,
+        default=200,
+        help="dev photos a quantized bundle is judged on against its float32 twin",
+    )
     export.add_argument(
         "--word-bonus",
         type=float,

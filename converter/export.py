@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from converter import datasets, tflite
+from converter import datasets, quality_gate, tflite
 from converter.backbones import registry
 from converter.bundle_writer import (
     CONCEPTS_FORMAT_VERSION,
@@ -38,8 +38,7 @@ from desktop.bundle import sha256_file
 log = logging.getLogger(__name__)
 
 BANNED_TOKENS = (0, 1, 3)  # <pad>, <start>, <unk>: never emitted (the runtime masks them too)
-# Quantised exports may flip a near-tie between two words; float exports may not.
-PARITY_REQUIRED = {"float32": 1.0, "float16": 1.0, "dynamic": 0.75, "int8": 0.5}
+GATE_PHOTOS = 200  # dev photos a quantized export is judged on (converter/quality_gate.py)
 
 
 class ExportError(Exception):
@@ -56,7 +55,14 @@ def export(
     epochs: tuple[int, ...] | None = None,
     decoder_quantize: str | None = None,
     word_bonus: float = 0.0,
+    gate_photos: int = GATE_PHOTOS,
 ) -> dict:
+    """Write the run's bundle to ``out``.
+
+    The float32 bundle is written first and must caption the parity photos exactly as the TF
+    model does (greedy). A quantized one is then made from the same graphs and judged against
+    that float twin on ``gate_photos`` dev photos by quality, not parity (a near-tie flips a
+    word and nothing is worse); the export is refused when it fails."""
     run, out = Path(run), Path(out)
     model, vocab, info = load_run(run, epochs)
     recorded = tuple(epochs) if epochs else (_best_epoch(run),)
@@ -67,10 +73,12 @@ def export(
     encode, step, cnn, models = build_graphs(model, backbone, weights, grounded)
     size = info["input_size"]
 
-    photos = _dev_photos(train, max(parity_photos, representative if quantize == "int8" else 0))
+    photos = _dev_photos(train, parity_photos)
+    # int8 activation ranges come from training photos: the dev photos judge the result.
+    calibration = _photos(train, "train", representative) if quantize == "int8" else []
 
     def representative_data():
-        for path in photos[:representative]:
+        for path in calibration:
             pixels = load_pixels(path, size)[None]
             if grounded:  # a plausible grounding input: the detector's typical background
                 yield {"pixels": pixels, "detections": np.full((1, 91), 0.05, np.float32)}
@@ -80,19 +88,17 @@ def export(
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    encoder_bytes = tflite.convert(
-        {"encode": encode},
-        models,
-        quantizer(quantize, representative_data if quantize == "int8" else None),
-    )
     # The decoder follows the encoder, except that an int8 export keeps a weight-only int8
     # ("dynamic") decoder: full integer quantisation of its softmax over thousands of words
     # is where quality suffers most. `--decoder-quantize dynamic` makes a float16 bundle 4 MB
     # smaller and each step faster (XNNPACK) for about 0.001 dev BLEU-4 (MODEL_CARD.md).
     decoder_mode = decoder_quantize or ("dynamic" if quantize == "int8" else quantize)
-    decoder_bytes = tflite.convert({"step": step}, [model], quantizer(decoder_mode))
-    (staging / "encoder.tflite").write_bytes(encoder_bytes)
-    (staging / "decoder_step.tflite").write_bytes(decoder_bytes)
+    (staging / "encoder.tflite").write_bytes(
+        tflite.convert({"encode": encode}, models, quantizer("float32"))
+    )
+    (staging / "decoder_step.tflite").write_bytes(
+        tflite.convert({"step": step}, [model], quantizer("float32"))
+    )
     vocab.save(staging / "vocab.json")
     for extra in ("MODEL_CARD.md",):
         if (run / extra).is_file():
@@ -126,8 +132,8 @@ def export(
         "encoder": {"file": "encoder.tflite", "signature": "encode"},
         "decoder": {"file": "decoder_step.tflite", "signature": "step"},
         "vocabulary": "vocab.json",
-        "quantization": quantize,
-        "decoder_quantization": decoder_mode,
+        "quantization": "float32",
+        "decoder_quantization": "float32",
         "files": {},
         "training": {
             "dataset": train["dataset"],
@@ -151,13 +157,41 @@ def export(
     if parity_photos:
         agreement = parity_check(model, cnn, vocab, staging, photos[:parity_photos], size, info)
         manifest["parity"] = {"photos": min(parity_photos, len(photos)), "agreement": agreement}
-        required = min(PARITY_REQUIRED[quantize], PARITY_REQUIRED[decoder_mode])
-        if agreement < required:
+        if agreement < 1.0:
             raise ExportError(
                 f"LiteRT and TF greedy captions agree on {agreement:.0%} of photos "
-                f"(need {required:.0%} for {quantize}); bundle left in {staging}"
+                f"(float32 must agree on all); bundle left in {staging}"
             )
         write_manifest(staging, manifest)
+
+    if (quantize, decoder_mode) != ("float32", "float32"):
+        twin = staging
+        staging = out.with_name(f".{out.name}.quantized.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(twin, staging)
+        (staging / "encoder.tflite").write_bytes(
+            tflite.convert(
+                {"encode": encode},
+                models,
+                quantizer(quantize, representative_data if quantize == "int8" else None),
+            )
+        )
+        (staging / "decoder_step.tflite").write_bytes(
+            tflite.convert({"step": step}, [model], quantizer(decoder_mode))
+        )
+        manifest.update(quantization=quantize, decoder_quantization=decoder_mode)
+        manifest.pop("parity", None)  # that was the float twin's
+        write_manifest(staging, manifest)
+        report = quality_gate.check(twin, staging, {"dev": _gate_set(train, gate_photos)})
+        manifest["quality_check"] = report.to_manifest()
+        write_manifest(staging, manifest)
+        if not report.passed:
+            raise ExportError(
+                f"the {quantize} bundle is not as good as its float32 twin: "
+                + "; ".join(report.failures)
+                + f" (bundle left in {staging})"
+            )
+        shutil.rmtree(twin)
 
     replace_folder(staging, out)
     return manifest
@@ -201,15 +235,31 @@ def _metrics(run: Path, epochs: tuple[int, ...] | None) -> dict:
     return metrics
 
 
-def _dev_photos(train: dict, count: int) -> list[Path]:
+def _examples(train: dict, split: str, count: int, fallback: bool = False) -> list:
     if not count:
         return []
     try:
         data = datasets.load(train["dataset"], Path(train["data_dir"]))
-        split = data.splits.get("dev") or data.split("train")
+        examples = data.splits.get(split) or (data.split("train") if fallback else None)
     except datasets.DatasetError as exc:
-        raise ExportError(f"parity check needs the training data: {exc}") from exc
-    return [e.path for e in split[:count]]
+        raise ExportError(f"the export's checks need the training data: {exc}") from exc
+    if not examples:
+        raise ExportError(f"the export's checks need the {split} split of {train['dataset']}")
+    return list(examples[:count])
+
+
+def _dev_photos(train: dict, count: int) -> list[Path]:
+    # Parity compares two runtimes on the same photos, so training photos serve where a
+    # dataset has no dev split; the quality gate's references must be dev photos.
+    return [e.path for e in _examples(train, "dev", count, fallback=True)]
+
+
+def _photos(train: dict, split: str, count: int) -> list[Path]:
+    return [e.path for e in _examples(train, split, count)]
+
+
+def _gate_set(train: dict, count: int) -> dict[str, tuple[Path, list[str]]]:
+    return {e.image_id: (e.path, list(e.captions)) for e in _examples(train, "dev", count)}
 
 
 def parity_check(

@@ -127,3 +127,22 @@ def test_quantized_encoder_is_integer_calibrated_on_training_photos_and_judged(
         )  # fmt: skip
     assert not refused.exists()
     assert (tmp_path / ".refused.partial" / "manifest.json").is_file()
+
+
+def test_a_float16_export_is_judged_against_its_float32_twin(tmp_path, flickr8k):
+    from converter_cli import run_converter
+    from tiny_model import tiny_model
+
+    run, _ = tiny_model()
+    out = tmp_path / "f16"
+    done = run_converter(
+        "export", "--run", str(run), "--out", str(out), "--quantize", "float16",
+        "--parity-photos", "2", "--gate-photos", "8", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["quantization"] == manifest["decoder_quantization"] == "float16"
+    check = manifest["quality_check"]
+    assert check["passed"] and check["sets"]["dev"]["reference"]["photos"] == 8
+    assert "parity" not in manifest  # the float32 twin's, not this bundle's
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
