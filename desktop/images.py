@@ -25,16 +25,25 @@ Untrusted files (a folder, an upload) must not run anything or exhaust memory:
 - A photo file is opened once without blocking and checked (``fstat``) to be a regular
   file, so a FIFO put in its place after the folder was listed is refused, not waited on;
   only the first frame of an animation or multi-page TIFF is ever looked at.
+- A photo gets ``MAX_DECODE_S`` to decode. Pillow cannot be interrupted from another
+  thread, so the time is checked where the decode comes back to Python: at every read the
+  decoder makes of the file (a progressive JPEG is handed over one scan at a time for this),
+  between the stages (header, decode, reduce, convert), in the band-by-band conversions and
+  while waiting for the memory budget. Past it the photo fails with "took too long to
+  decode"; one call into a library that decodes a whole image at once (libwebp, libavif,
+  libheif, libtiff) ends first, its size bounded by the memory budget.
 """
 
 from __future__ import annotations
 
+import bisect
 import errno
 import io
 import os
 import re
 import stat
 import threading
+import time
 import warnings
 from contextlib import contextmanager
 
@@ -96,6 +105,10 @@ PHOTO_EXTENSIONS = frozenset(
 # Most memory one photo may take while it is decoded and converted (estimated from its
 # header), and the budget the decodes running at once in one process share.
 MAX_PHOTO_BYTES = 768 * 2**20
+# Longest one photo may take to decode (seconds): the largest real photos the budget lets
+# in decode in under 10 s on a slow shared 2-core machine (a 75 MP WebP: 9 s, a 157 MB PNG:
+# 5 s), while a 25 KB JPEG of 100 scans took 20 s and held the service's captioner.
+MAX_DECODE_S = 30.0
 
 _WHITE = (255, 255, 255, 255)
 
@@ -116,6 +129,53 @@ class _NotRegular(OSError):
     pass
 
 
+class _TooSlow(Exception):  # not an OSError: Pillow's plugins catch those
+    def __init__(self, limit_s: float, waiting: bool = False):
+        super().__init__(limit_s, waiting)
+        self.limit_s = limit_s
+        self.waiting = waiting  # still waiting for the memory budget
+
+
+class _Deadline:
+    """When the decode of one photo must have ended (``time.monotonic``)."""
+
+    def __init__(self, limit_s: float):
+        self.limit_s = limit_s
+        self._at = time.monotonic() + limit_s
+
+    def remaining(self) -> float:
+        return max(0.0, self._at - time.monotonic())
+
+    def check(self) -> None:
+        if time.monotonic() > self._at:
+            raise _TooSlow(self.limit_s)
+
+
+class _Timed:
+    """The photo file as the decoder reads it: every read first checks the deadline, and
+    once ``stops`` are set no read runs past the next of them (the start of a JPEG scan), so
+    libjpeg gets a progressive JPEG one scan at a time and the check comes between scans:
+    all 100 scans of a 25 KB file fit in one read, and libjpeg spent 20 s on them."""
+
+    def __init__(self, fp: io.BytesIO | io.BufferedReader, deadline: _Deadline):
+        self._fp = fp
+        self._deadline = deadline
+        self.stops: tuple[int, ...] = ()
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._deadline.check()
+        if self.stops:
+            at = self._fp.tell()
+            i = bisect.bisect_right(self.stops, at)
+            if i < len(self.stops):
+                room = self.stops[i] - at
+                size = room if size is None or size < 0 else min(size, room)
+        return self._fp.read(size)
+
+    def __getattr__(self, name: str):  # seek, tell, fileno, getvalue … as the file's own
+        return getattr(self._fp, name)
+
+
 class _Budget:
     """Bytes of decoded photos in memory at once, shared by every thread of the process."""
 
@@ -125,11 +185,16 @@ class _Budget:
         self._cond = threading.Condition()
 
     @contextmanager
-    def hold(self, nbytes: int):
+    def hold(self, nbytes: int, deadline: _Deadline | None = None):
         if nbytes > self.limit:
             raise _TooBig(nbytes)
         with self._cond:
-            self._cond.wait_for(lambda: self._used + nbytes <= self.limit)
+            fits = self._cond.wait_for(
+                lambda: self._used + nbytes <= self.limit,
+                timeout=None if deadline is None else deadline.remaining(),
+            )
+            if not fits:
+                raise _TooSlow(deadline.limit_s if deadline else 0.0, waiting=True)
             self._used += nbytes
         try:
             yield
@@ -212,17 +277,19 @@ class _BadStructure(Exception):
     pass
 
 
-def _check_jpeg(fp: io.BytesIO | io.BufferedReader) -> None:
+def _check_jpeg(fp: io.BytesIO | io.BufferedReader | _Timed) -> tuple[int, ...]:
     """Refuse, before any decoding (and before Pillow, which reads every segment before the
     frame header), a JPEG whose first image has more scans or marker segments than any
     real photo: a scan repeated 10,000 times held a captioner for 111 s, 7.9 M empty APP5
     segments took 9 s and 1.1 GB. Reads segment headers and skips the rest (no mmap: a
-    file truncated meanwhile would kill the process with SIGBUS); ``fp`` is left at 0."""
+    file truncated meanwhile would kill the process with SIGBUS); ``fp`` is left at 0.
+    Returns where each scan of the first image starts (none for another format)."""
     if fp.read(3) != b"\xff\xd8\xff":
         fp.seek(0)
-        return
+        return ()
     fp.seek(2)
-    scans = segments = 0
+    scans: list[int] = []
+    segments = 0
     while True:
         head = fp.read(2)
         if len(head) < 2 or head[0] != 0xFF:
@@ -241,17 +308,18 @@ def _check_jpeg(fp: io.BytesIO | io.BufferedReader) -> None:
         length = fp.read(2)
         if len(length) < 2:
             break
-        fp.seek(int.from_bytes(length, "big") - 2, os.SEEK_CUR)
         if marker == 0xDA:
-            scans += 1
-            if scans > MAX_JPEG_SCANS:
+            scans.append(fp.tell() - 4)
+            if len(scans) > MAX_JPEG_SCANS:
                 raise _BadStructure(f"over {MAX_JPEG_SCANS} scans")
-            if not _skip_entropy_coded(fp):
-                break
+        fp.seek(int.from_bytes(length, "big") - 2, os.SEEK_CUR)
+        if marker == 0xDA and not _skip_entropy_coded(fp):
+            break
     fp.seek(0)
+    return tuple(scans)
 
 
-def _skip_entropy_coded(fp: io.BytesIO | io.BufferedReader) -> bool:
+def _skip_entropy_coded(fp: io.BytesIO | io.BufferedReader | _Timed) -> bool:
     """Move ``fp`` to the marker that ends a scan's data; False at the end of the file."""
     while True:
         start = fp.tell()
@@ -277,6 +345,13 @@ def _describe(e: BaseException) -> str:
         return f"not a photo this app decodes (a JPEG with {e})"
     if isinstance(e, _NotRegular):
         return "not a regular file (device, FIFO or socket)"
+    if isinstance(e, _TooSlow):
+        if e.waiting:
+            return (
+                f"took too long to decode (waited over {e.limit_s:g} s for the memory "
+                "other photos decoding at the same time held)"
+            )
+        return f"took too long to decode (stopped after {e.limit_s:g} s)"
     if isinstance(e, _TooBig):
         return (
             f"image too large to decode safely (it would take {e.args[0] / 2**20:.0f} MB, "
@@ -302,14 +377,16 @@ def _describe(e: BaseException) -> str:
     return f"cannot decode image ({text})"
 
 
-def _rows(img: Image.Image, step: int):
+def _rows(img: Image.Image, step: int, deadline: _Deadline | None = None):
     """``img`` as float32 arrays of ``step`` rows at a time (bounded memory for any size)."""
     for top in range(0, img.height, step):
+        if deadline is not None:
+            deadline.check()
         band = img.crop((0, top, img.width, min(img.height, top + step)))
         yield np.asarray(band, dtype=np.float32)
 
 
-def _wide_to_l(img: Image.Image, factor: int = 1) -> Image.Image:
+def _wide_to_l(img: Image.Image, factor: int = 1, deadline: _Deadline | None = None) -> Image.Image:
     """A 16-bit, 32-bit or float image as 8-bit "L", its range scaled (not clipped), and
     box-averaged by ``factor``; a band of rows at a time, never one copy of the whole photo."""
     mode = img.mode
@@ -318,7 +395,7 @@ def _wide_to_l(img: Image.Image, factor: int = 1) -> Image.Image:
         lo, hi = 0.0, 65535.0
     else:
         lo, hi = np.inf, -np.inf
-        for rows in _rows(img, step):
+        for rows in _rows(img, step, deadline):
             finite = rows[np.isfinite(rows)]
             if finite.size:
                 lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
@@ -329,7 +406,7 @@ def _wide_to_l(img: Image.Image, factor: int = 1) -> Image.Image:
     scale = 255.0 / (hi - lo) if hi > lo else 0.0
     width = img.width // factor if factor > 1 else img.width
     out = []
-    for rows in _rows(img, step):
+    for rows in _rows(img, step, deadline):
         if factor > 1:
             rows = rows[: rows.shape[0] // factor * factor, : width * factor]
             if not rows.size:
@@ -348,17 +425,19 @@ def _reduce_factor(img: Image.Image, min_size: tuple[int, int] | None) -> int:
     return max(1, min(img.width, img.height) // side)
 
 
-def _reduced(img: Image.Image, factor: int) -> Image.Image:
+def _reduced(img: Image.Image, factor: int, deadline: _Deadline | None = None) -> Image.Image:
     if factor < 2:
         return img
     if img.mode in _WIDE:
-        return _wide_to_l(img, factor)
+        return _wide_to_l(img, factor, deadline)
     if img.mode not in _REDUCIBLE:
-        return _converted_reduced(img, factor)
+        return _converted_reduced(img, factor, deadline)
     return img.reduce(factor)
 
 
-def _converted_reduced(img: Image.Image, factor: int) -> Image.Image:
+def _converted_reduced(
+    img: Image.Image, factor: int, deadline: _Deadline | None = None
+) -> Image.Image:
     """``_to_rgb(img).reduce(factor)``, a band of rows at a time: a transparent palette
     image laid on white at full size took an RGBA copy, its background and the composite
     (12000² from a 140 KB PNG: 2.4 GB). Bands are whole boxes high, so every box averages
@@ -367,12 +446,14 @@ def _converted_reduced(img: Image.Image, factor: int) -> Image.Image:
     width, height = -(-img.width // factor), -(-img.height // factor)
     out = Image.new("RGB", (width, height))
     for top in range(0, img.height, step):
+        if deadline is not None:
+            deadline.check()
         band = img.crop((0, top, img.width, min(img.height, top + step)))  # keeps the palette
         out.paste(_to_rgb(band).reduce(factor), (0, top // factor))
     return out
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _to_rgb(img: Image.Image, deadline: _Deadline | None = None) -> Image.Image:
     if img.mode == "La":
         # Pillow converts premultiplied grey+alpha only to "LA" (not to RGBA or RGB).
         img = img.convert("LA")
@@ -382,7 +463,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if mode in _WIDE:
         # Pillow clips wide integers to 0..255 when converting, which whitens a 16-bit photo;
         # scale the full range down instead.
-        return _wide_to_l(img).convert("RGB")
+        return _wide_to_l(img, deadline=deadline).convert("RGB")
     has_alpha = (
         mode in ("RGBA", "LA", "RGBa", "PA")
         or (mode == "P" and "transparency" in img.info)
@@ -416,13 +497,19 @@ def _open_regular(path: str | os.PathLike) -> io.BufferedReader:
         raise
 
 
-def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> Image.Image:
+def open_photo(
+    source: PhotoSource,
+    min_size: tuple[int, int] | None = None,
+    time_limit_s: float | None = None,
+) -> Image.Image:
     """The photo as an upright RGB image (first frame of an animation), detached from any file.
 
     ``min_size`` (width, height) lets a big photo decode reduced, no smaller than it either
-    way round. Raises ``PhotoError`` naming the photo and the reason.
+    way round. ``time_limit_s`` (default ``MAX_DECODE_S``) is how long the decode may take.
+    Raises ``PhotoError`` naming the photo and the reason.
     """
     name = source_name(source)
+    deadline = _Deadline(MAX_DECODE_S if time_limit_s is None else time_limit_s)
     try:
         if isinstance(source, Image.Image):
             # The caller's image: never draft, close or modify it.
@@ -431,25 +518,33 @@ def open_photo(source: PhotoSource, min_size: tuple[int, int] | None = None) -> 
             fp = io.BytesIO(bytes(source))
         else:
             fp = _open_regular(source)
+        timed = _Timed(fp, deadline)
         with fp, warnings.catch_warnings():
-            _check_jpeg(fp)
+            scans = _check_jpeg(timed)
             # The bomb *warning* band (1-2x the limit) is allowed, as in Pillow itself; past
             # it Pillow raises DecompressionBombError.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             # Frame 0 is the current one once opened; asking n_frames would walk every
             # page of a TIFF (20,000 one-pixel pages: 3 s, growing with the square).
-            with Image.open(fp, formats=PHOTO_FORMATS) as img:
+            with Image.open(timed, formats=PHOTO_FORMATS) as img:  # type: ignore[arg-type]
+                deadline.check()
                 full_size = img.size
                 if img.format in ("JPEG", "MPO") and min_size is not None:
                     # draft() only reduces by 1/2, 1/4 or 1/8, staying >= the requested size.
                     side = max(min_size)
                     img.draft(None, (side, side))
                 factor = _reduce_factor(img, min_size)
-                with _budget.hold(_peak_bytes(img, factor, full_size)):
+                with _budget.hold(_peak_bytes(img, factor, full_size), deadline):
+                    if img.format in ("JPEG", "MPO"):
+                        timed.stops = scans[1:]  # scan by scan; the header reads are done
                     img.load()
+                    deadline.check()
                     # Closing the file destroys the image it was read into: keep a copy.
-                    reduced = _reduced(img, factor)
-                    return _upright_rgb(reduced, copy=reduced is img, exif=img.getexif)
+                    reduced = _reduced(img, factor, deadline)
+                    deadline.check()
+                    return _upright_rgb(
+                        reduced, copy=reduced is img, exif=img.getexif, deadline=deadline
+                    )
     except Exception as e:  # Pillow raises many types for broken files; all mean "cannot read"
         raise PhotoError(name, _describe(e)) from e
 
@@ -466,13 +561,15 @@ _UPRIGHT = {
 }
 
 
-def _upright_rgb(img: Image.Image, copy: bool, exif=None) -> Image.Image:
+def _upright_rgb(
+    img: Image.Image, copy: bool, exif=None, deadline: _Deadline | None = None
+) -> Image.Image:
     try:
         # A reduced copy has no EXIF of its own: ``exif`` reads the original's.
         orientation = (exif or img.getexif)().get(0x0112, 1)
     except Exception:  # damaged EXIF must not make an otherwise fine photo unreadable
         orientation = 1
-    rgb = _to_rgb(img)
+    rgb = _to_rgb(img, deadline)
     if orientation in _UPRIGHT:
         return rgb.transpose(_UPRIGHT[orientation])
     return rgb.copy() if copy and rgb is img else rgb
@@ -485,9 +582,12 @@ def to_pixels(img: Image.Image, input_size: tuple[int, int]) -> np.ndarray:
     return np.asarray(resized, dtype=np.float32)[np.newaxis]
 
 
-def load_pixels(source: PhotoSource, input_size: tuple[int, int]) -> np.ndarray:
+def load_pixels(
+    source: PhotoSource, input_size: tuple[int, int], time_limit_s: float | None = None
+) -> np.ndarray:
+    """The encoder's input for a photo; ``time_limit_s`` as for :func:`open_photo`."""
     height, width = input_size
-    img = open_photo(source, min_size=(2 * width, 2 * height))
+    img = open_photo(source, min_size=(2 * width, 2 * height), time_limit_s=time_limit_s)
     name = source_name(source)
     try:
         return to_pixels(img, input_size)

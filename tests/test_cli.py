@@ -19,6 +19,7 @@ from PIL import Image
 
 from desktop.cli import build_parser, main
 from desktop.outputs import journal_path, read_records
+from tests.hostile.files import slow_progressive_jpeg
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -120,6 +121,28 @@ def test_hostile_folder_every_file_reported_once(hostile, default_model_dir, tmp
     assert "not a regular file" in reasons["fifo.jpg"]
     # The output is valid UTF-8 without lone surrogates, whatever the file names were.
     out.read_bytes().decode("utf-8")
+
+
+def test_a_photo_slow_to_decode_is_reported_and_the_batch_goes_on(
+    default_model_dir, tmp_path, samples, monkeypatch
+):
+    """Issue 21, finding 4: a 25 KB JPEG of 100 scans takes 20 s to decode; the batch gives
+    it up at the decode limit (30 s; 1 s here, to keep the test short) and goes on."""
+    import desktop.images
+
+    monkeypatch.setattr(desktop.images, "MAX_DECODE_S", 1.0)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a_slow.jpg").write_bytes(slow_progressive_jpeg(12000, 12000))
+    shutil.copy(samples[0], folder / "b_good.jpg")
+    out = tmp_path / "out.jsonl"
+    start = time.monotonic()
+    assert run(folder, "-o", out, model=default_model_dir) == 1
+    assert time.monotonic() - start < 10
+    slow, good = jsonl(out)
+    assert slow["path"].endswith("a_slow.jpg") and slow["caption"] is None
+    assert slow["error"] == "took too long to decode (stopped after 1 s)"
+    assert good["path"].endswith("b_good.jpg") and good["error"] is None and good["caption"]
 
 
 def test_non_recursive_lists_only_the_folder(hostile, default_model_dir, tmp_path):

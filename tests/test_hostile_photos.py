@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,14 @@ from PIL import Image
 
 from desktop import PhotoError
 from desktop.images import MAX_PHOTO_BYTES, PHOTO_FORMATS, load_pixels, open_photo
-from tests.hostile.files import EPS_LOOP, PDF_TINY, claiming_size, webp_lossless, write_png
+from tests.hostile.files import (
+    EPS_LOOP,
+    PDF_TINY,
+    claiming_size,
+    slow_progressive_jpeg,
+    webp_lossless,
+    write_png,
+)
 
 SIZE = (224, 224)
 REPO = Path(__file__).resolve().parent.parent
@@ -471,3 +479,62 @@ def test_a_jpeg_of_millions_of_empty_segments_is_refused_at_once(tmp_path):
         load_pixels(path, SIZE)
     assert time.process_time() - start < 1.0
     assert info.value.reason.endswith("(a JPEG with over 4096 marker segments)")
+
+
+# -- issue 21, finding 4: a time limit on every decode ------------------------------------------
+
+
+@pytest.mark.parametrize("as_file", [False, True], ids=["bytes", "file"])
+def test_a_photo_slow_to_decode_stops_at_the_time_limit(tmp_path, as_file):
+    """100 scans (within the scan limit) of 12000² in 25 KB: 20 s of libjpeg's time, which
+    held the service's captioner. The scans reach libjpeg one at a time, so the limit is
+    checked between them."""
+    data = slow_progressive_jpeg(12000, 12000)
+    assert len(data) < 30_000  # 25 KB
+    source = tmp_path / "slow.jpg" if as_file else data
+    if as_file:
+        source.write_bytes(data)
+    start = time.monotonic()
+    with pytest.raises(PhotoError) as info:
+        load_pixels(source, SIZE, time_limit_s=1.0)
+    assert time.monotonic() - start < 3.0
+    assert info.value.reason == "took too long to decode (stopped after 1 s)"
+    # The same structure on a small photo decodes: it is the time that is refused.
+    assert load_pixels(slow_progressive_jpeg(640, 480), SIZE).shape == (1, *SIZE, 3)
+
+
+def test_scan_by_scan_decoding_gives_the_same_pixels(samples):
+    buffer = io.BytesIO()
+    Image.open(samples[0]).save(buffer, "JPEG", progressive=True, quality=90)
+    data = buffer.getvalue()
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert np.array_equal(np.asarray(open_photo(data)), expected)
+
+
+def test_a_flood_of_png_chunks_stops_at_the_time_limit():
+    """Pillow reads each chunk in Python: a million empty ancillary chunks (12 MB) took
+    about 4 s; every read the decoder makes checks the limit."""
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(png, "PNG")
+    head = png.getvalue()[:33]  # signature + IHDR
+    empty = struct.pack(">I", 0) + b"zzZz" + struct.pack(">I", zlib.crc32(b"zzZz"))
+    data = head + empty * 1_000_000 + png.getvalue()[33:]
+    start = time.monotonic()
+    with pytest.raises(PhotoError) as info:
+        load_pixels(data, SIZE, time_limit_s=0.3)
+    assert time.monotonic() - start < 1.5
+    assert info.value.reason == "took too long to decode (stopped after 0.3 s)"
+
+
+def test_waiting_for_the_memory_budget_counts_against_the_time_limit(samples):
+    """A photo waiting for room in the shared budget (held by other photos) gives up at its
+    limit instead of waiting for ever, and says why."""
+    from desktop.images import _budget
+
+    with _budget.hold(MAX_PHOTO_BYTES), pytest.raises(PhotoError) as info:
+        load_pixels(samples[0], SIZE, time_limit_s=0.3)
+    assert info.value.reason == (
+        "took too long to decode (waited over 0.3 s for the memory other photos decoding "
+        "at the same time held)"
+    )
+    assert load_pixels(samples[0], SIZE, time_limit_s=0.3).shape == (1, *SIZE, 3)

@@ -1,5 +1,6 @@
-"""The local service under attack (issue 11, findings 1, 3, 8, 9): a hostile web page, a
-racing local user, idle connections and malformed HTTP. Real waitress, real model."""
+"""The local service under attack (issue 11, findings 1, 3, 8, 9; issue 21, findings 4, 6,
+12): a hostile web page, a racing local user, idle connections, malformed HTTP and a photo
+that takes long to decode. Real waitress, real model."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from desktop.service_paths import PathPolicy, PathRefused
-from tests.hostile.files import EPS_LOOP
+from tests.hostile.files import EPS_LOOP, slow_progressive_jpeg
 from tests.test_service import SAMPLE, Answer, running
 
 PHOTO = SAMPLE.read_bytes()
@@ -279,3 +280,56 @@ def _closed(sock: socket.socket) -> bool:
         return True
     finally:
         sock.setblocking(True)
+
+
+# ------------------------------------------------------------------- a slow photo
+
+
+def test_an_ordinary_photo_is_answered_while_a_hostile_one_decodes() -> None:
+    """Issue 21, finding 4: a JPEG that takes long to decode held the service's only
+    captioner, and the next ordinary request got 503 after 60 s. This one keeps to every
+    structural limit (100 scans, 25 KB) and took 20 s to decode; now a photo is decoded before a
+    captioner is taken, and gives up after ``decode_limit_s``."""
+    import time
+
+    from desktop.paths import default_model_dir
+    from desktop.service import ServiceConfig, create_app, load_captioners
+
+    if not (default_model_dir() / "manifest.json").is_file():
+        pytest.skip("no model bundle")
+    limit = 5.0  # the ordinary answer must come sooner, while the hostile photo decodes
+    captioners = load_captioners(default_model_dir(), workers=1, threads=1)
+    app = create_app(captioners, ServiceConfig(decode_limit_s=limit))
+    pool = app.extensions["captioner_service"]["pool"]
+    hostile = slow_progressive_jpeg(12000, 12000)
+    jpeg = {"Content-Type": "image/jpeg"}
+    with running(app, workers=1) as port:
+        answers: dict[str, Any] = {}
+
+        def send_hostile() -> None:
+            start = time.monotonic()
+            answers["hostile"] = call(port, "POST", "/caption?beam=1", hostile, jpeg)
+            answers["hostile_s"] = time.monotonic() - start
+
+        sender = threading.Thread(target=send_hostile)
+        sender.start()
+        while sum(pool.load().values()) < 1:  # admitted: decoding from now on, for seconds
+            assert sender.is_alive(), answers
+            time.sleep(0.01)
+        start = time.monotonic()
+        ordinary = call(port, "POST", "/caption?beam=1", PHOTO, jpeg)
+        took = time.monotonic() - start
+        still_decoding = sender.is_alive()
+        health = call(port, "GET", "/health")
+        sender.join(60)
+    assert ordinary.status == 200 and ordinary.json["caption"], ordinary.body[:300]
+    assert took < 5.0, f"the ordinary photo took {took:.1f} s"
+    assert still_decoding, "the hostile photo was answered first"
+    assert health.status == 200 and health.json["decoding"] in (0, 1)
+    answer = answers["hostile"]
+    assert answer.status == 400, answer.body[:300]
+    assert answer.json["error"] == (
+        f"the uploaded photo cannot be read: took too long to decode (stopped after {limit:g} s)"
+    )
+    # Stopped at the limit, between two scans, not after the 20 s the whole decode takes.
+    assert answers["hostile_s"] < limit + 3.0, answers["hostile_s"]

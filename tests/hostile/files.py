@@ -80,3 +80,62 @@ def claiming_size(data: bytes, box: bytes, offset: int, fmt: str, *size: int) ->
     at = out.index(box) + offset
     out[at : at + struct.calcsize(fmt)] = struct.pack(fmt, *size)
     return bytes(out)
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+
+class _Bits:
+    """Huffman-coded bits, most significant first, with JPEG's 0xFF byte stuffing."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self._acc = 0
+        self._count = 0
+
+    def put(self, value: int, count: int) -> None:
+        self._acc = (self._acc << count) | value
+        self._count += count
+        while self._count >= 8:
+            self._count -= 8
+            byte = (self._acc >> self._count) & 0xFF
+            self.out += b"\xff\x00" if byte == 0xFF else bytes([byte])
+        self._acc &= (1 << self._count) - 1
+
+    def flush(self) -> bytes:
+        if self._count:
+            self.put((1 << (8 - self._count)) - 1, 8 - self._count)  # padded with 1s
+        return bytes(self.out)
+
+
+def slow_progressive_jpeg(width: int, height: int, scans: int = 100) -> bytes:
+    """A grey progressive JPEG of ``scans`` AC refinement scans, within every structural
+    limit the app has (issue 21, finding 4), that libjpeg takes seconds to decode.
+
+    Each scan codes every block as part of end-of-band runs (32,767 blocks in 18 bits), so
+    the whole file is a few KB, yet libjpeg looks at all 63 coefficients of every block in
+    every scan: 12000² with 100 scans is 25 KB and took 20 s on a 2-core machine.
+    """
+    blocks = -(-width // 8) * -(-height // 8)
+    bits = _Bits()
+    left = blocks
+    while left:  # EOBn symbols (n << 4, 4-bit codes), then n bits: runs of 2**n + bits
+        run = min(left, 32767)
+        left -= run
+        n = run.bit_length() - 1
+        bits.put(n, 4)
+        if n:
+            bits.put(run - (1 << n), n)
+    code_lengths = bytes([0, 0, 0, 15] + [0] * 12)  # fifteen 4-bit codes
+    ac_table = b"\x10" + code_lengths + bytes(n << 4 for n in range(15))
+    # Component 1, AC table 0, coefficients 1..63, successive approximation 1 -> 0.
+    scan = _segment(0xDA, bytes([1, 1, 0x00, 1, 63, 0x10])) + bits.flush()
+    return (
+        b"\xff\xd8"
+        + _segment(0xDB, b"\x00" + b"\x01" * 64)  # quantisation table 0
+        + _segment(0xC2, struct.pack(">BHHB", 8, height, width, 1) + bytes([1, 0x11, 0]))
+        + _segment(0xC4, ac_table)
+        + scan * scans
+        + b"\xff\xd9"
+    )
