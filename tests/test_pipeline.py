@@ -44,6 +44,7 @@ def done_events(events) -> list[pipeline.PhotoDone]:
 def test_every_sink_gets_every_photo_and_a_broken_one_does_not_stop_the_batch(
     captioner, folder, tmp_path
 ):
+    (folder / "c-dangling.jpg").symlink_to(tmp_path / "gone.jpg")  # the walk knows it is bad
     out = tmp_path / "captions.jsonl"
     db = tmp_path / "library.sqlite3"
     job = pipeline.Job(
@@ -57,22 +58,24 @@ def test_every_sink_gets_every_photo_and_a_broken_one_does_not_stop_the_batch(
     )
     summary, events = events_of(job, captioner)
 
-    assert isinstance(events[0], pipeline.Started) and events[0].total == 4
+    assert isinstance(events[0], pipeline.Started) and events[0].total == 5
     photos = done_events(events)
     names = [Path(e.path).name for e in photos]
     assert names == sorted(p.name for p in folder.iterdir() if p.suffix == ".jpg")
-    assert [e.done for e in photos] == [1, 2, 3, 4] and {e.total for e in photos} == {4}
-    broken = photos[names.index("b-broken.jpg")]
+    assert [e.done for e in photos] == [1, 2, 3, 4, 5] and {e.total for e in photos} == {5}
+    broken, dangling = (photos[names.index(n)] for n in ("b-broken.jpg", "c-dangling.jpg"))
     assert broken.result is None and broken.error
+    assert dangling.result is None and "broken symbolic link" in dangling.error
     after = photos[names.index("b-broken.jpg") + 1 :]
-    assert after and all(e.result is not None and e.error is None for e in after)
-    assert (summary.captioned, summary.failed, summary.stopped) == (3, 1, False)
-    assert not summary.ok  # the broken photo makes it a partial run (exit status 1)
+    assert [e.error is None for e in after] == [False, True, True]  # the batch went on
+    assert (summary.captioned, summary.failed, summary.stopped) == (3, 2, False)
+    assert not summary.ok  # the broken photos make it a partial run (exit status 1)
 
     records = {Path(r.path).name: r for r in read_records(out, "jsonl")}
     assert set(records) == set(names)
     assert all(os.path.isabs(r.path) for r in records.values())  # a file holds absolute paths
     assert records["b-broken.jpg"].error == broken.error and records["b-broken.jpg"].caption is None
+    assert records["c-dangling.jpg"].error == dangling.error
     with Library(db) as lib:
         assert lib.count() == 3  # the broken photo has no caption to keep
         for e in photos:
@@ -117,6 +120,14 @@ def test_resume_captions_only_what_the_output_does_not_hold(captioner, folder, t
 
 def test_cancel_stops_after_the_current_photo_and_keeps_what_was_done(captioner, folder, tmp_path):
     out = tmp_path / "captions.json"
+    job = pipeline.Job(
+        paths=(str(folder),), options=FAST, sinks=(pipeline.OutputFile(str(out), "json"),)
+    )
+    pipeline.run(job, captioner)
+    earlier = {r.path: r for r in read_records(out, "json")}
+    # Right after the first photo, an entry the walk already knows is bad: not recorded
+    # once the run is cancelled either.
+    (folder / "az-dangling.jpg").symlink_to(tmp_path / "gone.jpg")
     cancel = threading.Event()
     events: list[pipeline.Event] = []
 
@@ -125,14 +136,14 @@ def test_cancel_stops_after_the_current_photo_and_keeps_what_was_done(captioner,
         if isinstance(event, pipeline.PhotoDone):
             cancel.set()  # as the app's Cancel button does, from the first result on
 
-    job = pipeline.Job(
-        paths=(str(folder),), options=FAST, sinks=(pipeline.OutputFile(str(out), "json"),)
-    )
-    summary = pipeline.run(job, captioner, tell, cancel=cancel)
+    summary = pipeline.run(job, captioner, tell, cancel=cancel)  # replacing the file
 
-    assert summary.stopped and len(done_events(events)) == 1
-    (record,) = read_records(out, "json")  # the interrupted run's file holds what it did
-    assert Path(record.path).name == Path(done_events(events)[0].path).name
+    (first,) = done_events(events)
+    assert summary.stopped and summary.captioned + summary.failed == 1
+    # Stopped early, the replacing run kept the earlier records of the photos it never
+    # reached (a complete run would have written only its own one).
+    after = {r.path: r for r in read_records(out, "json")}
+    assert after == earlier and Path(first.path).name in {Path(p).name for p in after}
     assert not journal_path(out).exists()
 
 
@@ -153,6 +164,18 @@ def test_a_persons_sidecar_description_is_kept_and_said(captioner, folder, tmp_p
     (note,) = [e for e in events if isinstance(e, pipeline.Message)]
     assert note.level == "note" and str(sidecar_path(photo).name) in note.text
     assert summary.ok and summary.sink_failures == 0  # kept as asked: not a failure
+
+
+def test_a_sidecar_that_cannot_be_written_fails_the_run_and_the_batch_goes_on(captioner, folder):
+    first, *rest = sorted(p for p in folder.glob("*.jpg") if p.name != "b-broken.jpg")
+    sidecar_path(first).mkdir()  # a folder where the sidecar should be
+    job = pipeline.Job(paths=(str(folder),), options=FAST, sinks=(pipeline.Sidecars(),))
+    summary, events = events_of(job, captioner)
+
+    (warning,) = [e for e in events if isinstance(e, pipeline.Message)]
+    assert warning.level == "warning" and sidecar_path(first).name in warning.text
+    assert summary.sink_failures == 1 and not summary.ok
+    assert all(get_description(sidecar_path(p)) for p in rest)
 
 
 def test_an_output_that_is_not_ours_is_refused_before_anything_is_captioned(
