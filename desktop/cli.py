@@ -9,11 +9,9 @@ Of ``merge``: 0 merged, 1 photos missing or duplicated (reported; nothing writte
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
-import threading
 import warnings
 from collections.abc import Sequence
 
@@ -388,189 +386,84 @@ def _load(args) -> object | None:
 def cmd_caption(args) -> int:
     from tqdm import tqdm
 
-    from desktop import PhotoError
+    from desktop import pipeline
     from desktop.captioner import CaptionOptions
-    from desktop.outputs import OutputError, Record, ResultWriter, format_for
-    from desktop.walk import display_path, find_photos, path_key
+    from desktop.outputs import format_for
 
     fmt = args.format or format_for(args.output) or ("jsonl" if args.output else "txt")
     output = None if args.output in (None, "-") else args.output
-    if args.resume and output is None:
-        _error("--resume needs --output FILE")
+    sinks: list[pipeline.SinkSpec] = [pipeline.OutputFile(output, fmt, resume=args.resume)]
+    if not args.no_library:
+        sinks.append(pipeline.LibraryRecords())
+    if args.write_xmp:
+        sinks.append(pipeline.Sidecars(overwrite=args.overwrite_descriptions))
+    job = pipeline.Job(
+        paths=tuple(args.paths),
+        options=CaptionOptions(
+            beam_width=args.beam, max_length=args.max_length, with_attention=False
+        ),
+        recursive=args.recursive,
+        shard=args.shard,
+        sinks=tuple(sinks),
+    )
+    problem = job.problem()
+    if problem:
+        _error(problem)
         return EXIT_USAGE
-    if output is not None and os.path.isdir(output):
-        _error(f"--output {output} is a folder")
-        return EXIT_USAGE
-    if args.shard is not None:
-        from desktop import shards
-
-        problem = shards.check_usage(args.shard, args.paths, output, args.resume)
-        if problem:
-            _error(problem)
-            return EXIT_USAGE
-
     captioner = _load(args)
     if captioner is None:
         return EXIT_USAGE
-    if args.shard is not None and args.resume:
-        before = shards.read_info(output)  # readable: check_usage read it
-        if before is not None and before.bundle not in (None, captioner.bundle.id):
-            # One shard of two models would pass merge's check on the bundle unseen.
-            _error(
-                f"{output} was captioned by another model ({before.bundle_name!r}, "
-                f"{before.bundle[:12]}): resume it with that model (--model), or write a "
-                "new output"
-            )
-            return EXIT_USAGE
+    problem = job.model_problem(captioner.bundle)
+    if problem:
+        _error(problem)
+        return EXIT_USAGE
     if captioner.bundle.objects_note:
         print(f"captioner: note: {captioner.bundle.objects_note}", file=sys.stderr)
 
+    bar = None
+
+    def say(text: str) -> None:
+        if bar is None:
+            print(text, file=sys.stderr)
+        else:
+            bar.write(text, file=sys.stderr)
+
+    def tell(event) -> None:
+        nonlocal bar
+        if isinstance(event, pipeline.PhotoDone):
+            bar.update()
+        elif isinstance(event, pipeline.Message):
+            say(f"captioner: {event.level}: {event.text}")
+        elif isinstance(event, pipeline.Started):
+            if not event.total and not event.previous:
+                say(
+                    "captioner: no photos found (folders are searched for photo file names; "
+                    "-r descends into sub-folders)"
+                )
+            if args.resume and event.previous:
+                say(f"captioner: resuming: {event.previous} already done, {event.total} to go")
+            bar = tqdm(
+                total=event.total,
+                unit="photo",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                disable=True if args.no_progress else None,
+            )
+
     try:
-        writer = ResultWriter(output, fmt, resume=args.resume)
-    except (OutputError, OSError) as e:
-        _error(f"cannot {'resume' if args.resume else 'write'} {output}: {e}")
+        summary = pipeline.run(job, captioner, tell)
+    except pipeline.SinkError as e:
+        _error(str(e))
         return EXIT_USAGE
-
-    library = None if args.no_library else _LibrarySink(captioner.bundle.id)
-
-    def shown(path: str) -> str:
-        # A file records absolute paths, so --resume from another folder finds them.
-        return display_path(os.path.abspath(path) if output is not None else path)
-
-    failed = any(not r.ok for r in writer.previous)
-    xmp_failed = False
-    with writer:
-        done = writer.done
-        found = find_photos(args.paths, recursive=args.recursive)
-        if args.shard is not None:
-            bundle = (captioner.bundle.id, captioner.bundle.name)
-            found = shards.take(
-                args.shard, args.paths[0], found, output, fmt, args.recursive, bundle
-            )
-        found = [f for f in found if path_key(shown(f.path)) not in done]
-        if not found and not writer.previous:
-            print(
-                "captioner: no photos found (folders are searched for photo file names; "
-                "-r descends into sub-folders)",
-                file=sys.stderr,
-            )
-        if args.resume and writer.previous:
-            print(
-                f"captioner: resuming: {len(writer.previous)} already done, {len(found)} to go",
-                file=sys.stderr,
-            )
-        options = CaptionOptions(
-            beam_width=args.beam, max_length=args.max_length, with_attention=False
-        )
-        bar = tqdm(
-            total=len(found),
-            unit="photo",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            disable=True if args.no_progress else None,
-        )
-        cancel = threading.Event()
-        try:
-            # caption_many is lazy and yields in input order, so entries the walk already
-            # knows are bad (never opened: a FIFO would hang) keep their place in the output.
-            items = captioner.caption_many(
-                [f.path for f in found if f.error is None], options=options, cancel=cancel
-            )
-            for f in found:
-                if f.error is not None:
-                    writer.write(Record(shown(f.path), None, None, f.error))
-                    failed = True
-                    bar.update()
-                    continue
-                item = next(items)
-                path = shown(item.path)
-                if item.error is not None:
-                    error = item.error
-                    reason = error.reason if isinstance(error, PhotoError) else str(error)
-                    writer.write(Record(path, None, None, reason))
-                    failed = True
-                else:
-                    result = item.result
-                    writer.write(Record.from_result(path, result))
-                    if library is not None:
-                        library.record(item.path, result, bar)
-                    if args.write_xmp:
-                        keywords = [o.name for o in result.objects]
-                        xmp_failed |= not _write_xmp(
-                            item.path,
-                            result.text,
-                            keywords,
-                            bar,
-                            args.overwrite_descriptions,
-                            unsure=bool(result.unsure),
-                        )
-                bar.update()
-        except KeyboardInterrupt:
-            cancel.set()
+    except pipeline.OutputFailed as e:
+        return _write_failed(e.where, e.error)
+    finally:
+        if bar is not None:
             bar.close()
-            writer.close(complete=False)
-            print(
-                "captioner: interrupted; results so far are written (use --resume)", file=sys.stderr
-            )
-            return EXIT_INTERRUPTED
-        except OSError as e:  # disk full, output folder gone, …: what is written stays
-            bar.close()
-            with contextlib.suppress(OSError):
-                writer.close(complete=False)
-            return _write_failed(writer.output, e)
-        finally:
-            bar.close()
-            if library is not None:
-                library.close()
-    return EXIT_FAILED if failed or xmp_failed else EXIT_OK
-
-
-class _LibrarySink:
-    """Records each caption into the caption library; a library that cannot be used is
-    reported once and the run goes on (the output file is what was asked for)."""
-
-    def __init__(self, bundle: str) -> None:
-        from desktop.library import LibraryError
-        from desktop.library_cli import open_library
-
-        self._bundle = bundle
-        try:
-            self._library = open_library()
-        except (LibraryError, OSError) as e:  # not even a library in memory: run without
-            print(
-                f"captioner: warning: {e}; this run is not recorded in the library "
-                "(the output is written as usual)",
-                file=sys.stderr,
-            )
-            self._library = None
-
-    def record(self, path: str, result, bar) -> None:
-        from desktop.library import LibraryError
-
-        if self._library is None:
-            return
-        try:
-            self._library.record(
-                path,
-                bundle=self._bundle,
-                caption=result.text,
-                score=result.score,
-                confidence=result.confidence,
-                unsure=bool(result.unsure),
-                objects=result.objects,
-            )
-        except (LibraryError, OSError) as e:
-            bar.write(
-                f"captioner: warning: {e}; the rest of this run is not recorded in the "
-                "library (the output is written as usual)",
-                file=sys.stderr,
-            )
-            self.close()
-
-    def close(self) -> None:
-        if self._library is not None:
-            self._library.close()
-            self._library = None
+    if summary.stopped:
+        print("captioner: interrupted; results so far are written (use --resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if summary.ok else EXIT_FAILED
 
 
 def _write_failed(output, e: OSError) -> int:
@@ -579,23 +472,6 @@ def _write_failed(output, e: OSError) -> int:
         "kept (run again with --resume once it is fixed)"
     )
     return EXIT_FAILED
-
-
-def _write_xmp(
-    path: str, text: str, keywords: list[str], bar, overwrite: bool, unsure: bool = False
-) -> bool:
-    from desktop import CaptionerError
-    from desktop.xmp import DescriptionKept, write_description
-
-    try:
-        write_description(path, text, keywords, overwrite=overwrite, unsure=unsure)
-        return True
-    except DescriptionKept as e:  # the user's own words: kept, as asked, not a failure
-        bar.write(f"captioner: note: {e}", file=sys.stderr)
-        return True
-    except CaptionerError as e:
-        bar.write(f"captioner: warning: {e}", file=sys.stderr)
-        return False
 
 
 def cmd_search(args) -> int:

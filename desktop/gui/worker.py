@@ -1,8 +1,9 @@
 """The captioning thread: loads the model (if needed) and captions photos without blocking the UI.
 
-Typed signals carry everything back to the UI thread. ``cancel()`` may be called from any
-thread; the facade's ``caption_many`` then stops after the photo it is working on, and every
-result produced so far has already been delivered.
+The photos go through the batch pipeline (desktop/pipeline.py), as ``captioner caption``'s
+do; its events become typed signals, which carry everything back to the UI thread.
+``cancel()`` may be called from any thread; the pipeline then stops after the photo it is
+working on, and every result produced so far has already been delivered.
 """
 
 from __future__ import annotations
@@ -131,24 +132,32 @@ class CaptionWorker(QThread):
             self.model_ready.emit(captioner)
             for problem in problems:
                 self.model_warning.emit(problem[:1].upper() + problem[1:])
+        from desktop import pipeline
         from desktop.captioner import CaptionOptions
 
-        total = len(self._paths)
-        self.progress.emit(0, total)
+        job = pipeline.Job(
+            paths=tuple(str(p) for p in self._paths),
+            options=CaptionOptions(beam_width=self._beam_width),
+            listed=True,  # the window's rows: listed already, never walked again
+        )
         try:
-            items = captioner.caption_many(
-                self._paths,
-                options=CaptionOptions(beam_width=self._beam_width),
-                cancel=self._cancel,
-            )
-            for item in items:
-                path = str(item.path)
-                if item.error is not None:
-                    # The row already names the photo: show just the reason where there is one.
-                    self.error.emit(path, getattr(item.error, "reason", None) or str(item.error))
-                else:
-                    self.result.emit(path, item.result)
-                self.done += 1
-                self.progress.emit(self.done, total)
+            pipeline.run(job, captioner, self._tell, cancel=self._cancel)
         except Exception as exc:  # e.g. the delegate failing mid-run
             self.failed.emit(f"Captioning stopped: {exc}")
+
+    def _tell(self, event: Any) -> None:
+        """The pipeline's events as this thread's typed signals (queued to the UI thread)."""
+        from desktop import pipeline
+
+        if isinstance(event, pipeline.PhotoDone):
+            if event.error is not None:
+                # The row already names the photo: the pipeline gives just the reason.
+                self.error.emit(event.path, event.error)
+            else:
+                self.result.emit(event.path, event.result)
+            self.done = event.done
+            self.progress.emit(event.done, event.total)
+        elif isinstance(event, pipeline.Started):
+            self.progress.emit(0, event.total)
+        elif isinstance(event, pipeline.Message):
+            self.model_warning.emit(event.text[:1].upper() + event.text[1:])
