@@ -320,7 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     quantize.add_argument("--coco", type=Path, help="coco-ood-dev folder (checked too)")
     quantize.add_argument(
-        "--parts", nargs="+", choices=["encoder", "detector"], default=["encoder", "detector"]
+        "--parts",
+        nargs="+",
+        choices=["encoder", "detector", "decoder"],
+        default=["encoder", "detector", "decoder"],
+        help="encoder and detector: static int8; decoder: dynamic-range int8 weights",
     )
     quantize.add_argument("--calibration", type=int, default=200, help="training photos")
     quantize.add_argument(

@@ -146,3 +146,27 @@ def test_a_float16_export_is_judged_against_its_float32_twin(tmp_path, flickr8k)
     assert check["passed"] and check["sets"]["dev"]["reference"]["photos"] == 8
     assert "parity" not in manifest  # the float32 twin's, not this bundle's
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_float16_weights_widen_exactly_so_the_decoder_can_be_quantized(default_model_dir):
+    from converter.quantize import widen_float16
+    from desktop.runtime import backend
+
+    original = (default_model_dir / "decoder_step.tflite").read_bytes()
+    wide = widen_float16(original)
+    outputs = []
+    rng = np.random.default_rng(0)
+    features = rng.uniform(0, 2, (3, 86, 256)).astype(np.float32)
+    inputs = {
+        "token": np.array([1, 5, 9], np.int32),
+        "hidden": rng.normal(size=(3, 512)).astype(np.float32),
+    }
+    for model in (original, wide):
+        interpreter = backend().interpreter(model_content=model)
+        kinds = {op["op_name"] for op in interpreter._get_ops_details()}
+        step = interpreter.get_signature_runner("step")  # resizes to the inputs' shapes
+        outputs.append((kinds, step(features=features, **inputs)))
+    (kinds16, out16), (kinds32, out32) = outputs
+    assert "DEQUANTIZE" in kinds16 and "DEQUANTIZE" not in kinds32
+    for name in ("logits", "new_hidden", "attention"):
+        np.testing.assert_array_equal(out16[name], out32[name])  # every float16 is a float32
