@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from desktop.bundle import FORMAT, sha256_file
-from desktop.outputs import write_atomic
+from desktop.files import write_atomic
 
 __all__ = ["FORMAT"]
 

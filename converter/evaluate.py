@@ -18,7 +18,7 @@ import numpy as np
 from converter import datasets, text
 from converter.export import BANNED_TOKENS, export
 from converter.train import epochs_label, run_weights
-from desktop.outputs import write_atomic
+from desktop.files import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import numpy as np
 from converter import concepts, datasets, distribute, text
 from converter.backbones import registry
 from converter.features import DEFAULT_CACHE, DetectionCache, FeatureCache
-from desktop.outputs import write_atomic
+from desktop.files import write_atomic
 
 log = logging.getLogger(__name__)
 
