@@ -31,7 +31,11 @@ MODULES = {
     "images": ["tests/test_images.py", "tests/test_hostile_photos.py"],
     "xmp": ["tests/test_xmp.py", "tests/test_hostile_xmp.py"],
     "bundle": ["tests/test_bundle.py", "tests/test_hostile_bundle.py"],
-    "outputs": ["tests/test_cli.py", "tests/test_hostile_outputs.py"],
+    # The caption-file modules: tests/test_outputs.py needs no model, so put it first.
+    "outputs": ["tests/test_outputs.py", "tests/test_cli.py", "tests/test_hostile_outputs.py"],
+    "formats": ["tests/test_outputs.py", "tests/test_hostile_outputs.py"],
+    "records": ["tests/test_outputs.py", "tests/test_hostile_outputs.py"],
+    "files": ["tests/test_outputs.py", "tests/test_hostile_outputs.py"],
 }
 COPIED = ("desktop", "tests", "models", "samples", "converter", "benchmarks", "pyproject.toml")
 FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k" / "Flicker8k_Dataset"
