@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from converter_cli import FLICKR, ROOT, run_converter, tiny_train_args
+
+from tests.support.converter_cli import FLICKR, ROOT, run_converter, tiny_train_args
 
 tf = pytest.importorskip(
     "tensorflow", reason="the training extra (tensorflow-cpu) is not installed"

@@ -7,8 +7,8 @@ checkout under ``--work`` with only its fast test files selected, so the run sta
 shorter than the whole suite per mutant. Not part of CI (CPU-heavy; run it by hand, e.g.
 after changing one of these modules or its tests) — the scores are kept in docs/testing.md.
 
-    python -m tests.mutants                       # every module below
-    python -m tests.mutants decoding service_paths --work /tmp/mutants
+    python -m tests.support.mutants                       # every module below
+    python -m tests.support.mutants decoding service_paths --work /tmp/mutants
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Module (desktop/NAME.py) → the fast test files that cover it.
 MODULES = {
     "decoding": ["tests/test_decoding.py"],
@@ -117,7 +117,7 @@ def run(module: str, work: Path, children: int) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.mutants", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.support.mutants", description=__doc__)
     parser.add_argument("modules", nargs="*", choices=[[], *MODULES], default=list(MODULES))
     parser.add_argument("--work", type=Path, default=ROOT / ".mutants")
     parser.add_argument("--children", type=int, default=2, help="mutants run at once")
