@@ -43,7 +43,7 @@ appimage: dist
 # CI. MODULES="decoding xmp" narrows it.
 mutants: $(VENV)/.test-deps
 	$(PIP) install -q -e ".[mutants]"
-	nice -n 15 $(VENV)/bin/python -m tests.mutants $(MODULES)
+	nice -n 15 $(VENV)/bin/python -m tests.support.mutants $(MODULES)
 
 bench: $(VENV)/.run-deps
 	$(VENV)/bin/captioner bench

@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from desktop.outputs import Record, jsonl_line  # noqa: E402
+from desktop.formats import jsonl_line  # noqa: E402
+from desktop.records import Record  # noqa: E402
 from desktop.shards import Shard, ShardInfo, info_path, shard_of  # noqa: E402
 
 CAPTIONS = [

@@ -9,10 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
-from desktop.bundle import FORMAT, sha256_file
-from desktop.outputs import write_atomic
-
-__all__ = ["FORMAT"]
+from desktop.bundle import sha256_file
+from desktop.files import write_atomic
 
 FORMAT_VERSION = 2
 # Bundles whose encoder adds concept positions after the grid: an older app would refuse

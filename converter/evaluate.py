@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from converter import datasets, text
-from converter.export import BANNED_TOKENS, export
+from converter.export import export
 from converter.train import epochs_label, run_weights
-from desktop.outputs import write_atomic
+from desktop.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _tf_greedy(
     model, vocab, info = load_run(run, epochs)
     cache = FeatureCache(info["backbone"], Path(info["train"]["cache_dir"]))
     ids = [e.image_id for e in examples]
-    banned = tf.constant(BANNED_TOKENS, tf.int32)
+    banned = tf.constant(text.BANNED_IDS, tf.int32)
     hypotheses = {}
     k = model.config.concepts
     table = ConceptTable() if k else None

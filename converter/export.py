@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from converter import datasets, quality_gate, tflite
+from converter import datasets, quality_gate, text, tflite
 from converter.backbones import registry
 from converter.bundle_writer import (
     CONCEPTS_FORMAT_VERSION,
-    FORMAT,
     FORMAT_VERSION,
     GROUNDED_FORMAT_VERSION,
     add_detector,
@@ -33,11 +32,10 @@ from converter.bundle_writer import (
 from converter.features import load_pixels
 from converter.graphs import build_graphs, concept_slots
 from converter.train import TrainingError, epochs_label, load_run, run_weights
-from desktop.bundle import sha256_file
+from desktop.bundle import FORMAT, sha256_file
 
 log = logging.getLogger(__name__)
 
-BANNED_TOKENS = (0, 1, 3)  # <pad>, <start>, <unk>: never emitted (the runtime masks them too)
 GATE_PHOTOS = 200  # dev photos a quantized export is judged on (converter/quality_gate.py)
 
 
@@ -128,7 +126,7 @@ def export(
         "embedding_dim": model.config.embedding_dim,
         "vocab_size": len(vocab),
         "max_length": info["max_length"],
-        "tokens": {"pad": 0, "start": 1, "end": 2, "unk": 3},
+        "tokens": dict(text.TOKEN_IDS),
         "encoder": {"file": "encoder.tflite", "signature": "encode"},
         "decoder": {"file": "decoder_step.tflite", "signature": "step"},
         "vocabulary": "vocab.json",
@@ -273,7 +271,7 @@ def parity_check(
     # The CPU: the parity is with the TF model, and LiteRT's GPU probe beside TensorFlow in
     # one process crashed (segfault) where a software Vulkan driver was installed.
     captioner = Captioner.load(bundle, accelerator="cpu")
-    banned = tf.constant(BANNED_TOKENS, tf.int32)
+    banned = tf.constant(text.BANNED_IDS, tf.int32)
     grounded = captioner.bundle.detector is not None
     to_slots = concept_slots(model, grounded)
     same = 0

@@ -28,6 +28,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from converter.text import END_ID, PAD_ID, START_ID
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -149,7 +151,7 @@ class CaptionModel(keras.Model):
     def caption_loss(self, backbone_features, concepts, inputs, targets, training: bool = False):
         """Masked cross-entropy per token, plus the doubly stochastic attention penalty."""
         logits, alphas = self.teacher_forced(backbone_features, concepts, inputs, training=training)
-        mask = tf.cast(targets > 0, tf.float32)
+        mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
         xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
         objective = xent
         if training and self.config.label_smoothing:
@@ -175,11 +177,11 @@ class CaptionModel(keras.Model):
         encoded = self.encode(backbone_features, concepts)
         keys = self.w1(encoded)
         batch = tf.shape(encoded)[0]
-        token = tf.fill([batch], 1)
+        token = tf.fill([batch], START_ID)
         hidden = tf.zeros([batch, self.config.units])
         mask = tf.reduce_sum(tf.one_hot(banned, self.config.vocab_size), axis=0) * -1e9
         # As the desktop runtime does: no empty caption, so <end> cannot come first.
-        first_mask = mask + tf.one_hot(2, self.config.vocab_size) * -1e9
+        first_mask = mask + tf.one_hot(END_ID, self.config.vocab_size) * -1e9
         out = tf.TensorArray(tf.int32, size=max_length)
         for t in tf.range(max_length):
             context, _ = self._attend(encoded, keys, hidden)

@@ -1,7 +1,9 @@
 """Caption text: normalisation, vocabulary and token ids.
 
-Ids are fixed for the specials (``<pad>`` 0, ``<start>`` 1, ``<end>`` 2, ``<unk>`` 3) so that
-the bundle's manifest and the desktop runtime agree without a lookup.
+Ids are fixed for the specials (``<pad>`` 0, ``<start>`` 1, ``<end>`` 2, ``<unk>`` 3): every
+vocabulary starts with them, the bundle's manifest says so (``TOKEN_IDS``, its ``tokens``) and
+the desktop runtime checks the words there (``desktop.bundle.SPECIAL_WORDS``). This module is
+the one place the converter takes those ids from.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from desktop.outputs import write_atomic
+from desktop.bundle import SPECIAL_WORDS
+from desktop.files import write_atomic
 
-PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
-SPECIALS = (PAD, START, END, UNK)
+# The manifest's "tokens", in id order: a special's id is its place at the start of every
+# vocabulary (Vocabulary.build).
+TOKEN_IDS = {"pad": 0, "start": 1, "end": 2, "unk": 3}
+PAD_ID, START_ID, END_ID, UNK_ID = TOKEN_IDS.values()
+SPECIALS = tuple(SPECIAL_WORDS[key] for key in TOKEN_IDS)
+PAD, START, END, UNK = SPECIALS
+# Never emitted: every decode masks them (training's dev captions, export's parity check,
+# evaluation, and the desktop runtime). <end> is masked only at the first step.
+BANNED_IDS = (PAD_ID, START_ID, UNK_ID)
 
 # The seed's Keras Tokenizer filter: these characters become spaces.
 _FILTERED = '!"#$%&()*+.,-/:;=?@[\\]^_`{|}~\t\n'
@@ -54,17 +64,17 @@ class Vocabulary:
         """``<start> words… <end>``; captions longer than ``max_length`` words are cut."""
         index = self.index
         # A caption that literally says "<end>" must not end itself early: specials → <unk>.
-        ids = [3 if w in SPECIALS else index.get(w, 3) for w in normalize(text)]
+        ids = [UNK_ID if w in SPECIALS else index.get(w, UNK_ID) for w in normalize(text)]
         if max_length is not None:
             ids = ids[:max_length]
-        return [1, *ids, 2]
+        return [START_ID, *ids, END_ID]
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         words = []
         for i in ids:
-            if i == 2:
+            if i == END_ID:
                 break
-            if i > 3:
+            if i >= len(SPECIALS):
                 words.append(self.words[i])
         return words
 
@@ -79,6 +89,6 @@ class Vocabulary:
         words = tuple(words)
         if len(set(words)) != len(words):
             raise ValueError(f"{path}: vocabulary has duplicate words")
-        if words[:4] != SPECIALS:
+        if words[: len(SPECIALS)] != SPECIALS:
             raise ValueError(f"{path}: vocabulary must start with {SPECIALS}")
         return cls(words)

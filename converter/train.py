@@ -27,7 +27,7 @@ import numpy as np
 from converter import concepts, datasets, distribute, text
 from converter.backbones import registry
 from converter.features import DEFAULT_CACHE, DetectionCache, FeatureCache
-from desktop.outputs import write_atomic
+from desktop.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +211,8 @@ def pad_batch(batch, features: np.ndarray, slots=None) -> tuple[np.ndarray, ...]
     # Round the length up to a multiple of 4 to bound the number of traced shapes.
     longest = max(len(ids) for _, ids in batch) - 1
     length = int(math.ceil(longest / 4) * 4)
-    inputs = np.zeros((len(batch), length), np.int32)
-    targets = np.zeros((len(batch), length), np.int32)
+    inputs = np.full((len(batch), length), text.PAD_ID, np.int32)
+    targets = np.full((len(batch), length), text.PAD_ID, np.int32)
     for i, (_, ids) in enumerate(batch):
         inputs[i, : len(ids) - 1] = ids[:-1]
         targets[i, : len(ids) - 1] = ids[1:]
@@ -434,7 +434,7 @@ class Trainer:
         """Greedy dev captions (TF) scored with BLEU-4 and CIDEr (no Java needed)."""
         tf = self.tf
         ids = self.data.dev_ids[:limit] if limit else self.data.dev_ids
-        banned = tf.constant([0, 1, 3], tf.int32)
+        banned = tf.constant(text.BANNED_IDS, tf.int32)
         hypotheses = {}
         for start in range(0, len(ids), 250):
             feats = tf.constant(self.data.dev_features[start : start + 250], tf.float32)
@@ -517,7 +517,7 @@ class Trainer:
             padded = pad_batch(batch, self.data.dev_features, self.data.dev_concepts)
             losses.append(float(self._eval_step(*padded)))
             targets = padded[-1]
-            weights.append(float((targets > 0).sum()))
+            weights.append(float((targets != text.PAD_ID).sum()))
         return float(np.average(losses, weights=weights))
 
     def _save_weights(self, path: Path) -> None:

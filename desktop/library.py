@@ -40,6 +40,7 @@ from typing import Any
 import platformdirs
 
 from desktop.objects import DetectedObject
+from desktop.records import Record
 from desktop.walk import display_path, path_key
 
 APP_NAME = "captioner"
@@ -698,11 +699,9 @@ class Library:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
 
 
-def output_record(entry: Entry) -> Any:
-    """``entry`` as a caption-file record (desktop/outputs.py): the user's words win, and
+def output_record(entry: Entry) -> Record:
+    """``entry`` as a caption-file record (desktop/records.py): the user's words win, and
     then carry no score or confidence (those belong to the model's sentence)."""
-    from desktop.outputs import Record
-
     mine = entry.user_caption is not None
     return Record(
         path=entry.path,

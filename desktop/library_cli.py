@@ -98,7 +98,8 @@ def cmd_library(args) -> int:
 
 
 def _export(entries: list, out: str, fmt: str | None, output_record) -> int:
-    from desktop.outputs import format_for, render, write_atomic
+    from desktop.files import write_atomic
+    from desktop.formats import format_for, render
 
     fmt = fmt or format_for(out) or "jsonl"
     records = [output_record(e) for e in entries]

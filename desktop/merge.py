@@ -35,15 +35,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from desktop.outputs import (
-    OutputError,
-    format_for,
-    journal_path,
-    read_rows,
-    regular_target,
-    rendered_rows,
-    write_atomic,
-)
+from desktop.files import regular_target, write_atomic
+from desktop.formats import OutputError, format_for, read_rows, rendered_rows
+from desktop.outputs import journal_path
 from desktop.shards import ShardError, ShardInfo, info_path, read_info, relative_key
 from desktop.walk import display_path, find_photos
 

@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 
 import platformdirs
 
-from desktop.outputs import write_atomic
+from desktop.files import write_atomic
 from desktop.runtime import ACCELERATORS, default_accelerator
 
 APP_NAME = "captioner"

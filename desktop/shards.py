@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.outputs import write_atomic
+from desktop.files import write_atomic
 from desktop.walk import Found, display_path
 
 INFO_VERSION = 1

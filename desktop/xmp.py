@@ -41,7 +41,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from desktop import CaptionerError
-from desktop.outputs import write_atomic
+from desktop.files import write_atomic
 
 X = "adobe:ns:meta/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"

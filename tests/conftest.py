@@ -80,7 +80,7 @@ def flickr_photos() -> list[Path]:
 def frozen_app(tmp_path_factory: pytest.TempPathFactory, default_model_dir: Path) -> Path:
     """The PyInstaller app (``dist/captioner``), built once per test run into a temporary
     folder for tests/test_dist.py and tests/test_installers.py."""
-    from frozen_app import build
+    from tests.support.frozen_app import build
 
     return build(tmp_path_factory.mktemp("pyinstaller"))
 

@@ -1,4 +1,5 @@
-"""desktop.runtime's accelerators (tests/accelerator_cases.py), run in a process of their own.
+"""desktop.runtime's accelerators (tests/support/accelerator_cases.py), run in a process of
+their own.
 
 LiteRT's CompiledModel (the GPU and NPU path) crashes the process (segfault) when
 TensorFlow is loaded beside it, and the suite loads TensorFlow while collecting the
@@ -25,7 +26,7 @@ def test_accelerator_cases_pass_in_a_process_without_tensorflow():
             "-q",
             "-p",
             "no:cacheprovider",
-            str(HERE / "accelerator_cases.py"),
+            str(HERE / "support" / "accelerator_cases.py"),
         ],
         cwd=HERE.parent,
         env=os.environ,

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from photo_bytes import jpeg_bytes, png_claiming
 from PIL import Image
 
 from desktop.cli import build_parser, main
 from desktop.outputs import journal_path, read_records
 from tests.hostile.files import slow_progressive_jpeg
+from tests.support.photo_bytes import jpeg_bytes, png_claiming
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,12 +7,14 @@ import json
 
 import numpy as np
 import pytest
-from converter_cli import FLICKR, ROOT, run_converter, tiny_train_args
+
+from tests.support.converter_cli import FLICKR, ROOT, run_converter, tiny_train_args
 
 tf = pytest.importorskip(
     "tensorflow", reason="the training extra (tensorflow-cpu) is not installed"
 )
 
+from converter import text  # noqa: E402
 from converter.concepts import ConceptTable, TextNoise, read_caption_text, text_slots, top_k  # noqa: E402
 from converter.model import CaptionModel, ModelConfig  # noqa: E402
 
@@ -107,7 +109,7 @@ def test_the_decoder_learns_a_word_from_the_concept_slot_alone():
 
     for _ in range(150):
         step()
-    banned = tf.constant([0, 1, 3], tf.int32)
+    banned = tf.constant(text.BANNED_IDS, tf.int32)
     grid = features[:1]
     for concept in (1, 2):
         slots = (np.array([[concept, 0]], np.int32), np.array([[0.9, 0.05]], np.float32))

@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from converter_cli import FLICKR, ROOT, run_converter, tiny_train_args
+
+from tests.support.converter_cli import FLICKR, ROOT, run_converter, tiny_train_args
 
 tf = pytest.importorskip(
     "tensorflow", reason="the training extra (tensorflow-cpu) is not installed"
@@ -221,7 +222,7 @@ def test_a_deterministic_run_starts_from_the_same_weights_and_dropout(tmp_path):
 
 
 def test_the_tiny_model_is_deterministic_and_exported_from_its_last_epoch():
-    from tiny_model import EPOCHS, EXPORT, TRAIN
+    from tests.support.tiny_model import EPOCHS, EXPORT, TRAIN
 
     assert "--deterministic" in TRAIN
     assert EXPORT[EXPORT.index("--epoch") + 1] == str(EPOCHS) == TRAIN[TRAIN.index("--epochs") + 1]

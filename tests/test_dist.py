@@ -20,7 +20,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from frozen_app import (
+
+from tests.support.frozen_app import (
     LEAKY_ENV,
     assert_captions_samples_like_the_source_tree,
     assert_screenshot_shows_captioned_photos,

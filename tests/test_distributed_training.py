@@ -11,9 +11,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from converter_cli import FLICKR, ROOT, tiny_train_args
 
 from converter.distribute import loopback_tf_configs
+from tests.support.converter_cli import FLICKR, ROOT, tiny_train_args
 
 pytestmark = pytest.mark.training
 pytest.importorskip("tensorflow", reason="the training extra (tensorflow-cpu) is not installed")

@@ -1,6 +1,6 @@
 """What a screen reader receives on the real accessibility bus (AT-SPI, as Orca on Linux):
 the app runs on Xvfb with a private D-Bus session and AT-SPI bus, is typed at with xdotool,
-and tests/atspi_listener.py (system Python + pyatspi) records the events. Skipped, with the
+and tests/support/atspi_listener.py (system Python + pyatspi) records the events. Skipped, with the
 reason, where the Debian packages are missing (they are in .ci/apt-packages.txt).
 
 Orca 43 speaks: focus changes; a description change of the focused object; a notification
@@ -181,7 +181,7 @@ def test_screen_reader_hears_focus_captions_and_results(atspi: Session, tmp_path
     for photo in samples:
         shutil.copy(photo, folder / photo.name)
     log = tmp_path / "events.jsonl"
-    listener = atspi.start([SYSTEM_PYTHON, str(REPO / "tests" / "atspi_listener.py"),
+    listener = atspi.start([SYSTEM_PYTHON, str(REPO / "tests" / "support" / "atspi_listener.py"),
                             "captioner", str(log)])
     deadline = time.monotonic() + DEADLINE_S
     while "ready" not in (log.read_text() if log.exists() else ""):
@@ -284,7 +284,7 @@ def start_app(atspi: Session, tmp_path: Path, folder: Path, model: Path,
               **env: str) -> tuple[subprocess.Popen, Events, Path]:
     """The listener, then the app on ``folder``; returns the app, its events, its log."""
     log = tmp_path / "events.jsonl"
-    listener = atspi.start([SYSTEM_PYTHON, str(REPO / "tests" / "atspi_listener.py"),
+    listener = atspi.start([SYSTEM_PYTHON, str(REPO / "tests" / "support" / "atspi_listener.py"),
                             "captioner", str(log)])
     deadline = time.monotonic() + DEADLINE_S
     while "ready" not in (log.read_text() if log.exists() else ""):
@@ -328,7 +328,7 @@ def test_menus_choices_states_and_confirmations_on_the_bus(
     Reviewed box's state reach the bus, one caption event per arrival, the export
     confirmation comes before the window's re-read, and the app's speech never sends
     speech-dispatcher a CANCEL that is not its own."""
-    from tests import fake_speechd
+    from tests.support import fake_speechd
 
     folder = tmp_path / "photos"
     folder.mkdir()

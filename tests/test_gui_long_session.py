@@ -1,7 +1,7 @@
 """The app survives a long keyboard session: thousands of list steps, Settings opened again and
 again, a 160-photo folder loaded three times (issue 10: PySide6 6.12.0 on Python 3.11 aborted
 with ``none_dealloc`` after ~200 arrow presses). The session runs in its own process
-(tests/gui_long_session.py) because such an abort would take pytest down with it."""
+(tests/support/gui_long_session.py) because such an abort would take pytest down with it."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_long_keyboard_session_does_not_crash(big_folder: Path, default_model_di
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
            "CAPTIONER_CONFIG_DIR": str(tmp_path / "cfg"), "PYTHONFAULTHANDLER": "1"}
     done = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "gui_long_session.py"), str(big_folder),
+        [sys.executable, str(REPO / "tests" / "support" / "gui_long_session.py"), str(big_folder),
          str(default_model_dir), "--steps", "2000", "--loads", "3", "--settings", "20"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from photo_bytes import jpeg_bytes, png_claiming
 from PIL import Image
 
 from desktop import PhotoError
 from desktop.images import load_pixels, open_photo, to_pixels
+from tests.support.photo_bytes import jpeg_bytes, png_claiming
 
 SIZE = (224, 224)
 

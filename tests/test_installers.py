@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from frozen_app import (
+
+from tests.support.frozen_app import (
     assert_captions_samples_like_the_source_tree,
     assert_screenshot_shows_captioned_photos,
     first_run_env,

@@ -2,7 +2,7 @@
 
 A model, export, vocabulary, photo-loading or decoding change that alters any caption (or
 score, or later objects/confidence) fails here, with the difference. If the change is meant,
-re-pin with ``python -m tests.pin_captions`` in the same commit.
+re-pin with ``python -m tests.support.pin_captions`` in the same commit.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pin_captions import (
+
+from tests.support.pin_captions import (
     MODEL_DIR,
     PIN_FILE,
     capture,
@@ -22,7 +23,7 @@ from pin_captions import (
     sample_photos,
 )
 
-REPIN = "if the change is meant, re-pin: python -m tests.pin_captions"
+REPIN = "if the change is meant, re-pin: python -m tests.support.pin_captions"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("ai_edge_quantizer", reason="the train extra (ai-edge-quantizer)")
 
-from converter_cli import FLICKR  # noqa: E402
+from tests.support.converter_cli import FLICKR  # noqa: E402
 
 from converter.quality_gate import (  # noqa: E402
     GateReport,
@@ -130,8 +130,8 @@ def test_quantized_encoder_is_integer_calibrated_on_training_photos_and_judged(
 
 
 def test_a_float16_export_is_judged_against_its_float32_twin(tmp_path, flickr8k):
-    from converter_cli import run_converter
-    from tiny_model import tiny_model
+    from tests.support.converter_cli import run_converter
+    from tests.support.tiny_model import tiny_model
 
     run, _ = tiny_model()
     out = tmp_path / "f16"

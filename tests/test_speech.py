@@ -165,7 +165,7 @@ def test_automatic_choice_never_picks_the_silent_mock(app: QCoreApplication) -> 
 # -- speech-dispatcher (issue 22, finding 7) ---------------------------------------------------
 @pytest.fixture()
 def speechd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from tests import fake_speechd
+    from tests.support import fake_speechd
 
     daemon = fake_speechd.start(tmp_path)
     monkeypatch.setenv("SPEECHD_ADDRESS", daemon.address)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from converter import text
 from converter.text import SPECIALS, Vocabulary
+from desktop.bundle import SPECIAL_WORDS
+
+REPO = Path(__file__).resolve().parent.parent
 
 CAPTIONS = [
     "A dog runs through the grass.",
@@ -35,6 +39,18 @@ def test_specials_have_fixed_ids():
     vocab = Vocabulary.build(CAPTIONS)
     assert vocab.words[:4] == ("<pad>", "<start>", "<end>", "<unk>")
     assert [vocab.index[w] for w in SPECIALS] == [0, 1, 2, 3]
+    assert text.TOKEN_IDS == {"pad": 0, "start": 1, "end": 2, "unk": 3}
+    assert (text.PAD_ID, text.START_ID, text.END_ID, text.UNK_ID) == (0, 1, 2, 3)
+    assert text.BANNED_IDS == (0, 1, 3)  # <end> may be said (only not first)
+
+
+def test_the_ids_are_the_words_the_runtime_checks():
+    # desktop/bundle.py refuses a bundle whose vocabulary has other words at its tokens' ids.
+    vocab = Vocabulary.build(CAPTIONS)
+    assert {key: vocab.words[i] for key, i in text.TOKEN_IDS.items()} == SPECIAL_WORDS
+    shipped = REPO / "models" / "default" / "manifest.json"
+    if shipped.is_file():  # exported with these ids
+        assert json.loads(shipped.read_text())["tokens"] == text.TOKEN_IDS
 
 
 def test_build_ranks_by_count_then_alphabetically():

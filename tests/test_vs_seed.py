@@ -2,7 +2,7 @@
 caption the same photos the same way, and a bundle of another run is refused.
 
 Uses the training run under runs/ that models/default was exported from, or (as in CI,
-where runs/ does not exist) the small run of tests/tiny_model.py, which captions different
+where runs/ does not exist) the small run of tests/support/tiny_model.py, which captions different
 photos differently; either way the export's parity check covered the first dev photos, so
 the two pipelines must agree.
 """
@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from converter_cli import FLICKR
-from tiny_model import tiny_model
 
 from benchmarks import vs_seed
+from tests.support.converter_cli import FLICKR
+from tests.support.tiny_model import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 training = pytest.mark.training  # needs TensorFlow

@@ -1,4 +1,4 @@
-"""Saving what the app shows: caption files (desktop/outputs.py) and XMP sidecars (desktop/xmp.py).
+"""Saving what the app shows: caption files (desktop/formats.py) and XMP sidecars (desktop/xmp.py).
 
 What is exported is the caption as shown, so the user's edits win. The score belongs to the
 model's own sentence, so an edited caption is exported without one.
@@ -11,8 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop import CaptionerError, outputs, xmp
+from desktop import CaptionerError, xmp
+from desktop.files import write_atomic
+from desktop.formats import FORMATS, format_for, render
 from desktop.gui.photo_model import PhotoRecord, Status
+from desktop.records import Record
 from desktop.walk import display_path
 
 # File-dialog filters, first = default; the chosen file's extension decides the format.
@@ -24,18 +27,18 @@ FILTERS = {
 }
 
 
-def to_output_record(record: PhotoRecord) -> outputs.Record:
+def to_output_record(record: PhotoRecord) -> Record:
     path = display_path(record.path)
     if record.status is Status.DONE and record.caption.strip():
         if record.result is None:
-            return outputs.Record(path=path, caption=record.caption, score=None, error=None)
+            return Record(path=path, caption=record.caption, score=None, error=None)
         # An edited caption keeps the photo's objects; its score and confidence go.
         caption = record.caption if record.edited else None
-        return outputs.Record.from_result(path, record.result, caption=caption)
+        return Record.from_result(path, record.result, caption=caption)
     if record.status is Status.FAILED:
-        return outputs.Record(path=path, caption=None, score=None, error=record.error)
+        return Record(path=path, caption=None, score=None, error=record.error)
     reason = "not captioned" + (f" ({record.error})" if record.error else "")
-    return outputs.Record(path=path, caption=None, score=None, error=reason)
+    return Record(path=path, caption=None, score=None, error=reason)
 
 
 def export_captions(
@@ -45,14 +48,14 @@ def export_captions(
 
     Returns how many rows were written. Raises ValueError for an unknown format and OSError
     when the file cannot be written (the old file, if any, is then untouched)."""
-    fmt = fmt or outputs.format_for(path)
-    if fmt not in outputs.FORMATS:
+    fmt = fmt or format_for(path)
+    if fmt not in FORMATS:
         raise ValueError(
             f"{Path(path).name}: choose a file ending in "
-            f"{', '.join('.' + f for f in outputs.FORMATS)}"
+            f"{', '.join('.' + f for f in FORMATS)}"
         )
     rows = [to_output_record(r) for r in records]
-    outputs.write_atomic(path, outputs.render(rows, fmt))
+    write_atomic(path, render(rows, fmt))
     return len(rows)
 
 

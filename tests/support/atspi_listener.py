@@ -1,7 +1,7 @@
 """Listens on the AT-SPI bus as a screen reader does and writes one JSON line per event of
 one application. Run with the system Python, which has pyatspi (python3-pyatspi):
 
-    /usr/bin/python3 tests/atspi_listener.py APP_NAME LOG
+    /usr/bin/python3 tests/support/atspi_listener.py APP_NAME LOG
 
 Used by tests/test_gui_atspi.py; "ready" is the first line once the listeners are registered.
 """

@@ -3,9 +3,9 @@ command of every client, and says each message begun and (after ``speak_s``) end
 real daemon does with notifications on. Point clients at it with
 ``SPEECHD_ADDRESS=unix_socket:<path>`` (libspeechd, and so Qt's engine, read it too).
 
-Run it as its own process (``python tests/fake_speechd.py SOCKET LOG``; ``start`` does): Qt's
-blocking socket waits keep Python's lock, so a daemon thread in the test's process would not
-answer in time. Each command becomes one line of LOG."""
+Run it as its own process (``python tests/support/fake_speechd.py SOCKET LOG``; ``start``
+does): Qt's blocking socket waits keep Python's lock, so a daemon thread in the test's
+process would not answer in time. Each command becomes one line of LOG."""
 
 from __future__ import annotations
 

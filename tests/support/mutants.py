@@ -7,8 +7,8 @@ checkout under ``--work`` with only its fast test files selected, so the run sta
 shorter than the whole suite per mutant. Not part of CI (CPU-heavy; run it by hand, e.g.
 after changing one of these modules or its tests) — the scores are kept in docs/testing.md.
 
-    python -m tests.mutants                       # every module below
-    python -m tests.mutants decoding service_paths --work /tmp/mutants
+    python -m tests.support.mutants                       # every module below
+    python -m tests.support.mutants decoding service_paths --work /tmp/mutants
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Module (desktop/NAME.py) → the fast test files that cover it.
 MODULES = {
     "decoding": ["tests/test_decoding.py"],
@@ -31,7 +31,11 @@ MODULES = {
     "images": ["tests/test_images.py", "tests/test_hostile_photos.py"],
     "xmp": ["tests/test_xmp.py", "tests/test_hostile_xmp.py"],
     "bundle": ["tests/test_bundle.py", "tests/test_hostile_bundle.py"],
-    "outputs": ["tests/test_cli.py", "tests/test_hostile_outputs.py"],
+    # The caption-file modules: tests/test_outputs.py needs no model, so put it first.
+    "outputs": ["tests/test_outputs.py", "tests/test_cli.py", "tests/test_hostile_outputs.py"],
+    "formats": ["tests/test_outputs.py", "tests/test_hostile_outputs.py"],
+    "records": ["tests/test_outputs.py", "tests/test_hostile_outputs.py"],
+    "files": ["tests/test_outputs.py", "tests/test_hostile_outputs.py"],
 }
 COPIED = ("desktop", "tests", "models", "samples", "converter", "benchmarks", "pyproject.toml")
 FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k" / "Flicker8k_Dataset"
@@ -113,7 +117,7 @@ def run(module: str, work: Path, children: int) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.mutants", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.support.mutants", description=__doc__)
     parser.add_argument("modules", nargs="*", choices=[[], *MODULES], default=list(MODULES))
     parser.add_argument("--work", type=Path, default=ROOT / ".mutants")
     parser.add_argument("--children", type=int, default=2, help="mutants run at once")

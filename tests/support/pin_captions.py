@@ -1,6 +1,6 @@
 """Pin what the shipped model says about the sample photos, so a change of behaviour is seen.
 
-``python -m tests.pin_captions`` captions ``samples/`` with ``models/default`` at beam 1 and
+``python -m tests.support.pin_captions`` captions ``samples/`` with ``models/default`` at beam 1 and
 beam 3 and rewrites ``tests/pinned/default.json``; ``tests/test_pinned.py`` then checks the
 model still says exactly that. Re-pin deliberately, in the same commit as the model change,
 and read the diff of the pin file: it is the change users will hear.
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = ROOT / "models" / "default"
 SAMPLES_DIR = ROOT / "samples"
 PIN_FILE = ROOT / "tests" / "pinned" / "default.json"
@@ -114,7 +114,7 @@ def differences(pinned: Any, actual: Any, where: str = "") -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.pin_captions", description=__doc__.split("\n\n")[0]
+        prog="python -m tests.support.pin_captions", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--model", type=Path, default=MODEL_DIR)
     parser.add_argument("--out", type=Path, default=PIN_FILE)

@@ -15,7 +15,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from converter_cli import FLICKR, ROOT, run_converter, tiny_train_args
+from tests.support.converter_cli import FLICKR, ROOT, run_converter, tiny_train_args
 
 CACHE = ROOT / "cache" / "tiny-model"
 PHOTOS, DEV_PHOTOS = 150, 8

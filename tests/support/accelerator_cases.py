@@ -24,7 +24,7 @@ from desktop.captioner import Captioner, CaptionOptions
 from desktop.cli import build_parser
 from desktop.runtime import FallbackWarning, Model, RuntimeOptions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NAME = "captioner"
 # Settings and model overrides of the developer running the tests must not leak in.
 LEAKY_ENV = ("CAPTIONER_MODEL", "CAPTIONER_CONFIG_DIR", "PYTHONPATH", "PYTHONHOME")

@@ -5,7 +5,7 @@ on every Qt call that returns nothing, until ``none_dealloc`` aborts the process
 pytest itself, so the session runs here and the test only reads the exit code and the JSON
 this prints last.
 
-    python tests/gui_long_session.py FOLDER MODEL_DIR [--steps N] [--loads N] [--settings N]
+    python tests/support/gui_long_session.py FOLDER MODEL_DIR [--steps N] [--loads N] [--settings N]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
