@@ -14,8 +14,6 @@ import pytest
 
 pytest.importorskip("ai_edge_quantizer", reason="the train extra (ai-edge-quantizer)")
 
-from tests.support.converter_cli import FLICKR  # noqa: E402
-
 from converter.quality_gate import (  # noqa: E402
     GateReport,
     Said,
@@ -24,6 +22,7 @@ from converter.quality_gate import (  # noqa: E402
     Tolerances,
     compare,
 )
+from tests.support.converter_cli import FLICKR  # noqa: E402
 
 pytestmark = pytest.mark.training
 

@@ -227,7 +227,7 @@ class FakeCaptioner:
         self.calls.append(path.name)
         return SimpleNamespace(
             text=f"a dog near {path.name}",
-            timings=SimpleNamespace(encode_ms=10.0, decode_ms=5.0),
+            timings=SimpleNamespace(detect_ms=0.0, encode_ms=10.0, decode_ms=5.0),
             objects=(SimpleNamespace(name="dog"), SimpleNamespace(name="person")),
             confidence=0.7,
             unsure=False,
