@@ -1,11 +1,12 @@
-"""The OCR dev set's generator (benchmarks/text_devset.py).
+"""The OCR dev set's generator (benchmarks/text_devset.py) and scorer (benchmarks/text_eval.py).
 
-No model and no shared dataset: the photos are made here.
+No model and no shared dataset: the photos are made here, the predictions by hand.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import random
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks import text_devset, text_pages, text_photos, text_screens
+from benchmarks import text_devset, text_eval, text_pages, text_photos, text_screens
 from benchmarks.text_content import ALPHABET
 from benchmarks.text_render import ALL_FAMILIES, DEJAVU_SANS, check_fonts, missing_fonts
 
@@ -213,3 +214,152 @@ def test_generate_refuses_to_replace_a_folder_it_did_not_make(tmp_path):
         == 2
     )
     assert (mine / "keep.jpg").read_bytes() == b"x"
+
+
+# -- the scorer -------------------------------------------------------------------------------
+
+TRUTH = [
+    {"file": "a.png", "kind": "screenshot", "lines": ["Save changes?", "Cancel Save"]},
+    {
+        "file": "b.jpg",
+        "kind": "page",
+        "lines": ["Dear Ms Patel,", "Thank you for your letter of 3 May."],
+    },
+    {"file": "c.jpg", "kind": "photo", "lines": ["EXIT"]},
+    {"file": "/photos/d.jpg", "kind": "none", "lines": []},
+    {"file": "/photos/e.jpg", "kind": "none", "lines": []},
+]
+
+
+def _truth(tmp_path: Path) -> list[dict]:
+    with open(tmp_path / "truth.jsonl", "w") as f:
+        for record in TRUTH:
+            f.write(json.dumps(record) + "\n")
+    return text_eval.load_truth(tmp_path)
+
+
+def _read(truth, texts: dict[str, list[str]]) -> dict:
+    return {r["path"]: text_eval.Reading(tuple(texts.get(r["file"], ()))) for r in truth}
+
+
+def test_perfect_reading_scores_one_and_empty_text_free_scores_no_false_text(tmp_path):
+    truth = _truth(tmp_path)
+    report = text_eval.score(truth, _read(truth, {r["file"]: r["lines"] for r in TRUTH}))
+    for kind in ("screenshot", "page", "photo", "all text"):
+        k = report.kinds[kind]
+        assert k["word_accuracy"] == 1.0 and k["cer"] == 0.0 and k["recall"] == 1.0
+        assert k["strict_word_accuracy"] == 1.0 and k["no_text"] == 0
+    assert report.kinds["all text"]["words"] == 4 + 11 + 1
+    assert report.false_text["rate"] == 0.0 and report.false_text["files"] == []
+    assert report.missing == []
+
+
+def test_one_wrong_word_costs_one_over_the_words(tmp_path):
+    truth = _truth(tmp_path)
+    texts = {r["file"]: r["lines"] for r in TRUTH}
+    texts["b.jpg"] = ["Dear Ms Patel,", "Thank you for your letter of 8 May."]  # 1 of 11 words
+    report = text_eval.score(truth, _read(truth, texts))
+    page = report.kinds["page"]
+    assert page["wer"] == pytest.approx(1 / 11)
+    assert page["word_accuracy"] == pytest.approx(10 / 11)
+    # One character of "dear ms patel thank you for your letter of 3 may" (48).
+    assert page["cer"] == pytest.approx(1 / 48)
+    assert page["recall"] == pytest.approx(10 / 11)
+    assert report.kinds["all text"]["wer"] == pytest.approx(1 / 16)
+
+
+def test_case_punctuation_order_and_invented_words(tmp_path):
+    truth = _truth(tmp_path)
+    texts = {r["file"]: r["lines"] for r in TRUTH}
+    texts["c.jpg"] = ["exit."]  # same word to a listener; not to the strict figures
+    texts["a.png"] = ["Cancel Save", "Save changes?"]  # both rows, in the wrong order
+    report = text_eval.score(truth, _read(truth, texts))
+    assert report.kinds["photo"]["word_accuracy"] == 1.0
+    assert report.kinds["photo"]["strict_word_accuracy"] == 0.0
+    shot = report.kinds["screenshot"]
+    assert shot["recall"] == 1.0 and shot["word_accuracy"] < 1.0
+    # Invented words cost too, and accuracy does not go below 0.
+    texts["c.jpg"] = ["EXIT exit exit exit"]
+    assert text_eval.score(truth, _read(truth, texts)).kinds["photo"]["wer"] == 3.0
+    assert text_eval.score(truth, _read(truth, texts)).kinds["photo"]["word_accuracy"] == 0.0
+
+
+def test_false_text_missing_readings_and_confidence_threshold(tmp_path):
+    truth = _truth(tmp_path)
+    readings = {
+        truth[0]["path"]: text_eval.Reading(("Save changes?", "Cancel Save")),
+        "/photos/d.jpg": text_eval.Reading(("ii",), (0.2,)),
+        "/photos/e.jpg": text_eval.Reading((" ",), (0.9,)),  # blank is no text
+    }
+    report = text_eval.score(truth, readings)
+    assert report.false_text["with_text"] == 1 and report.false_text["rate"] == 0.5
+    assert report.false_text["files"] == ["/photos/d.jpg"]
+    assert report.missing == ["b.jpg", "c.jpg"]
+    assert report.kinds["page"]["no_text"] == 1 and report.kinds["page"]["word_accuracy"] == 0
+    assert text_eval.score(truth, readings, min_confidence=0.5).false_text["rate"] == 0.0
+    assert "false text  50.0% (1/2)" in text_eval.table(report)
+
+
+def test_predictions_file_in_the_captioners_jsonl_form(tmp_path):
+    truth = _truth(tmp_path)
+    preds = tmp_path / "preds.jsonl"
+    records = [
+        # As `captioner caption --format jsonl` writes them (issue 25's contract).
+        {
+            "path": "a.png",
+            "caption": "A screenshot with text.",
+            "text": [
+                {"text": "Save changes?", "confidence": 0.97},
+                {"text": "Cancel Save", "confidence": 0.4},
+            ],
+        },
+        {"file": str(tmp_path / "c.jpg"), "text": "EXIT", "ms": 12.5},
+        {"path": "/photos/d.jpg", "caption": "A dog.", "text": []},
+        {"path": "/photos/e.jpg", "error": "cannot read the photo"},
+    ]
+    preds.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    readings = text_eval.load_predictions(preds, tmp_path)
+    report = text_eval.score(truth, readings)
+    assert report.kinds["screenshot"]["word_accuracy"] == 1.0
+    assert report.kinds["photo"]["p50_ms"] == 12.5
+    assert report.missing == ["b.jpg", "/photos/e.jpg"]
+    strict = text_eval.score(truth, readings, min_confidence=0.5).kinds["screenshot"]
+    assert strict["word_accuracy"] == pytest.approx(0.5)
+    out = tmp_path / "report.json"
+    assert (
+        text_eval.main(["--predictions", str(preds), "--devset", str(tmp_path), "--out", str(out)])
+        == 0
+    )
+    saved = json.loads(out.read_text())
+    assert (
+        saved["kinds"]["photo"]["word_accuracy"] == 1.0 and "word accuracy" in saved["definitions"]
+    )
+
+
+def test_unusable_inputs_exit_2(tmp_path):
+    assert (
+        text_eval.main(["--predictions", str(tmp_path / "p.jsonl"), "--devset", str(tmp_path)]) == 2
+    )  # no truth.jsonl
+    _truth(tmp_path)
+    (tmp_path / "p.jsonl").write_text("{not json\n")
+    assert (
+        text_eval.main(["--predictions", str(tmp_path / "p.jsonl"), "--devset", str(tmp_path)]) == 2
+    )
+
+
+def test_tesseract_tsv_becomes_lines_in_its_order():
+    header = (
+        "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth"
+        "\theight\tconf\ttext"
+    )
+    rows = [
+        "1\t1\t0\t0\t0\t0\t0\t0\t100\t100\t-1\t",
+        "5\t1\t1\t1\t1\t1\t0\t0\t10\t10\t96.5\tPlatform",
+        "5\t1\t1\t1\t1\t2\t0\t0\t10\t10\t90.5\t3",
+        "5\t1\t2\t1\t1\t1\t0\t0\t10\t10\t40\tEXIT",
+        "5\t1\t2\t1\t1\t2\t0\t0\t10\t10\t95\t ",
+    ]
+    reading = text_eval.parse_tesseract_tsv("\n".join([header, *rows]) + "\n", 5.0)
+    assert reading.lines == ("Platform 3", "EXIT")
+    assert reading.confidences == pytest.approx((0.935, 0.40))
+    assert reading.ms == 5.0
