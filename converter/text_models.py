@@ -55,7 +55,7 @@ MEMBER_SHA256 = {
     DET_MEMBER: "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
     REC_MEMBER: "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
 }
-GATE_SIZE = 160
+GATE_SIZE = 256
 TILE_SIZE = 480
 REC_HEIGHT = 48
 REC_WIDTH = 320
@@ -72,11 +72,12 @@ NOTICE_ROW = (
     "(© RapidAI) in the PyPI wheel `rapidocr_onnxruntime` 1.4.4, converted to LiteRT by this "
     "project | Apache-2.0 |"
 )
-# float16 weights against onnxruntime's float32 run of the same ONNX model: the mean and the
-# largest |difference| of the probabilities (DB's map is steep at text edges, where a pixel
-# may move by 0.1 while the boxes stay the same).
+# float16 weights against onnxruntime's float32 run of the same ONNX model: the mean
+# |difference| of the probabilities, and the share of them on the other side of 0.3 (DB's
+# binarisation). Not the largest difference: DB's map is steep at text edges, where one
+# pixel may move by 0.4 while the boxes stay the same.
 PARITY_MEAN = 0.005
-PARITY_MAX = 0.3
+PARITY_FLIPS = 0.002
 DEFAULT_DIR = Path(os.environ.get("CAPTIONER_CACHE", Path.cwd() / "cache")) / "text-reader"
 
 
@@ -218,8 +219,8 @@ def _wrap(saved: Path, shape: tuple[int, int], name: str, output: str) -> bytes:
 def _parity(
     tflite: bytes, onnx_path: Path, signature: str, inputs: np.ndarray
 ) -> tuple[float, float]:
-    """The worst mean and max |LiteRT − onnxruntime| over ``inputs`` (0–255 RGB,
-    ``[N, H, W, 3]``)."""
+    """The worst mean |LiteRT − onnxruntime| over ``inputs`` (0–255 RGB, ``[N, H, W, 3]``)
+    and the worst share of outputs on the other side of 0.3."""
     import onnxruntime as ort
 
     from desktop.runtime import backend
@@ -229,14 +230,14 @@ def _parity(
         path.write_bytes(tflite)
         runner = backend().interpreter(model_path=str(path)).get_signature_runner(signature)
         session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-        worst_mean = worst = 0.0
+        worst_mean = worst = 0.0  # worst: the share across 0.3
         for pixels in inputs:
             (got,) = runner(pixels=pixels[None].astype(np.float32)).values()
             x = (pixels[..., ::-1].astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
             want = session.run(None, {"x": x})[0]
-            diff = np.abs(got.reshape(want.shape) - want)
-            worst_mean = max(worst_mean, float(diff.mean()))
-            worst = max(worst, float(diff.max()))
+            got = got.reshape(want.shape)
+            worst_mean = max(worst_mean, float(np.abs(got - want).mean()))
+            worst = max(worst, float(((got > 0.3) != (want > 0.3)).mean()))
     return worst_mean, worst
 
 
@@ -295,13 +296,17 @@ def build(
             saved = _onnx2tf(onnx_path, work / target.stem, layout_check=check)
             model = _wrap(saved, shape, signature, output)
             mean, worst = _parity(model, onnx_path, signature, _samples(*shape))
-            if mean > PARITY_MEAN or worst > PARITY_MAX:
+            if mean > PARITY_MEAN or worst > PARITY_FLIPS:
                 raise RuntimeError(
                     f"{target.name}: LiteRT differs from onnxruntime by {mean:.3g} on average, "
-                    f"{worst:.3g} at most (tolerances {PARITY_MEAN}, {PARITY_MAX})"
+                    f"{worst:.2%} across 0.3 (tolerances {PARITY_MEAN}, {PARITY_FLIPS:.2%})"
                 )
             log.info(
-                "%s: %d bytes, parity mean %.2g max %.2g", target.name, len(model), mean, worst
+                "%s: %d bytes, parity mean %.2g, %.3f%% across 0.3",
+                target.name,
+                len(model),
+                mean,
+                100 * worst,
             )
             tmp_target = target.with_name(f".{target.name}.tmp")
             tmp_target.write_bytes(model)
