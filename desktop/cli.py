@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument(
+        "--no-text",
+        action="store_true",
+        help="do not read the text in the photos (the model's text reader; faster)",
+    )
+    p.add_argument(
         "--no-library",
         action="store_true",
         help="do not record the captions in the caption library (captioner library --path)",
@@ -460,7 +465,10 @@ def cmd_caption(args) -> int:
                 file=sys.stderr,
             )
         options = CaptionOptions(
-            beam_width=args.beam, max_length=args.max_length, with_attention=False
+            beam_width=args.beam,
+            max_length=args.max_length,
+            with_attention=False,
+            read_text=not args.no_text,
         )
         bar = tqdm(
             total=len(found),
@@ -503,6 +511,7 @@ def cmd_caption(args) -> int:
                             bar,
                             args.overwrite_descriptions,
                             unsure=bool(result.unsure),
+                            text_lines=tuple(line.text for line in result.text_lines),
                         )
                 bar.update()
         except KeyboardInterrupt:
@@ -582,13 +591,21 @@ def _write_failed(output, e: OSError) -> int:
 
 
 def _write_xmp(
-    path: str, text: str, keywords: list[str], bar, overwrite: bool, unsure: bool = False
+    path: str,
+    text: str,
+    keywords: list[str],
+    bar,
+    overwrite: bool,
+    unsure: bool = False,
+    text_lines: tuple[str, ...] = (),
 ) -> bool:
     from desktop import CaptionerError
     from desktop.xmp import DescriptionKept, write_description
 
     try:
-        write_description(path, text, keywords, overwrite=overwrite, unsure=unsure)
+        write_description(
+            path, text, keywords, overwrite=overwrite, unsure=unsure, text_lines=text_lines
+        )
         return True
     except DescriptionKept as e:  # the user's own words: kept, as asked, not a failure
         bar.write(f"captioner: note: {e}", file=sys.stderr)

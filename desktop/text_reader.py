@@ -31,6 +31,7 @@ from desktop import BundleError
 
 PAD_VALUE = 127.5  # 0 after the models' [-1, 1] scaling: PaddleOCR pads with zeros
 TILE_OVERLAP = 32  # pixels two neighbouring detector tiles share (DB sees across the seam)
+SMALL_TEXT = 24.0  # text boxes lower than this (map pixels, unclipped) get a closer look
 SHORT_WORDS = 20  # "short" text is spoken in full after the caption up to this many words
 PAGE_WORDS = 40  # a page of text has at least this many words ...
 PAGE_COVER = 0.15  # ... in boxes covering this share of the photo
@@ -211,10 +212,21 @@ def boxes(probability: np.ndarray, settings: TextSettings, min_side: float = 3.0
 # -- recognition -----------------------------------------------------------------------
 
 
+SPACE_FLOOR = 0.3  # a blank step this sure of a space is a space (see ctc_greedy)
+
+
 def ctc_greedy(probabilities: np.ndarray, keys: tuple[str, ...]) -> tuple[str, list[float]]:
     """``[T, C]`` → the text and its characters' probabilities (column 0 is the blank,
-    column i ``keys[i - 1]``, the last column a space)."""
+    column i ``keys[i - 1]``, the last column a space).
+
+    Greedy: the best column per step, repeats and blanks removed. One exception: PP-OCR's
+    recogniser (trained mostly on Chinese, which has no spaces) often puts a blank between
+    two English words where the space is a close second ("chilli dip" read as "chillidip"
+    with the space at 0.4); a blank step whose space reaches ``SPACE_FLOOR`` counts as a
+    space."""
+    space = probabilities.shape[1] - 1
     best = probabilities.argmax(axis=1)
+    best = np.where((best == 0) & (probabilities[:, space] >= SPACE_FLOOR), space, best)
     p = probabilities[np.arange(len(best)), best]
     keep = best != 0
     keep[1:] &= best[1:] != best[:-1]
@@ -225,7 +237,8 @@ def ctc_greedy(probabilities: np.ndarray, keys: tuple[str, ...]) -> tuple[str, l
 def _cuts(gray: np.ndarray, width: int) -> list[tuple[int, int, bool]]:
     """Pieces ``(start, end, space_before)`` of a line image at most ``width`` wide, cut in
     the middle of the widest gap (columns without ink) in the last third of each piece;
-    ``space_before``: that gap is a word space (wider than a fifth of the height)."""
+    ``space_before``: that gap is a word space (wider than an eighth of the height: letters
+    of a 48-pixel line stand 1–4 pixels apart)."""
     h, w = gray.shape
     activity = gray.std(axis=0)
     quiet = activity <= max(2.0, 0.15 * float(activity.max()))
@@ -252,7 +265,7 @@ def _cuts(gray: np.ndarray, width: int) -> list[tuple[int, int, bool]]:
         if best < 0:  # no gap at all: the quietest column
             best, best_width = lo + int(np.argmin(activity[lo:hi])), 0
         pieces.append((start, best, space))
-        space = best_width >= h / 5
+        space = best_width >= h / 8
         start = best
     pieces.append((start, w, space))
     return pieces
@@ -275,22 +288,36 @@ def _latin_share(text: str) -> float:
 
 
 def reading_order(found: list[tuple[np.ndarray, str, float]]) -> list[int]:
-    """Indices of ``(corners, text, confidence)`` in reading order: rows top to bottom (a
-    box joins a row it overlaps by half its height), left to right within a row."""
-    order = sorted(range(len(found)), key=lambda i: found[i][0][:, 1].min())
+    """Indices of ``(corners, text, confidence)`` in reading order: rows top to bottom, left
+    to right within a row. Rows follow the text's own slant (the median of the boxes'
+    angles: a photographed page is seldom level), and a box joins the row whose centre line
+    is within half its height (a row's extent never grows, so two lines of a tilted page
+    never merge through a price beside them)."""
+    if not found:
+        return []
+    corners = np.stack([c for c, _, _ in found])  # [N, 4, 2]: tl, tr, br, bl
+    along = corners[:, 1] - corners[:, 0]
+    angle = float(np.median(np.arctan2(along[:, 1], along[:, 0])))
+    ux, uy = np.cos(angle), np.sin(angle)
+    centre = corners.mean(axis=1)
+    u = centre[:, 0] * ux + centre[:, 1] * uy
+    v = -centre[:, 0] * uy + centre[:, 1] * ux
+    height = np.linalg.norm(corners[:, 3] - corners[:, 0], axis=1)
     rows: list[list[int]] = []
-    for i in order:
-        top, bottom = found[i][0][:, 1].min(), found[i][0][:, 1].max()
+    for i in np.argsort(v, kind="stable").tolist():
+        best, gap = None, 0.0
         for row in rows:
-            r_top = min(found[j][0][:, 1].min() for j in row)
-            r_bottom = max(found[j][0][:, 1].max() for j in row)
-            overlap = min(bottom, r_bottom) - max(top, r_top)
-            if overlap > 0.5 * min(bottom - top, r_bottom - r_top):
-                row.append(i)
-                break
-        else:
+            row_v = float(np.mean(v[row]))
+            limit = 0.5 * min(height[i], float(np.mean(height[row])))
+            distance = abs(v[i] - row_v)
+            if distance < limit and (best is None or distance < gap):
+                best, gap = row, distance
+        if best is None:
             rows.append([i])
-    return [i for row in rows for i in sorted(row, key=lambda j: found[j][0][:, 0].min())]
+        else:
+            best.append(i)
+    rows.sort(key=lambda row: float(np.mean(v[row])))
+    return [i for row in rows for i in sorted(row, key=lambda j: u[j])]
 
 
 def flat_share(img: Image.Image) -> float:
@@ -376,12 +403,14 @@ class TextReader:
         prob = self.gate_model(pixels=pixels.astype(np.float32, copy=False))["probability"][0]
         return float(prob.max()) >= self.settings.gate_threshold
 
-    def detect(self, img: Image.Image) -> tuple[np.ndarray, float]:
-        """The detector's probability map of the photo scaled to at most ``max_side`` (and
-        at least one tile on its short side), from overlapping tiles, and the scale."""
+    def detect(self, img: Image.Image, scale: float | None = None) -> tuple[np.ndarray, float]:
+        """The detector's probability map of the photo scaled by ``scale`` (default: to at
+        most ``max_side``, and at least one tile on its short side), from overlapping tiles,
+        and the scale."""
         t = self.tile_size
         long_side, short_side = max(img.size), min(img.size)
-        scale = min(self.settings.max_side / long_side, max(1.0, t / short_side))
+        if scale is None:
+            scale = min(self.settings.max_side / long_side, max(1.0, t / short_side))
         w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
         scaled = np.asarray(img.resize((w, h), Image.BILINEAR), np.float32)
         prob = np.zeros((h, w), np.float32)
@@ -445,9 +474,19 @@ class TextReader:
         s = self.settings
         t1 = time.perf_counter()
         prob, scale = self.detect(img)
+        found_boxes = boxes(prob, s)
+        if found_boxes and scale < 1.0:
+            # Small print (a desktop's 14-pixel dialog text, shrunk to fit max_side) is below
+            # what DB finds whole: look again at the size that makes it SMALL_TEXT high, up
+            # to the photo's own pixels.
+            typical = float(np.median([b.height for b in found_boxes]))
+            if typical < SMALL_TEXT:
+                scale = min(1.0, scale * SMALL_TEXT / typical)
+                prob, scale = self.detect(img, scale)
+                found_boxes = boxes(prob, s)
         t2 = time.perf_counter()
         found: list[tuple[np.ndarray, str, float]] = []
-        for box in boxes(prob, s):
+        for box in found_boxes:
             text, confidence = self.recognize(self._crop(img, box, scale))
             if (
                 confidence >= s.min_confidence

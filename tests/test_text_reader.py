@@ -106,13 +106,19 @@ def test_ctc_greedy_collapses_repeats_drops_blanks_and_knows_the_space():
     text, probs = ctc_greedy(_steps([1, 1, 0, 2, 3, 3, 0, 3, 4, space, 5]), KEYS)
     assert text == "EXIIT 3"
     assert probs == pytest.approx([0.9] * 7)
+    # A blank step whose space is a close second is a space; a faint one is not.
+    steps = _steps([1, 0, 2])
+    steps[1, space] = 0.35
+    assert ctc_greedy(steps, KEYS)[0] == "E X"
+    steps[1, space] = 0.2
+    assert ctc_greedy(steps, KEYS)[0] == "EX"
 
 
 def test_cuts_split_a_long_line_at_gaps_and_know_word_spaces():
     img = Image.new("L", (900, 48), 255)
     draw = ImageDraw.Draw(img)
     x = 4
-    for word in range(12):
+    for _word in range(12):
         for _ in range(5):  # five letters of 8 pixels, 3 apart
             draw.rectangle((x, 10, x + 7, 38), fill=0)
             x += 11
