@@ -314,11 +314,11 @@ class Captioner:
         }
         if b.objects_output is not None and b.namer is not None:
             expected[(self.encoder, "out")][b.objects_output] = (1, b.namer.classes)
+        if b.namer is None or b.objects_output is None:
+            # No classifier (format 1): the gate alone decides where text is.
+            self._document_classes = np.zeros(0, np.int64)
         if len(self._document_classes) and (
-            b.namer is None
-            or b.objects_output is None
-            or self._document_classes.max() >= b.namer.classes
-            or self._document_classes.min() < 0
+            self._document_classes.max() >= b.namer.classes or self._document_classes.min() < 0
         ):
             raise BundleError(
                 "manifest.json: text_reader.document_classes must be classes of the encoder's "
