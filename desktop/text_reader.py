@@ -216,8 +216,8 @@ SPACE_FLOOR = 0.3  # a blank step this sure of a space is a space (see ctc_greed
 
 
 def ctc_greedy(probabilities: np.ndarray, keys: tuple[str, ...]) -> tuple[str, list[float]]:
-    """``[T, C]`` → the text and its characters' probabilities (column 0 is the blank,
-    column i ``keys[i - 1]``, the last column a space).
+    """``[T, C]`` → the text and its characters' probabilities, spaces left out (column 0
+    is the blank, column i ``keys[i - 1]``, the last column a space).
 
     Greedy: the best column per step, repeats and blanks removed. One exception: PP-OCR's
     recogniser (trained mostly on Chinese, which has no spaces) often puts a blank between
@@ -230,8 +230,11 @@ def ctc_greedy(probabilities: np.ndarray, keys: tuple[str, ...]) -> tuple[str, l
     p = probabilities[np.arange(len(best)), best]
     keep = best != 0
     keep[1:] &= best[1:] != best[:-1]
-    chars = [keys[i - 1] if i <= len(keys) else " " for i in best[keep].tolist()]
-    return "".join(chars), p[keep].tolist()
+    ids = best[keep]
+    chars = [keys[i - 1] if i <= len(keys) else " " for i in ids.tolist()]
+    # A line's confidence is its characters': a space taken from a close second would
+    # otherwise pull down the confidence of a line read right.
+    return "".join(chars), p[keep][ids != space].tolist()
 
 
 def _cuts(gray: np.ndarray, width: int) -> list[tuple[int, int, bool]]:
