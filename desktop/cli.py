@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="WORD",
         help="words of the caption, your own "
-        "text or the objects (every word must match; 'dog' also finds 'dogs')",
+        "text, the objects or the text read in the photo (every word must match; 'dog' also "
+        "finds 'dogs')",
     )
     p.add_argument(
         "--format",
@@ -567,6 +568,7 @@ class _LibrarySink:
                 confidence=result.confidence,
                 unsure=bool(result.unsure),
                 objects=result.objects,
+                text=result.full_text,
             )
         except (LibraryError, OSError) as e:
             bar.write(
