@@ -530,7 +530,7 @@ def _text_reader(root: Path, entry: dict) -> TextReaderPart:
     keys_path = _file_name(root, entry["keys"], "text_reader.keys")
     classes = entry.get("document_classes", [])
     if not isinstance(classes, list) or not all(
-        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in classes
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 1_000_000 for c in classes
     ):
         raise BundleError("manifest.json: text_reader.document_classes must list class ids")
     return TextReaderPart(

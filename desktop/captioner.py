@@ -493,11 +493,14 @@ class Captioner:
             sure = share >= self.bundle.text_reader.document_threshold
         if not sure:
             return NO_TEXT
-        img = text_image(
-            open_photo(source, min_size=(reader.settings.max_side,) * 2),
-            reader.settings.max_side,
-        )
-        return reader.read(img)
+        try:
+            photo = open_photo(source, min_size=(reader.settings.max_side,) * 2)
+        except PhotoError as e:
+            # Decoded once already for the caption; a second, larger decode that fails (the
+            # memory budget, a file changed meanwhile) costs the text, never the caption.
+            runtime_log.info("text not read: %s", e)
+            return NO_TEXT
+        return reader.read(text_image(photo, reader.settings.max_side))
 
     def _text_photo(
         self, reading: Reading, load_ms: float, encode_ms: float, text_ms: float
