@@ -365,7 +365,13 @@ class TextReader:
         self.tile_size = self._square(self.detector, "probability")
         rec = self.recognizer.inputs.get("pixels")
         out = self.recognizer.outputs.get("probabilities")
-        if rec is None or out is None or len(rec.shape) != 4 or len(out.shape) != 3:
+        if (
+            rec is None
+            or out is None
+            or len(rec.shape) != 4
+            or len(out.shape) != 3
+            or not (8 <= rec.shape[1] <= rec.shape[2] and rec.shape[2] >= 32)
+        ):
             raise BundleError(
                 f"{part.recognizer.path.name}: needs input pixels [1, H, W, 3] and output "
                 "probabilities [1, T, C]"
