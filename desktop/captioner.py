@@ -26,7 +26,7 @@ from desktop.confidence import confidence_features
 from desktop.decoding import Decoder, Neutral, sentence
 from desktop.detections import Detections, detections
 from desktop.grounding import Evidence, Grounding
-from desktop.images import PhotoSource, load_pixels, source_name
+from desktop.images import PhotoSource, load_pixels, open_photo, source_name
 from desktop.objects import DetectedObject, counted
 from desktop.paths import default_model_dir
 from desktop.runtime import (
@@ -35,6 +35,16 @@ from desktop.runtime import (
     default_accelerator,
     runtime_log,
     runtime_warning,
+)
+from desktop.text_reader import (
+    NO_TEXT,
+    Reading,
+    TextLine,
+    TextReader,
+    full_text,
+    kind_caption,
+    said,
+    text_image,
 )
 
 __all__ = [
@@ -46,6 +56,7 @@ __all__ = [
     "CaptionerError",
     "DetectedObject",
     "PhotoError",
+    "TextLine",
     "Timings",
 ]
 
@@ -84,6 +95,8 @@ class CaptionOptions:
     # pair's probability, else "person" ("child", "people"): a wrong gender is a confident
     # error a blind user cannot catch. 0: off.
     gender_share: float = GENDER_SHARE
+    # Read the text in the photo where the bundle has a text reader (`--no-text`: off).
+    read_text: bool = True
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,7 @@ class Timings:
     total_ms: float
     objects_ms: float = 0.0  # naming the objects and the confidence (the classifier itself
     # runs inside the encoder, in encode_ms)
+    text_ms: float = 0.0  # reading the text: the gate, and where it saw text the rest
     detect_ms: float = 0.0  # the COCO detector (format 4), box decoding and NMS included
 
 
@@ -113,11 +127,23 @@ class CaptionResult:
     # dev photos); None where the bundle has no calibration (format 1).
     confidence: float | None = None
     unsure: bool = False  # confidence below the bundle's calibrated threshold
+    # The text read in the photo, in reading order (empty where none is sure or the bundle
+    # has no text reader), and what kind of photo it makes it: "" (no text), "short", or
+    # "screenshot" / "page", whose caption then says so ("A screenshot with text.")
+    # instead of describing a scene (score 0, no objects, no confidence).
+    text_lines: tuple[TextLine, ...] = ()
+    text_kind: str = ""
 
     @property
     def spoken_text(self) -> str:
-        """Everything read aloud: 'Not sure: a man sitting on a wall. I see: cat.'"""
-        return spoken(self.text, self.unsure, self.objects)
+        """Everything read aloud: 'Not sure: a man sitting on a wall. Text: EXIT. I see:
+        cat.'"""
+        return spoken(self.text, self.unsure, self.objects, self.text_lines, self.text_kind)
+
+    @property
+    def full_text(self) -> str:
+        """All the text read, one line a line ("" where none)."""
+        return full_text(self.text_lines)
 
 
 UNSURE_PREFIX = "Not sure: "
@@ -133,11 +159,21 @@ def marked(text: str, unsure: bool) -> str:
     return UNSURE_PREFIX + text
 
 
-def spoken(text: str, unsure: bool, objects: Iterable[DetectedObject]) -> str:
-    """The caption as read aloud: marked when unsure, then what the classifier sees."""
+def spoken(
+    text: str,
+    unsure: bool,
+    objects: Iterable[DetectedObject],
+    text_lines: tuple[TextLine, ...] = (),
+    text_kind: str = "",
+) -> str:
+    """The caption as read aloud: marked when unsure, short text read in the photo, then
+    what the classifier sees. A screenshot or page says only what it is (a key reads its
+    text)."""
+    if text_kind in ("screenshot", "page"):
+        return text
     names = [counted(o) for o in objects]
     seen = f"I see: {', '.join(names)}." if names else ""
-    return " ".join(t for t in (marked(text, unsure), seen) if t)
+    return " ".join(t for t in (marked(text, unsure), said(text_lines), seen) if t)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,6 +206,11 @@ class Captioner:
                 bundle.detector.model.path, bundle.detector.model.signature, options, quiet=True
             )
             self.anchors = _anchors(bundle.detector.anchors)
+        self.text_reader: TextReader | None = None
+        self._document_classes = np.zeros(0, np.int64)
+        if bundle.text_reader is not None:
+            self.text_reader = TextReader(bundle.text_reader, options)
+            self._document_classes = np.array(bundle.text_reader.document_classes, np.int64)
         self._report_fallback()
         self.grounding = _grounding(bundle)
         self._check_signatures()
@@ -210,7 +251,9 @@ class Captioner:
 
     @property
     def models(self) -> list[Model]:
-        return [m for m in (self.encoder, self.detector_model, self.decoder_model) if m]
+        reader = self.text_reader
+        text = (reader.gate_model, reader.detector, reader.recognizer) if reader else ()
+        return [m for m in (self.encoder, self.detector_model, self.decoder_model, *text) if m]
 
     @property
     def accelerator(self) -> str:
@@ -272,6 +315,16 @@ class Captioner:
         }
         if b.objects_output is not None and b.namer is not None:
             expected[(self.encoder, "out")][b.objects_output] = (1, b.namer.classes)
+        if b.namer is None or b.objects_output is None:
+            # No classifier (format 1): the gate alone decides where text is.
+            self._document_classes = np.zeros(0, np.int64)
+        if len(self._document_classes) and (
+            self._document_classes.max() >= b.namer.classes or self._document_classes.min() < 0
+        ):
+            raise BundleError(
+                "manifest.json: text_reader.document_classes must be classes of the encoder's "
+                "classifier"
+            )
         if self.detector_model is not None and b.detector is not None and self.anchors is not None:
             columns, anchors = len(b.detector.settings.labels), len(self.anchors)
             if "detections" in self.encoder.inputs:  # absent: objects and grounding only
@@ -315,7 +368,9 @@ class Captioner:
         """
         start = time.perf_counter()
         pixels = self.pixels(source)
-        return self.caption_pixels(pixels, options, load_ms=(time.perf_counter() - start) * 1e3)
+        return self.caption_pixels(
+            pixels, options, load_ms=(time.perf_counter() - start) * 1e3, source=source
+        )
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -344,8 +399,14 @@ class Captioner:
         return self.encoder(pixels=pixels, detections=found.best[None].astype(np.float32))
 
     def caption_pixels(
-        self, pixels: np.ndarray, options: CaptionOptions | None = None, load_ms: float = 0.0
+        self,
+        pixels: np.ndarray,
+        options: CaptionOptions | None = None,
+        load_ms: float = 0.0,
+        source: PhotoSource | None = None,
     ) -> CaptionResult:
+        """Caption the encoder's pixels; the text is read only where ``source`` (the photo
+        the pixels came from) is given, as it needs the photo at a higher resolution."""
         options = options or CaptionOptions()
         with self._lock:
             t0 = time.perf_counter()
@@ -354,6 +415,11 @@ class Captioner:
             encoded = self._encode(pixels, found)
             features = encoded["features"].astype(np.float32, copy=False)
             evidence = self._evidence(encoded, found)
+            t1 = time.perf_counter()
+            reading = self._read_text(pixels, encoded, source, options)
+            text_ms = (time.perf_counter() - t1) * 1e3
+            if reading.kind in ("screenshot", "page"):
+                return self._text_photo(reading, load_ms, (t1 - t0) * 1e3, text_ms)
             t1 = time.perf_counter()
             decoded = self.decoder.decode(
                 features,
@@ -385,7 +451,7 @@ class Captioner:
         objects, confidence = self._objects(evidence, words, float(decoded.score))
         objects_ms = (time.perf_counter() - t3) * 1e3
         detect_ms = (t_detected - t0) * 1e3
-        encode_ms, decode_ms = (t1 - t_detected) * 1e3, (t2 - t1) * 1e3
+        encode_ms, decode_ms = (t1 - t_detected) * 1e3 - text_ms, (t2 - t1) * 1e3
         calibration = self.bundle.calibration
         return CaptionResult(
             text=sentence(words),
@@ -401,10 +467,69 @@ class Captioner:
                 load_ms=load_ms,
                 encode_ms=encode_ms,
                 decode_ms=decode_ms,
-                total_ms=load_ms + detect_ms + encode_ms + decode_ms + objects_ms,
+                total_ms=load_ms + detect_ms + encode_ms + decode_ms + objects_ms + text_ms,
                 objects_ms=objects_ms,
+                text_ms=text_ms,
                 detect_ms=detect_ms,
             ),
+            text_lines=reading.lines,
+            text_kind=reading.kind,
+        )
+
+    def _read_text(
+        self,
+        pixels: np.ndarray,
+        encoded: dict[str, np.ndarray],
+        source: PhotoSource | None,
+        options: CaptionOptions,
+    ) -> Reading:
+        """The text of the photo (under the lock). The fast path: the gate on the encoder's
+        pixels finds nothing and the classifier sees no document (web site, menu, page…),
+        and nothing more is decoded or run."""
+        reader = self.text_reader
+        if reader is None or not options.read_text or source is None:
+            return NO_TEXT
+        sure = reader.gate(pixels)
+        if not sure and len(self._document_classes) and self.bundle.objects_output:
+            # Small print (a page, a settings screen) is below what the gate sees; the
+            # classifier knows a document or a screen when it sees one.
+            share = float(encoded[self.bundle.objects_output][0, self._document_classes].sum())
+            sure = share >= self.bundle.text_reader.document_threshold
+        if not sure:
+            return NO_TEXT
+        try:
+            photo = open_photo(source, min_size=(reader.settings.max_side,) * 2)
+        except PhotoError as e:
+            # Decoded once already for the caption; a second, larger decode that fails (the
+            # memory budget, a file changed meanwhile) costs the text, never the caption.
+            runtime_log.info("text not read: %s", e)
+            return NO_TEXT
+        return reader.read(text_image(photo, reader.settings.max_side))
+
+    def _text_photo(
+        self, reading: Reading, load_ms: float, encode_ms: float, text_ms: float
+    ) -> CaptionResult:
+        """A screenshot's or a page's result: the caption says what it is, and the decoder
+        is not asked to make up a scene for it."""
+        text = kind_caption(reading.lines, reading.kind)
+        words = tuple(text.rstrip(".").replace(",", "").lower().split())
+        gh, gw = self.bundle.feature_grid
+        attention = np.zeros((len(words), gh, gw), np.float32)
+        attention.setflags(write=False)
+        return CaptionResult(
+            text=text,
+            words=words,
+            score=0.0,
+            attention=attention,
+            timings=Timings(
+                load_ms=load_ms,
+                encode_ms=encode_ms,
+                decode_ms=0.0,
+                total_ms=load_ms + encode_ms + text_ms,
+                text_ms=text_ms,
+            ),
+            text_lines=reading.lines,
+            text_kind=reading.kind,
         )
 
     def _evidence(
@@ -554,7 +679,7 @@ class Captioner:
         path = source if isinstance(source, str | os.PathLike) else source_name(source)
         try:
             pixels, load_ms = future.result()
-            result = self.caption_pixels(pixels, options, load_ms=load_ms)
+            result = self.caption_pixels(pixels, options, load_ms=load_ms, source=source)
         except CaptionerError as e:
             return CaptionItem(path=path, result=None, error=e)
         except Exception as e:  # one broken photo must not end a batch

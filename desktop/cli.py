@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument(
+        "--no-text",
+        action="store_true",
+        help="do not read the text in the photos (the model's text reader; faster)",
+    )
+    p.add_argument(
         "--no-library",
         action="store_true",
         help="do not record the captions in the caption library (captioner library --path)",
@@ -167,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="WORD",
         help="words of the caption, your own "
-        "text or the objects (every word must match; 'dog' also finds 'dogs')",
+        "text, the objects or the text read in the photo (every word must match; 'dog' also "
+        "finds 'dogs')",
     )
     p.add_argument(
         "--format",
@@ -400,7 +406,10 @@ def cmd_caption(args) -> int:
     job = pipeline.Job(
         paths=tuple(args.paths),
         options=CaptionOptions(
-            beam_width=args.beam, max_length=args.max_length, with_attention=False
+            beam_width=args.beam,
+            max_length=args.max_length,
+            with_attention=False,
+            read_text=not args.no_text,
         ),
         recursive=args.recursive,
         shard=args.shard,

@@ -48,7 +48,7 @@ FILE_NAME = "library.sqlite3"
 LIBRARY_ENV = "CAPTIONER_LIBRARY"
 # "CAPT": marks the file as ours, so another program's SQLite file is never taken for one.
 APPLICATION_ID = 0x43415054
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 _HASH_CHUNK = 1 << 20
 
@@ -207,7 +207,43 @@ def _statements(sql: str) -> Iterator[str]:
             buffer = ""
 
 
-MIGRATIONS = {0: _script(_V1), 1: _v1_to_v2}  # version N → N+1
+# Version 3: the text read in the photo (issue 25) is searched too: "captioner search exit"
+# finds the photo of the EXIT sign. The index gets a fourth column, so it is made again.
+_V3_COLUMN = "ALTER TABLE photos ADD COLUMN photo_text TEXT NOT NULL DEFAULT ''"
+_V3 = """
+DROP TRIGGER photos_ai;
+DROP TRIGGER photos_ad;
+DROP TRIGGER photos_au;
+DROP TABLE photos_fts;
+CREATE VIRTUAL TABLE photos_fts USING fts5(
+    caption, user_caption, object_names, photo_text,
+    content='photos', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER photos_ai AFTER INSERT ON photos BEGIN
+    INSERT INTO photos_fts(rowid, caption, user_caption, object_names, photo_text)
+    VALUES (new.id, new.caption, new.user_caption, new.object_names, new.photo_text);
+END;
+CREATE TRIGGER photos_ad AFTER DELETE ON photos BEGIN
+    INSERT INTO photos_fts(photos_fts, rowid, caption, user_caption, object_names, photo_text)
+    VALUES ('delete', old.id, old.caption, old.user_caption, old.object_names, old.photo_text);
+END;
+CREATE TRIGGER photos_au AFTER UPDATE OF caption, user_caption, object_names, photo_text
+ON photos BEGIN
+    INSERT INTO photos_fts(photos_fts, rowid, caption, user_caption, object_names, photo_text)
+    VALUES ('delete', old.id, old.caption, old.user_caption, old.object_names, old.photo_text);
+    INSERT INTO photos_fts(rowid, caption, user_caption, object_names, photo_text)
+    VALUES (new.id, new.caption, new.user_caption, new.object_names, new.photo_text);
+END;
+"""
+
+
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    db.execute(_V3_COLUMN)
+    _script(_V3)(db)
+    db.execute("INSERT INTO photos_fts(photos_fts) VALUES ('rebuild')")
+
+
+MIGRATIONS = {0: _script(_V1), 1: _v1_to_v2, 2: _v2_to_v3}  # version N → N+1
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -487,8 +523,10 @@ class Library:
         unsure: bool = False,
         objects: Sequence[DetectedObject] = (),
         fingerprint: Fingerprint | None = None,
+        text: str = "",
     ) -> Entry:
-        """Store the model's caption of ``path`` (the user's words and tick stay as they are)."""
+        """Store the model's caption of ``path`` (the user's words and tick stay as they are);
+        ``text``: the text read in the photo, searched with the caption."""
         key, shown = _key(path)
         fp = fingerprint or Fingerprint.of(path)
         now = time.time()
@@ -506,6 +544,7 @@ class Library:
             "unsure": int(bool(unsure)),
             "objects": json.dumps([o.to_dict() for o in objects], ensure_ascii=False),
             "object_names": _object_names(objects),
+            "photo_text": text,
             "created": now,
             "updated": now,
         }
@@ -651,9 +690,10 @@ class Library:
                     db.execute(
                         "INSERT INTO photos (key, path, raw, size, mtime_ns, sha256, bundle, "
                         "caption, score, confidence, unsure, objects, object_names, "
-                        "user_caption, reviewed, created, updated) "
+                        "photo_text, user_caption, reviewed, created, updated) "
                         "SELECT ?, ?, ?, ?, ?, sha256, bundle, caption, score, confidence, "
-                        "unsure, objects, object_names, user_caption, reviewed, ?, ? "
+                        "unsure, objects, object_names, photo_text, user_caption, reviewed, "
+                        "?, ? "
                         "FROM photos WHERE id = ?",
                         (key, shown, raw, st.st_size, st.st_mtime_ns, now, now, candidates[0][0]),
                     )

@@ -260,6 +260,7 @@ class XmpSink(Sink):
                 [o.name for o in result.objects],
                 overwrite=self.spec.overwrite,
                 unsure=bool(result.unsure),
+                text_lines=tuple(line.text for line in result.text_lines),
             )
         except DescriptionKept as e:  # the user's own words: kept, as asked, not a failure
             self._tell(Message("note", str(e)))
@@ -310,6 +311,7 @@ class LibrarySink(Sink):
                 confidence=result.confidence,
                 unsure=bool(result.unsure),
                 objects=result.objects,
+                text=result.full_text,
             )
         except (LibraryError, OSError) as e:
             self._tell(Message("warning", f"{e}; {self._without('the rest of this run')}"))

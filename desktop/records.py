@@ -5,8 +5,10 @@ A record is ``{"path", "caption", "score", "error", "objects", "confidence", "un
 empty on failure; ``path`` is display text, ``walk.display_path``: control and bidirectional
 characters already escaped). ``objects`` is a list of ``{"name", "score", "count"}``, highest
 score first, which CSV writes as ``name:score[:count]`` items joined by ``"; "``;
-``confidence`` is null, and ``unsure`` false, for a model without calibration. Records written
-before these three fields existed are read back with them empty.
+``confidence`` is null, and ``unsure`` false, for a model without calibration; ``text`` is the
+text read in the photo, ``[{"text", "confidence"}]`` in reading order (CSV: the lines, one a
+line in the cell), and ``text_kind`` "", "short", "screenshot" or "page". Records written
+before these fields existed are read back with them empty.
 
 How each format writes and reads records is ``desktop/formats.py``; the crash-safe writer
 of a run is ``desktop/outputs.py``.
@@ -28,7 +30,7 @@ if TYPE_CHECKING:  # the facade is only a type here: records are read without a 
 # New columns go at the end: readers that take columns by position keep working.
 FIELDS = ("path", "caption", "score", "error")  # every record has these
 # New columns go at the end: readers that take columns by position keep working.
-COLUMNS = (*FIELDS, "objects", "confidence", "unsure")
+COLUMNS = (*FIELDS, "objects", "confidence", "unsure", "text", "text_kind")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,10 @@ class Record:
     objects: tuple[DetectedObject, ...] = ()
     confidence: float | None = None
     unsure: bool = False
+    # The text read in the photo: (line, confidence) in reading order (CSV keeps the lines
+    # only, one a line in the cell, and reads back null confidences), and its kind.
+    text: tuple[tuple[str, float | None], ...] = ()
+    text_kind: str = ""
 
     @classmethod
     def from_result(cls, path: str, result: CaptionResult, caption: str | None = None) -> Record:
@@ -56,6 +62,8 @@ class Record:
             if edited or result.confidence is None
             else round(float(result.confidence), 4),
             unsure=bool(result.unsure) and not edited,
+            text=tuple((line.text, line.confidence) for line in result.text_lines),
+            text_kind=result.text_kind,
         )
 
     @property
@@ -75,6 +83,8 @@ class Record:
             "objects": [o.to_dict() for o in self.objects],
             "confidence": self.confidence,
             "unsure": self.unsure,
+            "text": [{"text": t, "confidence": c} for t, c in self.text],
+            "text_kind": self.text_kind,
         }
 
     @classmethod
@@ -101,6 +111,8 @@ class Record:
             objects=_objects(data.get("objects")),
             confidence=_confidence(data.get("confidence")),
             unsure=data.get("unsure") in (True, "true"),
+            text=_text(data.get("text")),
+            text_kind=_text_kind(data.get("text_kind")),
         )
 
 
@@ -120,6 +132,26 @@ def _objects(value: Any) -> tuple[DetectedObject, ...]:
     if not all(isinstance(o.name, str) and o.name and math.isfinite(o.score) for o in objects):
         raise ValueError("'objects' must have names and finite scores")
     return objects
+
+
+def _text(value: Any) -> tuple[tuple[str, float | None], ...]:
+    if value in (None, ""):
+        return ()
+    if isinstance(value, str):  # csv: the lines, one a line
+        return tuple((line, None) for line in value.split("\n") if line)
+    if not isinstance(value, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("text"), str) for v in value
+    ):
+        raise ValueError("'text' must be a list of {text, confidence}")
+    return tuple((v["text"], _confidence(v.get("confidence"))) for v in value)
+
+
+def _text_kind(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    if value not in ("short", "screenshot", "page"):
+        raise ValueError("'text_kind' must be short, screenshot, page or empty")
+    return value
 
 
 def _confidence(value: Any) -> float | None:
@@ -171,6 +203,8 @@ def csv_cells(record: Record) -> list:
         objects_cell(record.objects),
         "" if record.confidence is None else record.confidence,
         "true" if record.unsure else "false",
+        "\n".join(t for t, _ in record.text),
+        record.text_kind,
     ]
 
 

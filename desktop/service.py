@@ -243,6 +243,10 @@ def _options(config: ServiceConfig) -> CaptionOptions:
     if value not in _TRUE | _FALSE:
         raise BadRequest(f"attention must be 0 or 1, got {args['attention']!r}")
     overrides["with_attention"] = value in _TRUE
+    value = args.get("text", "1").strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise BadRequest(f"text must be 0 or 1, got {args['text']!r}")
+    overrides["read_text"] = value in _TRUE
     return CaptionOptions(**overrides)
 
 
@@ -287,6 +291,11 @@ def _caption(
         "objects": [o.to_dict() for o in result.objects],
         "confidence": None if result.confidence is None else round(result.confidence, 4),
         "unsure": result.unsure,
+        "text": [
+            {"text": t.text, "confidence": t.confidence, "box": [round(v, 4) for v in t.box]}
+            for t in result.text_lines
+        ],
+        "text_kind": result.text_kind,
         "timings": {**_timings(result.timings), "queue_ms": round(queue_ms, 2)},
     }
     if options.with_attention and result.attention is not None:

@@ -1,5 +1,6 @@
 """Captions as XMP sidecars: ``photo.xmp`` beside ``photo.jpg`` with ``dc:description``, and
-the objects seen in the photo as keywords (``dc:subject``, which digiKam and Lightroom read).
+the objects seen in the photo as keywords (``dc:subject``, which digiKam and Lightroom read),
+and the text read in the photo in the app's own ``captioner:text`` (never the description).
 
 The photo itself is never opened for writing. An existing sidecar is parsed (defusedxml:
 no entities, no DTDs), only the ``x-default`` entry of ``dc:description`` is set and
@@ -317,6 +318,31 @@ def add_keywords(root: ET.Element, keywords: Iterable[str], path: Path = Path("<
             ET.SubElement(container, f"{{{RDF}}}li").text = keyword
 
 
+TEXT = f"{{{CAPTIONER}}}text"
+
+
+def set_text(root: ET.Element, lines: Iterable[str], path: Path = Path("<xmp>")) -> None:
+    """The text read in the photo, one line a line, in the app's own ``captioner:text``
+    (no XMP schema has a field for it; it never goes into the description, which says what
+    the photo shows). Without lines an earlier value of the app's is removed."""
+    node = _description_node(root, path)
+    node.attrib.pop(TEXT, None)
+    for old in node.findall(TEXT):
+        node.remove(old)
+    text = "\n".join(line for line in lines if line.strip())
+    if text:
+        ET.SubElement(node, TEXT).text = text
+
+
+def get_text(sidecar: str | os.PathLike) -> str | None:
+    """The app's ``captioner:text`` of a sidecar, or None."""
+    path = Path(sidecar)
+    if not path.is_file():
+        return None
+    found = next(_parse(path).root.iter(TEXT), None)
+    return None if found is None else found.text or ""
+
+
 def get_keywords(sidecar: str | os.PathLike) -> list[str]:
     """The ``dc:subject`` keywords of a sidecar, in order ([] when there is none)."""
     path = Path(sidecar)
@@ -350,10 +376,12 @@ def write_description(
     keywords: Iterable[str] = (),
     overwrite: bool = False,
     unsure: bool = False,
+    text_lines: Iterable[str] = (),
 ) -> Path:
     """Set the caption in ``photo``'s sidecar (created or merged) and add ``keywords`` to the
     ones it has; returns the sidecar path. An ``unsure`` caption is written as
     "Not sure: …" (``description_text``), and recognised as the app's own when rewritten.
+    ``text_lines``: the text read in the photo, into ``captioner:text`` (``set_text``).
 
     Raises ``DescriptionKept`` if the sidecar holds a description the app did not write
     (unless ``overwrite``; the file, keywords included, is then left as it was),
@@ -364,6 +392,7 @@ def write_description(
     parsed = _parse(sidecar) if exists else _Sidecar(_new_packet(), {}, "", "")
     set_description(parsed.root, description_text(text, unsure), sidecar, overwrite=overwrite)
     add_keywords(parsed.root, keywords, sidecar)
+    set_text(parsed.root, text_lines, sidecar)
     with _prefix_lock:
         for prefix, uri in {**parsed.prefixes, **_STANDARD_PREFIXES}.items():
             # ElementTree refuses its own ns0-style names; those get a fresh name anyway.

@@ -21,7 +21,8 @@ def bundle_copy(default_model_dir, tmp_path) -> Path:
     return copy
 
 
-# Every file a format-4 bundle's manifest must list a checksum for.
+# Every file the shipped bundle's manifest must list a checksum for (format 4, and the
+# optional text reader).
 BUNDLE_FILES = (
     "decoder_step.tflite",
     "encoder.tflite",
@@ -31,6 +32,10 @@ BUNDLE_FILES = (
     "anchors.npy",
     "NOTICE.md",
     "LICENSE-Apache-2.0.txt",
+    "text_gate.tflite",
+    "text_detector.tflite",
+    "text_recognizer.tflite",
+    "text_keys.json",
 )
 
 def _edit_manifest(bundle: Path, **changes) -> None:

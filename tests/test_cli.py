@@ -102,7 +102,8 @@ def test_hostile_folder_every_file_reported_once(hostile, default_model_dir, tmp
     assert sorted(names) == sorted(good | bad)  # each once: no loop, no folder, no hidden
     for record, name in zip(records, names, strict=True):
         assert set(record) == {
-            "path", "caption", "score", "error", "objects", "confidence", "unsure"
+            "path", "caption", "score", "error", "objects", "confidence", "unsure", "text",
+            "text_kind",
         }
         if name in good:
             assert record["error"] is None and record["caption"].endswith("."), record
@@ -201,7 +202,8 @@ def test_formats_and_resume(fmt, default_model_dir, tmp_path, samples):
     if fmt == "csv":
         rows = list(csv.DictReader(out.open(newline="")))
         assert list(rows[0]) == [
-            "path", "caption", "score", "error", "objects", "confidence", "unsure"
+            "path", "caption", "score", "error", "objects", "confidence", "unsure", "text",
+            "text_kind",
         ]
         assert rows[1]["objects"].startswith("cat:")
         # A counted object is written name:score:count, an uncounted one name:score.

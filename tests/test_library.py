@@ -324,6 +324,10 @@ def test_a_library_of_the_previous_schema_version_is_upgraded_in_place(tmp_path)
         assert (entry.text, entry.caption, entry.reviewed) == ("Minou", "A cat.", True)
         assert [e.path for e in lib.search("umbrella")] == [str(p)]
         assert [e.path for e in lib.search("minou")] == [str(p)]
+        # Version 3: the text read in the photo is searched with the rest.
+        lib.record(p, bundle="b2", caption="A door.", text="EXIT\nPlatform 3")
+        assert [e.path for e in lib.search("platform exit")] == [str(p)]
+        assert lib.search("umbrella") == []  # the new caption's objects replaced the old
 
 
 def test_a_library_of_a_newer_version_is_left_alone(tmp_path):

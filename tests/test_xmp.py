@@ -18,6 +18,7 @@ from desktop.xmp import (
     XmpError,
     get_description,
     get_keywords,
+    get_text,
     sidecar_path,
     write_description,
 )
@@ -568,3 +569,20 @@ def test_a_language_on_the_property_itself_is_not_the_description(photo):
         )
     )
     assert get_description(sidecar) == "Our cat Tom"
+
+
+def test_text_read_in_the_photo_goes_beside_the_description_never_into_it(photo):
+    sidecar = photo.with_suffix(".xmp")
+    sidecar.write_text(LIGHTROOM_SIDECAR.replace("old caption", "My dog at the station"))
+    # A person's description: the file is left as it was, text and all.
+    with pytest.raises(DescriptionKept):
+        write_description(photo, "A dog.", text_lines=["EXIT", "Platform 3"])
+    assert get_text(sidecar) is None
+    sidecar.unlink()
+    write_description(photo, "A sign on a wall.", text_lines=["EXIT", "Platform <3> & 4"])
+    assert get_description(sidecar) == "A sign on a wall."
+    assert get_text(sidecar) == "EXIT\nPlatform <3> & 4"
+    assert "<captioner:text>" in sidecar.read_text()
+    # Captioned again with no text read: the app's own text property goes, once.
+    write_description(photo, "A sign on a wall.")
+    assert get_text(sidecar) is None and get_description(sidecar) == "A sign on a wall."

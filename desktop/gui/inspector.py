@@ -138,6 +138,18 @@ class Inspector(QWidget):
         self.objects.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.objects)
 
+        # The text read in the photo, line by line: read-only, but a screen reader's arrows
+        # walk it a line at a time (Ctrl+T reads it all aloud).
+        self.text_label = QLabel("&Text in the photo", self)
+        layout.addWidget(self.text_label)
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setTabChangesFocus(True)
+        self.text.setAccessibleName("Text in the photo")
+        self.text.setMaximumHeight(QFontMetrics(self.text.font()).lineSpacing() * 6 + 12)
+        self.text_label.setBuddy(self.text)
+        layout.addWidget(self.text)
+
         self.error = QLabel("", self)
         self.error.setWordWrap(True)
         self.error.setAccessibleName("Problem with this photo")
@@ -159,6 +171,7 @@ class Inspector(QWidget):
         QWidget.setTabOrder(self.caption, self.reviewed)
         QWidget.setTabOrder(self.reviewed, self.speak_button)
         QWidget.setTabOrder(self.speak_button, self.copy_button)
+        QWidget.setTabOrder(self.copy_button, self.text)
         self.show_record(None)
 
     @property
@@ -183,6 +196,7 @@ class Inspector(QWidget):
             self._set_caption("", editable=False)
             self.score.setText("")
             self._set_objects(None)
+            self._set_text(None)
             self.reviewed.setEnabled(False)
             self._set_error("")
             self._set_actions(False)
@@ -226,6 +240,7 @@ class Inspector(QWidget):
             )
         self.score.setAccessibleDescription(self.score.text())
         self._set_objects(record)
+        self._set_text(record)
         self.reviewed.blockSignals(True)
         self.reviewed.setChecked(record.reviewed)
         self.reviewed.blockSignals(False)
@@ -272,6 +287,17 @@ class Inspector(QWidget):
         self.objects.setText(text)
         self.objects.setAccessibleDescription(text)
         self.objects.setVisible(bool(text))
+
+    def _set_text(self, record: PhotoRecord | None) -> None:
+        text = record.full_text if record is not None else ""
+        if self.text.toPlainText() != text:
+            self.text.setPlainText(text)
+        lines = len(text.splitlines())
+        self.text.setAccessibleDescription(
+            f"{lines} line{'s' if lines != 1 else ''} of text read in the photo" if text else ""
+        )
+        self.text_label.setVisible(bool(text))
+        self.text.setVisible(bool(text))
 
     def _set_error(self, message: str) -> None:
         self.error.setText(message)

@@ -151,6 +151,7 @@ class LibraryLink:
                 confidence=getattr(result, "confidence", None),
                 unsure=bool(getattr(result, "unsure", False)),
                 objects=tuple(getattr(result, "objects", ())),
+                text=getattr(result, "full_text", ""),
             )
         )
 

@@ -62,6 +62,7 @@ from desktop.gui.worker import CaptionWorker, ModelSpec, model_words
 from desktop.paths import default_model_dir
 from desktop.settings import Settings
 from desktop.speech import Speech
+from desktop.text_reader import as_sentences
 from desktop.walk import display_path, find_photos
 
 # Exit codes of a scripted run (--exit-when-done), as ``captioner caption``.
@@ -321,6 +322,12 @@ class MainWindow(QMainWindow):
             tip="Read the caption aloud",
             icon=sp.SP_MediaPlay,
         )
+        self.act_speak_text = self._action(
+            "Read the &Text in the Photo",
+            self.speak_text,
+            key_sequences("speak_text"),
+            tip="Read aloud all the text read in the photo (signs, screens, pages)",
+        )
         self.act_stop = self._action(
             "S&top Reading",
             self.stop_speaking,
@@ -396,6 +403,7 @@ class MainWindow(QMainWindow):
         captions_menu.addAction(self.act_cancel)
         speech_menu = bar.addMenu("&Speech")
         speech_menu.addAction(self.act_speak)
+        speech_menu.addAction(self.act_speak_text)
         speech_menu.addAction(self.act_stop)
         auto = speech_menu.addMenu("Read &Automatically")
         for action in self.auto_read_actions.values():
@@ -573,6 +581,9 @@ class MainWindow(QMainWindow):
         self.act_xmp.setEnabled(self.model.count(Status.DONE) > 0)
         self.act_copy.setEnabled(has_caption)
         self.act_speak.setEnabled(has_caption and self.speech.available)
+        self.act_speak_text.setEnabled(
+            record is not None and bool(record.full_text) and self.speech.available
+        )
         self.act_stop.setEnabled(self.speech.speaking)
         self.cancel_button.setVisible(busy)
 
@@ -855,6 +866,14 @@ class MainWindow(QMainWindow):
             self.announce("There is no caption to read")
             return
         self.speech.say(self.model.record(row).spoken)
+
+    def speak_text(self) -> None:
+        row = self.current_row()
+        text = self.model.record(row).full_text if row is not None else ""
+        if not text:
+            self.announce("No text was read in this photo")
+            return
+        self.speech.say(as_sentences(text))
 
     def stop_speaking(self) -> None:
         self.speech.stop()

@@ -50,10 +50,22 @@ class PhotoRecord:
     @property
     def spoken(self) -> str:
         """The caption as shown in the list and read aloud: 'Not sure: …' when the model is
-        unsure, then the objects ('I see: cat.')."""
+        unsure, then short text read in the photo ('Text: EXIT.'), then the objects ('I see:
+        cat.')."""
         from desktop.captioner import spoken
 
-        return spoken(self.caption, self.unsure, getattr(self.result, "objects", ()))
+        return spoken(
+            self.caption,
+            self.unsure,
+            getattr(self.result, "objects", ()),
+            getattr(self.result, "text_lines", ()),
+            getattr(self.result, "text_kind", ""),
+        )
+
+    @property
+    def full_text(self) -> str:
+        """All the text read in the photo, one line a line ("" where none)."""
+        return getattr(self.result, "full_text", "")
 
     @property
     def state_words(self) -> str:

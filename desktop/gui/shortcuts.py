@@ -43,6 +43,7 @@ SHORTCUTS: dict[str, Shortcut] = {
     "copy": Shortcut(("Ctrl+Shift+C",), "Copy the caption"),
     "speak": Shortcut(("F5", "Ctrl+R"), "Read the caption aloud"),
     "stop": Shortcut(("Shift+F5", "Ctrl+Shift+R"), "Stop reading"),
+    "speak_text": Shortcut(("Ctrl+T",), "Read aloud all the text read in the photo"),
     "find": Shortcut(
         (QKeySequence.StandardKey.Find,),
         "Find photos by the words of their captions, your own text and their objects",

@@ -29,7 +29,7 @@ PIN_FILE = ROOT / "tests" / "pinned" / "default.json"
 BEAMS = (1, 3)
 # Result fields that are behaviour (what the user hears or a program reads), in pin order.
 # Not pinned: words (the text holds them), attention (a picture, checked elsewhere), timings.
-PINNED_FIELDS = ("text", "score", "objects", "confidence")
+PINNED_FIELDS = ("text", "score", "objects", "confidence", "text_lines", "text_kind")
 FLOAT_DIGITS = 4  # scores are pinned to 1e-4 and compared to SCORE_TOLERANCE
 SCORE_TOLERANCE = 2e-3  # float16 weights, XNNPACK on another CPU: last digits may differ
 
