@@ -282,7 +282,10 @@ def _caption(
         decoded = time.perf_counter()
         with pool.captioner() as captioner:
             queue_ms = (time.perf_counter() - decoded) * 1000.0
-            result = captioner.caption_pixels(pixels, options, load_ms=(decoded - start) * 1000.0)
+            # The photo goes too: the text reader decodes it again at its own resolution.
+            result = captioner.caption_pixels(
+                pixels, options, load_ms=(decoded - start) * 1000.0, source=photo
+            )
     body: dict[str, Any] = {
         "caption": result.text,
         "score": round(float(result.score), 4),

@@ -8,6 +8,7 @@ tests/test_cli.py and tests/test_hostile_outputs.py.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -179,11 +180,11 @@ def test_a_file_name_implies_its_format(name, fmt):
 def test_csv_holds_every_field_in_its_column():
     text = render(RECORDS, "csv")
     assert text == (
-        "path,caption,score,error,objects,confidence,unsure\n"
-        "/photos/dog.jpg,A dog runs.,-0.5123,,dog:0.9123:2; ball:0.25,0.8765,false\n"
-        "/photos/wall.jpg,A man sits.,-0.5123,,,0.2,true\n"
-        "/photos/broken.jpg,,,cannot read the photo: truncated,,,false\n"
-        "/photos/cat.jpg,A cat.,-0.5123,,,,false\n"
+        "path,caption,score,error,objects,confidence,unsure,text,text_kind\n"
+        "/photos/dog.jpg,A dog runs.,-0.5123,,dog:0.9123:2; ball:0.25,0.8765,false,,\n"
+        "/photos/wall.jpg,A man sits.,-0.5123,,,0.2,true,,\n"
+        "/photos/broken.jpg,,,cannot read the photo: truncated,,,false,,\n"
+        "/photos/cat.jpg,A cat.,-0.5123,,,,false,,\n"
     )
     assert next(csv.reader(io.StringIO(text))) == list(COLUMNS)
 
@@ -195,7 +196,7 @@ def test_jsonl_is_one_record_a_line():
         '{"path": "/photos/dog.jpg", "caption": "A dog runs.", "score": -0.5123, '
         '"error": null, "objects": [{"name": "dog", "score": 0.9123, "count": 2}, '
         '{"name": "ball", "score": 0.25, "count": null}], "confidence": 0.8765, '
-        '"unsure": false}'
+        '"unsure": false, "text": [], "text_kind": ""}'
     )
 
 
@@ -499,3 +500,26 @@ def test_a_second_writer_or_someone_elses_file_is_refused_and_left_alone(tmp_pat
         ResultWriter(tmp_path, "csv")
     with pytest.raises(ValueError, match="--resume needs an output file"):
         ResultWriter(None, "csv", resume=True)
+
+
+def test_the_text_read_in_the_photo_reaches_every_format_and_reads_back(tmp_path):
+    from desktop.text_reader import TextLine
+
+    lines = (
+        TextLine("EXIT", 0.97, (0.1, 0.1, 0.3, 0.2)),
+        TextLine("Platform 3", 0.91, (0, 0, 1, 1)),
+    )
+    read = dataclasses.replace(result(), text_lines=lines, text_kind="short")
+    sign = Record.from_result("/photos/sign.jpg", read)
+    assert sign.text == (("EXIT", 0.97), ("Platform 3", 0.91)) and sign.text_kind == "short"
+    assert json.loads(render([sign], "jsonl"))["text"] == [
+        {"text": "EXIT", "confidence": 0.97}, {"text": "Platform 3", "confidence": 0.91},
+    ]  # fmt: skip
+    row = next(csv.DictReader(io.StringIO(render([sign], "csv"))))
+    assert (row["text"], row["text_kind"]) == ("EXIT\nPlatform 3", "short")
+    for fmt in ("jsonl", "json", "csv"):
+        out = tmp_path / f"sign.{fmt}"
+        out.write_text(render([sign], fmt), encoding="utf-8")
+        (back,) = read_records(out, fmt)
+        # CSV keeps the lines, not their confidences.
+        assert [t for t, _ in back.text] == ["EXIT", "Platform 3"] and back.text_kind == "short"
