@@ -408,6 +408,10 @@ class Captioner:
         """Caption the encoder's pixels; the text is read only where ``source`` (the photo
         the pixels came from) is given, as it needs the photo at a higher resolution."""
         options = options or CaptionOptions()
+        if not np.isfinite(pixels).all():
+            # A full-integer encoder's QUANTIZE would turn NaN into a number and the photo
+            # would get a caption made up from nothing; a decoded photo never holds NaN.
+            raise CaptionerError("the photo's pixels hold invalid numbers (NaN or infinity)")
         with self._lock:
             t0 = time.perf_counter()
             found = self._detect(pixels)

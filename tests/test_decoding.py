@@ -358,7 +358,7 @@ def test_real_model_captions_are_sentences(captioner, samples, width):
         assert min(t.load_ms, t.encode_ms, t.decode_ms) > 0
         assert t.objects_ms >= 0  # naming the objects and the confidence (format 2)
         assert t.total_ms == pytest.approx(
-            t.load_ms + t.detect_ms + t.encode_ms + t.decode_ms + t.objects_ms
+            t.load_ms + t.detect_ms + t.encode_ms + t.decode_ms + t.objects_ms + t.text_ms
         )
 
 

@@ -1,8 +1,9 @@
 """The quantization step and its quality gate (converter/quantize.py, converter/quality_gate.py).
 
-The gate's arithmetic is checked on made-up captions; the step itself runs for real: the
-shipped encoder made full-integer by the AI Edge Quantizer on Flickr8k training photos, then
-judged on dev photos against the float bundle."""
+The gate's arithmetic is checked on made-up captions; the step itself runs for real on the
+tests' tiny float model (the shipped one is already quantized): its encoder made full-integer
+by the AI Edge Quantizer on Flickr8k training photos, then judged on dev photos against the
+float bundle."""
 
 from __future__ import annotations
 
@@ -81,17 +82,39 @@ def flickr8k() -> Path:
     return FLICKR
 
 
+@pytest.fixture(scope="module")
+def float_bundle(flickr8k) -> Path:
+    from tests.support.tiny_model import tiny_model
+
+    return tiny_model()[1]
+
+
+@pytest.fixture(scope="module")
+def float16_export(tmp_path_factory, float_bundle) -> tuple[Path, Path]:
+    """(folder it was exported in, bundle): the tiny model exported with float16 weights."""
+    from tests.support.converter_cli import run_converter
+
+    folder = tmp_path_factory.mktemp("f16")
+    out = folder / "f16"
+    done = run_converter(
+        "export", "--run", str(float_bundle.parent / "run"), "--out", str(out),
+        "--quantize", "float16", "--parity-photos", "2", "--gate-photos", "8", cwd=folder,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder, out
+
+
 def test_quantized_encoder_is_integer_calibrated_on_training_photos_and_judged(
-    tmp_path, default_model_dir, flickr8k
+    tmp_path, float_bundle, flickr8k
 ):
-    from converter.quantize import calibration_photos, quantize_bundle
+    from converter.quantize import QuantizeError, calibration_photos, quantize_bundle
     from desktop.captioner import Captioner
     from desktop.runtime import backend
 
     out = tmp_path / "int8"
     lenient = Tolerances(bleu4=1.0, cider=10.0, objects_equal=0.0, ece=1.0)
     manifest, report = quantize_bundle(
-        default_model_dir, out, flickr8k, parts=("encoder",), calibration=6, gate_limit=6,
+        float_bundle, out, flickr8k, parts=("encoder",), calibration=6, gate_limit=6,
         tolerances=lenient,
     )  # fmt: skip
     train = set((flickr8k / "Flickr_8k.trainImages.txt").read_text().split())
@@ -111,60 +134,60 @@ def test_quantized_encoder_is_integer_calibrated_on_training_photos_and_judged(
     assert {np.dtype(d["dtype"]) for d in interpreter.get_input_details()} == {np.dtype("float32")}
     # Decoder and vocabulary are untouched; the bundle loads and captions.
     for name in ("decoder_step.tflite", "vocab.json"):
-        assert (out / name).read_bytes() == (default_model_dir / name).read_bytes()
+        assert (out / name).read_bytes() == (float_bundle / name).read_bytes()
     result = Captioner.load(out).caption(Path(__file__).parent.parent / "samples" / "chelsea.jpg")
-    assert result.text and any(o.name == "cat" for o in result.objects)
+    assert result.words and result.text.endswith(".")
+    # A quantized bundle is never quantized again (its float source is what is judged).
+    with pytest.raises(QuantizeError, match="already quantized"):
+        quantize_bundle(out, tmp_path / "again", flickr8k, parts=("encoder",), calibration=6)
 
     # The same step with a bound nothing can meet is refused, and nothing replaces `out`.
-    from converter.quantize import QuantizeError
-
     refused = tmp_path / "refused"
     with pytest.raises(QuantizeError, match="BLEU-4"):
         quantize_bundle(
-            default_model_dir, refused, flickr8k, parts=("encoder",), calibration=6,
+            float_bundle, refused, flickr8k, parts=("encoder",), calibration=6,
             gate_limit=6, tolerances=Tolerances(bleu4=-1.0),
         )  # fmt: skip
     assert not refused.exists()
     assert (tmp_path / ".refused.partial" / "manifest.json").is_file()
 
 
-def test_a_float16_export_is_judged_against_its_float32_twin(tmp_path, flickr8k):
-    from tests.support.converter_cli import run_converter
-    from tests.support.tiny_model import tiny_model
-
-    run, _ = tiny_model()
-    out = tmp_path / "f16"
-    done = run_converter(
-        "export", "--run", str(run), "--out", str(out), "--quantize", "float16",
-        "--parity-photos", "2", "--gate-photos", "8", cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_a_float16_export_is_judged_against_its_float32_twin(float16_export):
+    folder, out = float16_export
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["quantization"] == manifest["decoder_quantization"] == "float16"
     check = manifest["quality_check"]
     assert check["passed"] and check["sets"]["dev"]["reference"]["photos"] == 8
     assert "parity" not in manifest  # the float32 twin's, not this bundle's
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
 
 
-def test_float16_weights_widen_exactly_so_the_decoder_can_be_quantized(default_model_dir):
+def test_float16_weights_widen_exactly_so_the_decoder_can_be_quantized(float16_export):
     from converter.quantize import widen_float16
     from desktop.runtime import backend
 
-    original = (default_model_dir / "decoder_step.tflite").read_bytes()
+    original = (float16_export[1] / "decoder_step.tflite").read_bytes()
     wide = widen_float16(original)
     outputs = []
     rng = np.random.default_rng(0)
-    features = rng.uniform(0, 2, (3, 86, 256)).astype(np.float32)
+    shapes = {
+        name: detail["shape"]
+        for name, detail in backend()
+        .interpreter(model_content=original)
+        .get_signature_runner("step")
+        .get_input_details()
+        .items()
+    }
     inputs = {
+        "features": rng.uniform(0, 2, (3, *shapes["features"][1:])).astype(np.float32),
         "token": np.array([1, 5, 9], np.int32),
-        "hidden": rng.normal(size=(3, 512)).astype(np.float32),
+        "hidden": rng.normal(size=(3, *shapes["hidden"][1:])).astype(np.float32),
     }
     for model in (original, wide):
         interpreter = backend().interpreter(model_content=model)
         kinds = {op["op_name"] for op in interpreter._get_ops_details()}
         step = interpreter.get_signature_runner("step")  # resizes to the inputs' shapes
-        outputs.append((kinds, step(features=features, **inputs)))
+        outputs.append((kinds, step(**inputs)))
     (kinds16, out16), (kinds32, out32) = outputs
     assert "DEQUANTIZE" in kinds16 and "DEQUANTIZE" not in kinds32
     for name in ("logits", "new_hidden", "attention"):

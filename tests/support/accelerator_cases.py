@@ -284,11 +284,24 @@ def test_gpu_runs_the_encoder_and_reports_partial_acceleration(gpu):
 
 
 def test_gpu_captions_agree_with_the_cpu(gpu, captioner, photos, cpu_captions):
-    # float32 on the GPU (GpuOptions.enforce_f32): the same words, greedy and beam.
+    # float32 on the GPU (GpuOptions.enforce_f32). A float bundle says the same words,
+    # greedy and beam. A full-integer one computes in int8 on the CPU but in float on the
+    # GPU (its weights dequantized): a near-tie may part one word, never what the photo
+    # shows (measured: "a large yellow and black flag" for "… yellow and yellow flag").
+    quantized = gpu.bundle.quantization != "float32"
     for width in (1, 3):
-        assert [gpu.caption(p, CaptionOptions(beam_width=width)).text for p in photos] == (
-            cpu_captions[width]
-        )
+        said = [gpu.caption(p, CaptionOptions(beam_width=width)).text for p in photos]
+        if not quantized:
+            assert said == cpu_captions[width]
+            continue
+        assert sum(a == b for a, b in zip(said, cpu_captions[width], strict=True)) >= len(photos) - 1
+        assert [s.split()[:2] for s in said] == [c.split()[:2] for c in cpu_captions[width]]
+    assert [o.name for o in gpu.caption(photos[1]).objects] == [
+        o.name for o in captioner.caption(photos[1]).objects
+    ]
     pixels = gpu.pixels(photos[0])
     on_gpu, on_cpu = gpu.encode(pixels), captioner.encode(pixels)
-    np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-3, atol=1e-3)
+    if not quantized:
+        np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-3, atol=1e-3)
+    else:  # within the int8 trunk's rounding: the same features, not the same bits
+        assert np.corrcoef(on_gpu.ravel(), on_cpu.ravel())[0, 1] > 0.99
