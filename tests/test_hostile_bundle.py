@@ -88,24 +88,33 @@ def test_pixels_holding_nan_are_refused_before_the_model(captioner):
 
 
 @pytest.mark.training
-def test_nan_from_the_model_is_an_error_not_pad_words():
-    # A float model overflows on huge (finite) pixels: its features are inf and NaN, and the
-    # argmax of NaN is <pad>. The decode loop's check says so instead.
+def test_nan_from_the_model_is_an_error_not_pad_words(tmp_path):
+    # A broken export (NaN in the decoder's weights, checksums right): every logit is NaN,
+    # and the argmax of NaN is <pad>. The decode loop's check says so instead.
     from tests.support.tiny_model import tiny_model
 
-    _, bundle = tiny_model()
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_model()[1], bundle)
+    _rewrite_decoder(bundle, _nan_weights)
     captioner = Captioner.load(bundle)
-    assert captioner.bundle.quantization == "float32"
-    pixels = np.full((1, *captioner.bundle.input_size, 3), 3e38, np.float32)
+    pixels = np.zeros((1, *captioner.bundle.input_size, 3), np.float32)
     for beam in (1, 3):
         with pytest.raises(CaptionerError, match="the model produced invalid numbers"):
             captioner.caption_pixels(pixels, CaptionOptions(beam_width=beam))
 
 
-def _tampered_decoder(bundle: Path, how: str) -> None:
-    """Rewrite the bundle's decoder with LiteRT's own schema (a custom op nobody provides,
-    or an operator input past the last tensor) and put its right checksum in the manifest:
-    a bundle that passes every file check but that LiteRT cannot plan."""
+def _nan_weights(model, schema) -> None:
+    """Every float32 constant of the decoder becomes NaN."""
+    graph = model.subgraphs[0]
+    for tensor in graph.tensors:
+        buffer = model.buffers[tensor.buffer]
+        if tensor.type == schema.TensorType.FLOAT32 and buffer.data is not None:
+            buffer.data = np.full(len(buffer.data) // 4, np.nan, np.float32).view(np.uint8)
+
+
+def _rewrite_decoder(bundle: Path, change) -> None:
+    """Rewrite the bundle's decoder with LiteRT's own schema (``change(model, schema)``)
+    and put its right checksum in the manifest: it passes every file check."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
@@ -118,23 +127,33 @@ def _tampered_decoder(bundle: Path, how: str) -> None:
         if buffer.offset:
             buffer.data = np.frombuffer(data, np.uint8, buffer.size, buffer.offset)
             buffer.offset = buffer.size = 0
-    op = model.subgraphs[0].operators[0]
-    if how == "custom op":
-        code = schema.OperatorCodeT()
-        code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
-        code.customCode, code.version = b"NoSuchOp", 1
-        model.operatorCodes.append(code)
-        op.opcodeIndex = len(model.operatorCodes) - 1
-    else:
-        inputs = np.array(op.inputs).copy()
-        inputs[0] = 999_999
-        op.inputs = inputs
+    change(model, schema)
     builder = flatbuffers.Builder(len(data) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     path.write_bytes(bytes(builder.Output()))
     manifest = _manifest(bundle)
     manifest["files"][path.name].update(sha256=sha256_file(path), bytes=path.stat().st_size)
     _save(bundle, manifest)
+
+
+def _tampered_decoder(bundle: Path, how: str) -> None:
+    """A custom op nobody provides, or an operator input past the last tensor: a bundle
+    that LiteRT cannot plan."""
+
+    def change(model, schema) -> None:
+        op = model.subgraphs[0].operators[0]
+        if how == "custom op":
+            code = schema.OperatorCodeT()
+            code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+            code.customCode, code.version = b"NoSuchOp", 1
+            model.operatorCodes.append(code)
+            op.opcodeIndex = len(model.operatorCodes) - 1
+        else:
+            inputs = np.array(op.inputs).copy()
+            inputs[0] = 999_999
+            op.inputs = inputs
+
+    _rewrite_decoder(bundle, change)
 
 
 @pytest.mark.parametrize("how", ["custom op", "tensor index 999999"])
