@@ -46,8 +46,8 @@ from werkzeug.exceptions import (
 from desktop import CaptionerError, PhotoError
 from desktop.captioner import Captioner, CaptionOptions
 from desktop.images import MAX_DECODE_S, load_pixels
-from desktop.service_paths import PathPolicy, PathRefused
-from desktop.service_pool import CaptionerPool, PoolBusy
+from desktop.service.paths import PathPolicy, PathRefused
+from desktop.service.pool import CaptionerPool, PoolBusy
 
 log = logging.getLogger(__name__)
 
