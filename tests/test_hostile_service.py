@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from desktop.service_paths import PathPolicy, PathRefused
+from desktop.service.paths import PathPolicy, PathRefused
 from tests.hostile.files import EPS_LOOP, slow_progressive_jpeg
 from tests.test_service import SAMPLE, Answer, running
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from desktop.paths import default_model_dir
-from desktop.service_paths import PathPolicy, PathRefused, _refusal
+from desktop.service.paths import PathPolicy, PathRefused, _refusal
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "chelsea.jpg"

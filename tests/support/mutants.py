@@ -8,7 +8,7 @@ shorter than the whole suite per mutant. Not part of CI (CPU-heavy; run it by ha
 after changing one of these modules or its tests) — the scores are kept in docs/testing.md.
 
     python -m tests.support.mutants                       # every module below
-    python -m tests.support.mutants decoding service_paths --work /tmp/mutants
+    python -m tests.support.mutants decoding service.paths --work /tmp/mutants
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Module (desktop/NAME.py) → the fast test files that cover it.
+# Module of desktop/ (service.paths is desktop/service/paths.py) → the fast test files that
+# cover it.
 MODULES = {
     "decoding": ["tests/test_decoding.py"],
-    "service_paths": ["tests/test_service.py", "tests/test_hostile_service.py"],
+    "service.paths": ["tests/test_service.py", "tests/test_hostile_service.py"],
     "images": ["tests/test_images.py", "tests/test_hostile_photos.py"],
     "xmp": ["tests/test_xmp.py", "tests/test_hostile_xmp.py"],
     "bundle": ["tests/test_bundle.py", "tests/test_hostile_bundle.py"],
@@ -39,6 +40,11 @@ MODULES = {
 }
 COPIED = ("desktop", "tests", "models", "samples", "converter", "benchmarks", "pyproject.toml")
 FLICKR = ROOT.parent / "shared" / "datasets" / "flickr8k" / "Flicker8k_Dataset"
+
+
+def source(module: str) -> str:
+    """The file of ``module`` (``service.paths`` → ``desktop/service/paths.py``)."""
+    return f"desktop/{module.replace('.', '/')}.py"
 
 
 def prepare(module: str, work: Path) -> Path:
@@ -59,7 +65,7 @@ def prepare(module: str, work: Path) -> Path:
     (folder / "setup.cfg").write_text(
         "[mutmut]\n"
         "source_paths = desktop\n"
-        f"only_mutate = desktop/{module}.py\n"
+        f"only_mutate = {source(module)}\n"
         "also_copy =\n    models\n    samples\n    converter\n    benchmarks\n"
         f"pytest_add_cli_args_test_selection =\n    {tests}\n"
         "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n"
@@ -103,7 +109,7 @@ def run(module: str, work: Path, children: int) -> dict:
         counts[status] = counts.get(status, 0) + 1
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     summary = {
-        "module": f"desktop/{module}.py",
+        "module": source(module),
         "tests": MODULES[module],
         "mutants": len(statuses),
         "killed": killed,

@@ -1,7 +1,6 @@
-"""Local REST service: caption photos for other programs (screen-reader add-ons, photo
-managers, scripts) through the same engine and model as the app.
-
-Flask app built by :func:`create_app`, served by waitress in :func:`serve`. See docs/service.md.
+"""The service's Flask app: its endpoints, the checks every request passes first, and its
+JSON answers, errors included. Built by :func:`create_app` around loaded captioners;
+``launch.serve`` runs it under waitress (``server.py``). See docs/service.md.
 
 Endpoints (all answers are JSON, errors too)::
 
@@ -22,14 +21,9 @@ without a CORS preflight (which is refused too).
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import json
 import logging
-import os
-import sys
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -45,15 +39,14 @@ from werkzeug.exceptions import (
 
 from desktop import CaptionerError, PhotoError
 from desktop.captioner import Captioner, CaptionOptions
-from desktop.images import MAX_DECODE_S, load_pixels
-from desktop.service_paths import PathPolicy, PathRefused
-from desktop.service_pool import CaptionerPool, PoolBusy
+from desktop.images import load_pixels
+from desktop.service.config import ServiceConfig, is_loopback
+from desktop.service.paths import PathPolicy, PathRefused
+from desktop.service.pool import CaptionerPool, PoolBusy
 
-log = logging.getLogger(__name__)
+# The package's name, as before it was split: the service log's lines keep their prefix.
+log = logging.getLogger("desktop.service")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8081
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 # A header a web page cannot send without a CORS preflight (which the service refuses).
 CLIENT_HEADER = "X-Captioner-Client"
 # Content types a page may POST without a preflight ("CORS-safelisted"), and none at all.
@@ -67,42 +60,6 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
-@dataclass(frozen=True)
-class ServiceConfig:
-    """Limits and policy of one service instance."""
-
-    allow_paths: tuple[str, ...] = ()  # folders GET /caption?path= may read; none = refuse all
-    max_body_bytes: int = 32 * 1024 * 1024  # larger uploads (and local files) get 413
-    queue_size: int = 8  # requests that may wait for a free captioner; more get 503
-    wait_s: float = 60.0  # a waiting request gives up (503) after this long
-    # A photo decodes in its own request's thread before a captioner is taken, and gives up
-    # (400, "took too long to decode") after this long: a 25 KB JPEG of 100 scans held the
-    # only captioner for 20 s, and the next ordinary request waited for it.
-    decode_limit_s: float = MAX_DECODE_S
-    max_beam: int = 10
-    # Bound to loopback, answer only requests addressed to this computer by name: a web page
-    # that rebinds its own domain to 127.0.0.1 (DNS rebinding) then cannot read the answers.
-    local_host_header_only: bool = True
-    # A request's line and headers must all arrive within this long: the idle timeout
-    # alone never fired for 1,005 connections trickling a header line every 4 s, and they
-    # kept /health from answering for as long as they lasted.
-    header_timeout_s: float = 10.0
-    # Connections open at once from one address other than this computer's (whose local
-    # clients all share 127.0.0.1, so a cap there would lock out the legitimate ones too).
-    max_connections_per_client: int = 64
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost."""
-    host = host.strip().strip("[]").lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def create_app(
     captioners: Captioner | Sequence[Captioner], config: ServiceConfig | None = None
 ) -> Flask:
@@ -113,7 +70,7 @@ def create_app(
     pool = CaptionerPool(captioners, queue_size=config.queue_size, wait_s=config.wait_s)
     policy = PathPolicy.from_folders(config.allow_paths)
 
-    app = Flask(__name__)
+    app = Flask("desktop.service")  # the app's (and its logger's) name before the split
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False  # keep "caption" first, as documented
     app.json.ensure_ascii = False  # UTF-8 JSON; file names stay readable in messages
@@ -368,172 +325,3 @@ def _register_error_handlers(app: Flask, config: ServiceConfig) -> None:
         # The traceback goes to the log, never to the client.
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error(500, "internal error; the service log has the details")
-
-
-def load_captioners(
-    model_dir: str | os.PathLike[str] | None,
-    *,
-    workers: int,
-    threads: int | None,
-    accelerator: str | None = None,
-) -> list[Captioner]:
-    """One captioner per concurrent request (their interpreters are not thread-safe)."""
-    return [
-        Captioner.load(model_dir, threads=threads, accelerator=accelerator) for _ in range(workers)
-    ]
-
-
-def default_workers(threads: int | None) -> int:
-    """Two captioners side by side where there are cores to spare, else one."""
-    cores = os.cpu_count() or 1
-    return 2 if cores >= 2 * max(2, threads or 2) else 1
-
-
-def make_server(app: Flask, host: str, port: int, *, config: ServiceConfig, workers: int):
-    """A waitress server (not started) for ``app``; ``server.effective_port`` is the port."""
-    import waitress.server
-
-    server = waitress.server.create_server(
-        app,
-        host=host,
-        port=port,
-        # More threads than pool places, so /health answers and an over-full line gets a 503
-        # at once instead of waiting unseen in waitress's own (unbounded) task queue.
-        threads=workers + config.queue_size + 2,
-        # Bodies far over the limit are cut off by waitress before they are buffered; the ones
-        # just over it reach Flask, which answers the JSON 413.
-        max_request_body_size=4 * config.max_body_bytes + 2**20,
-        ident="offline-captioner",
-        # Idle connections are closed after 10 s (checked every 2 s), and far more may be
-        # open than a handful of idle ones can use up (waitress stops accepting at the limit).
-        connection_limit=1000,
-        channel_timeout=10,
-        cleanup_interval=2,
-    )
-    channel = _json_error_channel(config)
-    # One listening socket, or several (a name like localhost): each makes the channels.
-    for listener in [server, *getattr(server, "map", {}).values()]:
-        if hasattr(listener, "channel_class"):
-            listener.channel_class = channel
-    return server
-
-
-def _json_error_channel(config: ServiceConfig):
-    """waitress' channel, with its own error answers (400, 413, 431, 501 …) as JSON, a
-    deadline for a request's headers and a cap on the connections of one remote client."""
-    from waitress.channel import HTTPChannel
-    from waitress.task import ErrorTask
-
-    class JsonErrorTask(ErrorTask):
-        def execute(self) -> None:
-            e = self.request.error
-            body = json.dumps({"error": f"{e.reason.lower()}: {e.body}", "status": e.code})
-            data = body.encode("utf-8")
-            self.status = f"{e.code} {e.reason}"
-            self.response_headers.append(("Content-Type", "application/json"))
-            self.set_close_on_finish()
-            self.content_length = len(data)
-            self.write(data)
-
-    class JsonErrorChannel(HTTPChannel):
-        error_task_class = JsonErrorTask
-        _headers_since: float | None = None  # when the unfinished request's first byte came
-
-        def __init__(self, server, sock, addr, adj, map=None):
-            super().__init__(server, sock, addr, adj, map)
-            client = addr[0] if isinstance(addr, tuple) else addr
-            if client and not is_loopback(str(client)):
-                mine = sum(
-                    1
-                    for c in server.active_channels.values()
-                    if isinstance(c.addr, tuple) and c.addr[0] == client
-                )
-                if mine > config.max_connections_per_client:
-                    self.will_close = True  # closed by waitress before anything is read
-
-        def received(self, data: bytes) -> bool:
-            now = time.monotonic()
-            if self.request is None or not self.request.headers_finished:
-                if self._headers_since is None:
-                    self._headers_since = now
-                elif now - self._headers_since > config.header_timeout_s:
-                    self.will_close = True  # too slow: dropped, as idle ones are
-                    return False
-            result = super().received(data)
-            if self.request is None or self.request.headers_finished:
-                self._headers_since = None
-            return result
-
-    return JsonErrorChannel
-
-
-def _as_folders(allow_paths: Any) -> tuple[str, ...]:
-    if allow_paths is None:
-        return ()
-    if isinstance(allow_paths, str | os.PathLike):
-        return (os.fspath(allow_paths),)
-    return tuple(os.fspath(p) for p in allow_paths)
-
-
-def serve(
-    host: str = DEFAULT_HOST,
-    port: int = DEFAULT_PORT,
-    model_dir: str | os.PathLike[str] | None = None,
-    allow_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
-    threads: int | None = None,
-    *,
-    accelerator: str | None = None,
-    workers: int | None = None,
-    queue_size: int = ServiceConfig.queue_size,
-    max_body_mb: float = ServiceConfig.max_body_bytes / 2**20,
-) -> int:
-    """Run the service until interrupted. Returns the process exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = ServiceConfig(
-        allow_paths=_as_folders(allow_paths),
-        max_body_bytes=int(max_body_mb * 2**20),
-        queue_size=queue_size,
-        local_host_header_only=is_loopback(host),
-    )
-    workers = workers or default_workers(threads)
-    if not is_loopback(host):
-        print(
-            f"warning: listening on {host}, so other computers on the network can use this "
-            "service; it has no authentication or encryption. Use --host 127.0.0.1 to keep "
-            "it on this computer.",
-            file=sys.stderr,
-        )
-    try:
-        PathPolicy.from_folders(config.allow_paths)  # a typo fails before the slow model load
-    except (CaptionerError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        captioners = load_captioners(
-            model_dir, workers=workers, threads=threads, accelerator=accelerator
-        )
-        app = create_app(captioners, config)
-    except (CaptionerError, ValueError) as exc:
-        print(f"error: cannot use the model: {exc}", file=sys.stderr)
-        return 2
-    try:
-        server = make_server(app, host, port, config=config, workers=workers)
-    except OSError as exc:
-        print(f"error: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
-        return 1
-    roots = app.extensions["captioner_service"]["policy"].roots
-    shown_host = f"[{host}]" if ":" in host else host
-    print(
-        f"Captioning on http://{shown_host}:{server.effective_port}/ "
-        f"(model {captioners[0].bundle.name!r} on {captioners[0].accelerator}, "
-        f"{workers} worker(s), "
-        f"local paths: {', '.join(map(str, roots)) or 'off'}). Ctrl+C stops.",
-        flush=True,
-    )
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-    return 0
