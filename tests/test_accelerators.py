@@ -35,4 +35,8 @@ def test_accelerator_cases_pass_in_a_process_without_tensorflow():
         timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout and " failed" not in proc.stdout, proc.stdout[-3000:]
+    # The summary line, not any line: a warning's text may say "it failed on the GPU".
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and " failed" not in summary, proc.stdout[-3000:]
+    # A GPU that gave up mid-run leaves the CPU comparing with itself: say so, loudly.
+    assert "FallbackWarning" not in proc.stdout, proc.stdout[-3000:]
