@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from desktop.records import COLUMNS, FIELDS, Record, csv_cells, spreadsheet_safe, unneutralised
+from desktop.records import (
+    COLUMNS,
+    FIELDS,
+    Cell,
+    Record,
+    csv_cells,
+    spreadsheet_safe,
+    unneutralised,
+)
 
 
 class OutputError(Exception):
@@ -113,7 +121,7 @@ class CsvWriter(FormatWriter):
 
     name = "csv"
 
-    def __init__(self, extra: Sequence[str] = ()):
+    def __init__(self, extra: Iterable[str] = ()):
         self.extra = tuple(extra)  # columns after COLUMNS: fields of a newer version
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\n")
@@ -122,7 +130,7 @@ class CsvWriter(FormatWriter):
     def for_rows(cls, rows: Sequence[dict]) -> CsvWriter:
         return cls(dict.fromkeys(k for r in rows for k in r if k not in COLUMNS))
 
-    def _row(self, cells: list) -> str:
+    def _row(self, cells: list[Cell]) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
         self._csv.writerow([spreadsheet_safe(c) for c in cells])
