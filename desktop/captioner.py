@@ -514,7 +514,7 @@ class Captioner:
             return None
         return self.grounding.evidence(b.namer.name_scores(probabilities), found)
 
-    def _guidance(self, evidence: Evidence | None, options: CaptionOptions):
+    def _guidance(self, evidence: Evidence | None, options: CaptionOptions) -> np.ndarray | None:
         """Logit bonuses ``[groups seen, vocab]`` for the words of what the photo shows
         (``bonus × group score``): the decoder learned those words from caption text, this
         tips it towards saying them for this photo. None without a bonus or a classifier."""
@@ -618,7 +618,7 @@ class Captioner:
             start = time.perf_counter()
             return load_pixels(source, size), (time.perf_counter() - start) * 1e3
 
-        pending: deque[tuple[PhotoSource, Future]] = deque()
+        pending: deque[tuple[PhotoSource, Future[tuple[np.ndarray, float]]]] = deque()
         source_iter = iter(paths)
         done = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photo") as pool:
@@ -642,7 +642,12 @@ class Captioner:
                 for _, future in pending:
                     future.cancel()
 
-    def _finish(self, source: PhotoSource, future: Future, options: CaptionOptions) -> CaptionItem:
+    def _finish(
+        self,
+        source: PhotoSource,
+        future: Future[tuple[np.ndarray, float]],
+        options: CaptionOptions,
+    ) -> CaptionItem:
         path = source if isinstance(source, str | os.PathLike) else source_name(source)
         try:
             pixels, load_ms = future.result()

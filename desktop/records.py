@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # the facade is only a type here: records are read without a 
 FIELDS = ("path", "caption", "score", "error")  # every record has these
 # New columns go at the end: readers that take columns by position keep working.
 COLUMNS = (*FIELDS, "objects", "confidence", "unsure", "text", "text_kind")
+# A record as JSON holds it (``Record.to_dict``); one read back may carry fields of a newer
+# version.
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class Record:
     def key(self) -> str:
         return path_key(self.path)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Row:
         return {
             "path": self.path,
             "caption": self.caption,
@@ -87,7 +90,7 @@ class Record:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Record:
+    def from_dict(cls, data: Row) -> Record:
         """A record read back; ValueError for anything this tool would not have written."""
         if not isinstance(data, dict) or not set(FIELDS) <= set(data):
             raise ValueError("not a result record (needs path, caption, score, error)")
@@ -187,7 +190,7 @@ def objects_cell(objects: Iterable[DetectedObject]) -> str:
     )
 
 
-def parse_objects(cell: str) -> list[dict]:
+def parse_objects(cell: str) -> list[dict[str, Any]]:
     out = []
     for item in filter(None, (part.strip() for part in cell.split(";"))):
         name, score, *count = item.split(":")
