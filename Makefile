@@ -26,6 +26,7 @@ test: $(VENV)/.test-deps
 
 lint: $(VENV)/.test-deps
 	$(VENV)/bin/ruff check desktop converter tests benchmarks
+	$(VENV)/bin/mypy desktop
 
 dist: $(VENV)/.run-deps
 	$(PIP) install -q -e ".[build]"

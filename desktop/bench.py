@@ -62,7 +62,7 @@ def _peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
-def _stats(ms: list[float]) -> dict:
+def _stats(ms: list[float]) -> dict[str, float]:
     a = np.asarray(ms)
     return {
         "p50": round(float(np.percentile(a, 50)), 2),
@@ -133,7 +133,7 @@ def run_bench(
     words = {}
     # Each model's share of a photo, from the captioner's own timings (greedy and beam).
     stages: dict[str, list[float]] = {"detector": [], "encoder": [], "objects": []}
-    decode_ms: dict[str, list[float]] = {}
+    decode_ms: dict[str, dict[str, float]] = {}
     text_ms: dict[str, list[float]] = {"none": [], "read": []}
     for name, width in (("greedy", 1), (f"beam{beam}", beam)):
         times, lengths, loops = [], [], []

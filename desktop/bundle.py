@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,8 @@ class Bundle:
         """What the decoder attends over: the grid cells, then the concept slots."""
         return self.grid_cells + self.concept_slots
 
-    def words(self, ids) -> tuple[str, ...]:
+    def words(self, ids: Iterable[int]) -> tuple[str, ...]:
+        """The words of token ids, the special tokens (<pad>, <start>, <end>, <unk>) left out."""
         specials = set(self.tokens.specials)
         return tuple(self.vocabulary[i] for i in ids if i not in specials)
 
@@ -183,7 +185,7 @@ def _positive(manifest: dict, key: str) -> int:
     return value
 
 
-def _file_name(root: Path, name: Any, what: str) -> Path:
+def _file_name(root: Path, name: object, what: str) -> Path:
     # A manifest may only name plain files inside the bundle folder, with names any file
     # system can hold (a 300-character name made the checks raise OSError).
     if (
@@ -350,7 +352,8 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
             raise BundleError("manifest.json: 'text_reader' must be an object")
         needed += _text_reader_files(root, text_entry)
     notices = manifest.get("notices")
-    notice, licences = None, ()
+    notice: Path | None = None
+    licences: tuple[Path, ...] = ()
     if notices is not None:
         if not isinstance(notices, dict) or not isinstance(notices.get("licences", []), list):
             raise BundleError("manifest.json: 'notices' must be {notice, licences: [...]}")
@@ -417,7 +420,9 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> Bundle:
         quantization=quantization,
         manifest=manifest,
         format_version=version,
-        objects_output=str(objects.get("output", "classes")) if namer is not None else None,
+        objects_output=str(objects.get("output", "classes"))
+        if objects is not None and namer is not None
+        else None,
         namer=namer,
         calibration=calibration,
         concept_slots=concept_slots,

@@ -27,7 +27,7 @@ from desktop.decoding import Decoder, Neutral, sentence
 from desktop.detections import Detections, detections
 from desktop.grounding import Evidence, Grounding
 from desktop.images import PhotoSource, load_pixels, open_photo, source_name
-from desktop.objects import DetectedObject, counted
+from desktop.objects import DetectedObject
 from desktop.paths import default_model_dir
 from desktop.runtime import (
     Model,
@@ -36,16 +36,10 @@ from desktop.runtime import (
     runtime_log,
     runtime_warning,
 )
-from desktop.text_reader import (
-    NO_TEXT,
-    Reading,
-    TextLine,
-    TextReader,
-    full_text,
-    kind_caption,
-    said,
-    text_image,
-)
+from desktop.text_reader import NO_TEXT, Reading, TextLine, TextReader, full_text, text_image
+
+# spoken: still imported from here by desktop/gui/photo_model.py (the wording is wording.py's).
+from desktop.wording import TEXT_KINDS, caption_words, kind_caption, spoken
 
 __all__ = [
     "BundleError",
@@ -144,36 +138,6 @@ class CaptionResult:
     def full_text(self) -> str:
         """All the text read, one line a line ("" where none)."""
         return full_text(self.text_lines)
-
-
-UNSURE_PREFIX = "Not sure: "
-
-
-def marked(text: str, unsure: bool) -> str:
-    """'A man sits.' → 'Not sure: a man sits.' when unsure (never stated as a plain fact)."""
-    if not unsure or not text:
-        return text
-    # "A man" → "a man"; but "I" and acronyms keep their capital.
-    if len(text) > 1 and text[0].isupper() and not text[1].isupper() and text[:2] != "I ":
-        text = text[0].lower() + text[1:]
-    return UNSURE_PREFIX + text
-
-
-def spoken(
-    text: str,
-    unsure: bool,
-    objects: Iterable[DetectedObject],
-    text_lines: tuple[TextLine, ...] = (),
-    text_kind: str = "",
-) -> str:
-    """The caption as read aloud: marked when unsure, short text read in the photo, then
-    what the classifier sees. A screenshot or page says only what it is (a key reads its
-    text)."""
-    if text_kind in ("screenshot", "page"):
-        return text
-    names = [counted(o) for o in objects]
-    seen = f"I see: {', '.join(names)}." if names else ""
-    return " ".join(t for t in (marked(text, unsure), said(text_lines), seen) if t)
 
 
 @dataclass(frozen=True, eq=False)
@@ -299,7 +263,7 @@ class Captioner:
     def _check_signatures(self) -> None:
         b = self.bundle
         cells, dim = b.positions, b.feature_dim
-        expected = {
+        expected: dict[tuple[Model, str], dict[str, tuple[int, ...]]] = {
             (self.encoder, "in"): {"pixels": (1, *b.input_size, 3)},
             (self.encoder, "out"): {"features": (1, cells, dim)},
             (self.decoder_model, "in"): {
@@ -313,18 +277,17 @@ class Captioner:
                 "attention": (-1, cells),
             },
         }
-        if b.objects_output is not None and b.namer is not None:
-            expected[(self.encoder, "out")][b.objects_output] = (1, b.namer.classes)
         if b.namer is None or b.objects_output is None:
             # No classifier (format 1): the gate alone decides where text is.
             self._document_classes = np.zeros(0, np.int64)
-        if len(self._document_classes) and (
-            self._document_classes.max() >= b.namer.classes or self._document_classes.min() < 0
-        ):
-            raise BundleError(
-                "manifest.json: text_reader.document_classes must be classes of the encoder's "
-                "classifier"
-            )
+        else:
+            expected[(self.encoder, "out")][b.objects_output] = (1, b.namer.classes)
+            documents = self._document_classes
+            if len(documents) and (documents.max() >= b.namer.classes or documents.min() < 0):
+                raise BundleError(
+                    "manifest.json: text_reader.document_classes must be classes of the "
+                    "encoder's classifier"
+                )
         if self.detector_model is not None and b.detector is not None and self.anchors is not None:
             columns, anchors = len(b.detector.settings.labels), len(self.anchors)
             if "detections" in self.encoder.inputs:  # absent: objects and grounding only
@@ -422,7 +385,7 @@ class Captioner:
             t1 = time.perf_counter()
             reading = self._read_text(pixels, encoded, source, options)
             text_ms = (time.perf_counter() - t1) * 1e3
-            if reading.kind in ("screenshot", "page"):
+            if reading.kind in TEXT_KINDS:
                 return self._text_photo(reading, load_ms, (t1 - t0) * 1e3, text_ms)
             t1 = time.perf_counter()
             decoded = self.decoder.decode(
@@ -443,7 +406,7 @@ class Captioner:
             raise CaptionerError(
                 "the model produced invalid numbers (NaN or infinity) for this photo; no caption"
             )
-        words = tuple(self.bundle.vocabulary[i] for i in decoded.tokens)
+        words = self.bundle.words(decoded.tokens)  # none is a special: refused just above
         gh, gw = self.bundle.feature_grid
         attention = (
             _on_photo(decoded.attention, gh, gw)
@@ -498,7 +461,7 @@ class Captioner:
             # Small print (a page, a settings screen) is below what the gate sees; the
             # classifier knows a document or a screen when it sees one.
             share = float(encoded[self.bundle.objects_output][0, self._document_classes].sum())
-            sure = share >= self.bundle.text_reader.document_threshold
+            sure = share >= reader.part.document_threshold
         if not sure:
             return NO_TEXT
         try:
@@ -516,7 +479,7 @@ class Captioner:
         """A screenshot's or a page's result: the caption says what it is, and the decoder
         is not asked to make up a scene for it."""
         text = kind_caption(reading.lines, reading.kind)
-        words = tuple(text.rstrip(".").replace(",", "").lower().split())
+        words = caption_words(text)
         gh, gw = self.bundle.feature_grid
         attention = np.zeros((len(words), gh, gw), np.float32)
         attention.setflags(write=False)
@@ -551,7 +514,7 @@ class Captioner:
             return None
         return self.grounding.evidence(b.namer.name_scores(probabilities), found)
 
-    def _guidance(self, evidence: Evidence | None, options: CaptionOptions):
+    def _guidance(self, evidence: Evidence | None, options: CaptionOptions) -> np.ndarray | None:
         """Logit bonuses ``[groups seen, vocab]`` for the words of what the photo shows
         (``bonus × group score``): the decoder learned those words from caption text, this
         tips it towards saying them for this photo. None without a bonus or a classifier."""
@@ -655,7 +618,7 @@ class Captioner:
             start = time.perf_counter()
             return load_pixels(source, size), (time.perf_counter() - start) * 1e3
 
-        pending: deque[tuple[PhotoSource, Future]] = deque()
+        pending: deque[tuple[PhotoSource, Future[tuple[np.ndarray, float]]]] = deque()
         source_iter = iter(paths)
         done = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photo") as pool:
@@ -679,7 +642,12 @@ class Captioner:
                 for _, future in pending:
                     future.cancel()
 
-    def _finish(self, source: PhotoSource, future: Future, options: CaptionOptions) -> CaptionItem:
+    def _finish(
+        self,
+        source: PhotoSource,
+        future: Future[tuple[np.ndarray, float]],
+        options: CaptionOptions,
+    ) -> CaptionItem:
         path = source if isinstance(source, str | os.PathLike) else source_name(source)
         try:
             pixels, load_ms = future.result()

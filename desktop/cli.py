@@ -13,13 +13,21 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:  # imported where used: `captioner --help` loads no model code
+    from tqdm import tqdm as Bar
+
+    from desktop.captioner import Captioner
+    from desktop.pipeline import Event
+    from desktop.shards import Shard
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # exit 2 like argparse, but catchable by main()
+    def error(self, message: str) -> NoReturn:  # exit 2 like argparse, but catchable by main()
         self.print_usage(sys.stderr)
         raise _UsageError(f"{self.prog}: error: {message}")
 
@@ -28,7 +36,7 @@ class _UsageError(Exception):
     pass
 
 
-def bounded_int(low: int, high: int, what: str):
+def bounded_int(low: int, high: int, what: str) -> Callable[[str], int]:
     """argparse type for a whole number in ``low..high`` (a clear error instead of a crash
     or gigabytes: ``--threads 100000`` segfaulted LiteRT, ``--beam 20000`` took 17.6 GB)."""
 
@@ -62,7 +70,7 @@ length_arg = bounded_int(1, MAX_LENGTH, "max-length")
 port_arg = bounded_int(0, 65535, "port")  # 0: any free port
 
 
-def _shard(text: str):
+def _shard(text: str) -> Shard:
     from desktop.shards import Shard
 
     try:
@@ -370,7 +378,7 @@ def _error(message: str) -> None:
     print(f"captioner: error: {message}", file=sys.stderr)
 
 
-def _load(args) -> object | None:
+def _load(args: argparse.Namespace) -> Captioner | None:
     from desktop import CaptionerError
     from desktop.captioner import Captioner
 
@@ -389,7 +397,7 @@ def _load(args) -> object | None:
         return None
 
 
-def cmd_caption(args) -> int:
+def cmd_caption(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from desktop import pipeline
@@ -429,7 +437,7 @@ def cmd_caption(args) -> int:
     if captioner.bundle.objects_note:
         print(f"captioner: note: {captioner.bundle.objects_note}", file=sys.stderr)
 
-    bar = None
+    bar: Bar | None = None
 
     def say(text: str) -> None:
         if bar is None:
@@ -437,9 +445,10 @@ def cmd_caption(args) -> int:
         else:
             bar.write(text, file=sys.stderr)
 
-    def tell(event) -> None:
+    def tell(event: Event) -> None:
         nonlocal bar
         if isinstance(event, pipeline.PhotoDone):
+            assert bar is not None  # Started comes first
             bar.update()
         elif isinstance(event, pipeline.Message):
             say(f"captioner: {event.level}: {event.text}")
@@ -475,7 +484,7 @@ def cmd_caption(args) -> int:
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
-def _write_failed(output, e: OSError) -> int:
+def _write_failed(output: str | os.PathLike | None, e: OSError) -> int:
     _error(
         f"cannot write {output or 'the output'}: {e.strerror or e}; what was finished is "
         "kept (run again with --resume once it is fixed)"
@@ -483,19 +492,19 @@ def _write_failed(output, e: OSError) -> int:
     return EXIT_FAILED
 
 
-def cmd_search(args) -> int:
+def cmd_search(args: argparse.Namespace) -> int:
     from desktop.library_cli import cmd_search as search
 
     return search(args)
 
 
-def cmd_library(args) -> int:
+def cmd_library(args: argparse.Namespace) -> int:
     from desktop.library_cli import cmd_library as library
 
     return library(args)
 
 
-def cmd_merge(args) -> int:
+def cmd_merge(args: argparse.Namespace) -> int:
     from desktop.merge import MergeError, MergeOptions, merge
 
     options = MergeOptions(
@@ -522,7 +531,7 @@ def cmd_merge(args) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     from desktop.bench import format_report, run_bench
 
     captioner = _load(args)
@@ -542,7 +551,7 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
-def cmd_licences(args) -> int:
+def cmd_licences(args: argparse.Namespace) -> int:
     from desktop import BundleError
     from desktop.bundle import load_bundle
     from desktop.licences import APP, full_text, notice
@@ -557,7 +566,7 @@ def cmd_licences(args) -> int:
     return EXIT_OK
 
 
-def cmd_gui(args) -> int:
+def cmd_gui(args: argparse.Namespace) -> int:
     try:
         from desktop.gui.app import run
     except ImportError as e:
@@ -574,7 +583,7 @@ def cmd_gui(args) -> int:
     )
 
 
-def cmd_serve(args) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from desktop.service import serve
     except ImportError as e:
@@ -595,7 +604,7 @@ def cmd_serve(args) -> int:
     )
 
 
-def cmd_info(args) -> int:
+def cmd_info(args: argparse.Namespace) -> int:
     """What runs the models here: `auto`'s choice on this machine, and why."""
     from desktop.runtime import find_accelerators, runtime_version
 

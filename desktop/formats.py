@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from desktop.records import COLUMNS, FIELDS, Record, csv_cells, spreadsheet_safe, unneutralised
+from desktop.records import (
+    COLUMNS,
+    FIELDS,
+    Cell,
+    Record,
+    Row,
+    csv_cells,
+    spreadsheet_safe,
+    unneutralised,
+)
 
 
 class OutputError(Exception):
@@ -38,20 +47,20 @@ class FormatWriter:
     streams: ClassVar[bool] = True
 
     @classmethod
-    def for_rows(cls, rows: Sequence[dict]) -> FormatWriter:
+    def for_rows(cls, rows: Sequence[Row]) -> FormatWriter:
         """A writer for ``rows`` (csv: a column for each field beyond ``COLUMNS``)."""
         return cls()
 
     def header(self) -> str:
         return ""
 
-    def line(self, row: dict) -> str:
+    def line(self, row: Row) -> str:
         raise NotImplementedError
 
     def record_line(self, record: Record) -> str:
         return self.line(record.to_dict())
 
-    def render(self, rows: Iterable[dict]) -> Iterator[str]:
+    def render(self, rows: Iterable[Row]) -> Iterator[str]:
         """The whole file, piece by piece."""
         header = self.header()
         if header:
@@ -59,7 +68,7 @@ class FormatWriter:
         for row in rows:
             yield self.line(row)
 
-    def read(self, path: Path) -> list[dict]:
+    def read(self, path: Path) -> list[Row]:
         """The rows of a file of this format, known fields as ``Record.to_dict`` writes them
         (``ValueError`` or ``OSError`` where it is not one)."""
         text = path.read_text(encoding="utf-8")
@@ -67,7 +76,7 @@ class FormatWriter:
             return []
         return [_normalised(row) for row in self.parse(text)]
 
-    def parse(self, text: str) -> list[dict]:
+    def parse(self, text: str) -> list[Row]:
         raise NotImplementedError
 
 
@@ -76,11 +85,11 @@ class JsonlWriter(FormatWriter):
 
     name = "jsonl"
 
-    def line(self, row: dict) -> str:
+    def line(self, row: Row) -> str:
         # ensure_ascii=False keeps captions readable; display paths are valid UTF-8 already.
         return json.dumps(row, ensure_ascii=False) + "\n"
 
-    def read(self, path: Path) -> list[dict]:
+    def read(self, path: Path) -> list[Row]:
         return read_jsonl(path).rows
 
 
@@ -90,18 +99,18 @@ class JsonWriter(FormatWriter):
     name = "json"
     streams = False
 
-    def line(self, row: dict) -> str:
+    def line(self, row: Row) -> str:
         """One element of the list, indented as inside it."""
         return json.dumps(row, ensure_ascii=False, indent=2).replace("\n", "\n  ")
 
-    def render(self, rows: Iterable[dict]) -> Iterator[str]:
+    def render(self, rows: Iterable[Row]) -> Iterator[str]:
         # One element at a time: a million-record merge is never one string.
         count = 0
         for count, row in enumerate(rows, 1):
             yield f"{'[' if count == 1 else ','}\n  {self.line(row)}"
         yield "\n]\n" if count else "[]\n"
 
-    def parse(self, text: str) -> list[dict]:
+    def parse(self, text: str) -> list[Row]:
         data = json.loads(text)
         if not isinstance(data, list):
             raise ValueError("expected a JSON list of records")
@@ -113,16 +122,16 @@ class CsvWriter(FormatWriter):
 
     name = "csv"
 
-    def __init__(self, extra: Sequence[str] = ()):
+    def __init__(self, extra: Iterable[str] = ()):
         self.extra = tuple(extra)  # columns after COLUMNS: fields of a newer version
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\n")
 
     @classmethod
-    def for_rows(cls, rows: Sequence[dict]) -> CsvWriter:
+    def for_rows(cls, rows: Sequence[Row]) -> CsvWriter:
         return cls(dict.fromkeys(k for r in rows for k in r if k not in COLUMNS))
 
-    def _row(self, cells: list) -> str:
+    def _row(self, cells: list[Cell]) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
         self._csv.writerow([spreadsheet_safe(c) for c in cells])
@@ -131,7 +140,7 @@ class CsvWriter(FormatWriter):
     def header(self) -> str:
         return self._row([*COLUMNS, *self.extra])
 
-    def line(self, row: dict) -> str:
+    def line(self, row: Row) -> str:
         # Fields beyond COLUMNS: text as it is, anything else as JSON.
         extra = [row.get(k) for k in self.extra]
         return self._row(
@@ -139,7 +148,7 @@ class CsvWriter(FormatWriter):
             + ["" if v is None else v if isinstance(v, str) else json.dumps(v) for v in extra]
         )
 
-    def parse(self, text: str) -> list[dict]:
+    def parse(self, text: str) -> list[Row]:
         reader = csv.reader(io.StringIO(text, newline=""))
         header = [unneutralised(c) for c in next(reader, [])]
         if tuple(header[: len(FIELDS)]) != FIELDS:
@@ -162,14 +171,14 @@ class TxtWriter(FormatWriter):
 
     name = "txt"
 
-    def line(self, row: dict) -> str:
+    def line(self, row: Row) -> str:
         return self.record_line(Record.from_dict(row))
 
     def record_line(self, record: Record) -> str:
         text = record.caption if record.ok else f"ERROR: {record.error}"
         return f"{record.path}\t{text}\n"
 
-    def parse(self, text: str) -> list[dict]:
+    def parse(self, text: str) -> list[Row]:
         rows = []
         for number, line in enumerate(text.split("\n"), 1):
             if not line:
@@ -190,7 +199,7 @@ WRITERS: dict[str, type[FormatWriter]] = {
 FORMATS = tuple(WRITERS)
 
 
-def get_writer(fmt: str, rows: Sequence[dict] = ()) -> FormatWriter:
+def get_writer(fmt: str, rows: Sequence[Row] = ()) -> FormatWriter:
     """The writer of ``fmt`` (for ``rows``, where a format needs to see them first)."""
     if fmt not in WRITERS:
         raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -215,7 +224,7 @@ def render(records: Iterable[Record], fmt: str) -> str:
     return "".join(rendered_rows([r.to_dict() for r in records], fmt))
 
 
-def rendered_rows(rows: Sequence[dict], fmt: str) -> Iterator[str]:
+def rendered_rows(rows: Sequence[Row], fmt: str) -> Iterator[str]:
     """``render`` for plain dicts, piece by piece (a million-record merge is not one string).
 
     Fields beyond ``COLUMNS`` (from a newer version, read back by ``read_rows``) are kept;
@@ -232,7 +241,7 @@ def read_records(path: str | os.PathLike, fmt: str) -> list[Record]:
     return [Record.from_dict(row) for row in read_rows(path, fmt)]
 
 
-def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
+def read_rows(path: str | os.PathLike, fmt: str) -> list[Row]:
     """``read_records`` as dicts that keep fields this version does not know (for merging
     outputs of a newer version); known fields are as ``Record.to_dict`` writes them."""
     if fmt not in WRITERS:
@@ -248,7 +257,7 @@ def read_rows(path: str | os.PathLike, fmt: str) -> list[dict]:
         ) from e
 
 
-def _normalised(row: dict) -> dict:
+def _normalised(row: Row) -> Row:
     """``row`` with the fields this version knows as ``Record`` reads and writes them; other
     fields (from a newer version) as they were."""
     record = Record.from_dict(row)  # checks that it is one of this tool's records
@@ -259,7 +268,7 @@ def _normalised(row: dict) -> dict:
 class JsonlFile:
     """A jsonl file read back, and where a resumed run must carry on writing it."""
 
-    rows: list[dict]  # see read_rows
+    rows: list[Row]  # see read_rows
     good: int  # byte length of the valid part (a torn last line excluded)
     needs_newline: bool  # the last record is complete but its newline was never written
 
@@ -274,7 +283,7 @@ _RECORD_START = b'{"path": '
 def read_jsonl(path: Path) -> JsonlFile:
     """Read a jsonl output; only a torn last line (one that does not parse) is dropped."""
     data = path.read_bytes()
-    rows: list[dict] = []
+    rows: list[Row] = []
     lines = data.split(b"\n")  # only LF ends a record: a lone CR is not a line break
     good = 0
     for number, line in enumerate(lines, 1):

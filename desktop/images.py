@@ -514,6 +514,7 @@ def open_photo(
         if isinstance(source, Image.Image):
             # The caller's image: never draft, close or modify it.
             return _upright_rgb(source, copy=True)
+        fp: io.BytesIO | io.BufferedReader
         if isinstance(source, bytes | bytearray | memoryview):
             fp = io.BytesIO(bytes(source))
         else:
@@ -526,7 +527,7 @@ def open_photo(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             # Frame 0 is the current one once opened; asking n_frames would walk every
             # page of a TIFF (20,000 one-pixel pages: 3 s, growing with the square).
-            with Image.open(timed, formats=PHOTO_FORMATS) as img:  # type: ignore[arg-type]
+            with Image.open(timed, formats=PHOTO_FORMATS) as img:
                 deadline.check()
                 full_size = img.size
                 if img.format in ("JPEG", "MPO") and min_size is not None:
@@ -578,7 +579,7 @@ def _upright_rgb(
 def to_pixels(img: Image.Image, input_size: tuple[int, int]) -> np.ndarray:
     """float32 ``[1, H, W, 3]`` 0..255 from an RGB image; ``input_size`` is (height, width)."""
     height, width = input_size
-    resized = img.resize((width, height), Image.BILINEAR)
+    resized = img.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.float32)[np.newaxis]
 
 

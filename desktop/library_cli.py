@@ -7,9 +7,13 @@ sidecars not written, 2 the library cannot be used.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: `captioner caption` needs no SQLite
+    from desktop.library import Entry, Library
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -18,7 +22,7 @@ def _say(message: str) -> None:
     print(f"captioner: {message}", file=sys.stderr)
 
 
-def open_library(announce: bool = True) -> Any:
+def open_library(announce: bool = True) -> Library:
     """The user's library, with what the user must be told about it printed on stderr."""
     from desktop.library import Library
 
@@ -29,7 +33,7 @@ def open_library(announce: bool = True) -> Any:
     return library
 
 
-def entry_dict(entry: Any) -> dict:
+def entry_dict(entry: Entry) -> dict[str, object]:
     """One search hit as JSON: what an output record holds, plus what only the library has."""
     from desktop.library import output_record
 
@@ -43,7 +47,7 @@ def entry_dict(entry: Any) -> dict:
     }
 
 
-def cmd_search(args) -> int:
+def cmd_search(args: argparse.Namespace) -> int:
     from desktop.library import LibraryError, fts_query
 
     if fts_query(args.words) is None:
@@ -65,7 +69,7 @@ def cmd_search(args) -> int:
     return EXIT_OK if hits else EXIT_FAILED
 
 
-def cmd_library(args) -> int:
+def cmd_library(args: argparse.Namespace) -> int:
     from desktop.library import LibraryError, library_path, output_record
 
     if args.path:

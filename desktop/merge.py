@@ -285,20 +285,22 @@ def _expected(
 def _check_bundles(inputs: list[_Input], problems: list[str], notes: list[str]) -> None:
     """Shards captioned by different models do not make one result: say which differ."""
     by_bundle: dict[str, list[_Input]] = {}
+    names: dict[str, str | None] = {}  # each model's name, as its first shard gives it
     unknown = []
     for item in inputs:
         if item.info is None:
             continue
-        if item.info.bundle is None:
+        bundle = item.info.bundle
+        if bundle is None:
             unknown.append(item.path)
         else:
-            by_bundle.setdefault(item.info.bundle, []).append(item)
+            by_bundle.setdefault(bundle, []).append(item)
+            names.setdefault(bundle, item.info.bundle_name)
     if len(by_bundle) > 1:
-        groups = sorted(by_bundle.values(), key=len, reverse=True)
+        groups = sorted(by_bundle.items(), key=lambda kv: len(kv[1]), reverse=True)
         described = "; ".join(
-            f"{', '.join(i.path for i in group)}: model "
-            f"{group[0].info.bundle_name or '?'!r} ({group[0].info.bundle[:12]})"
-            for group in groups
+            f"{', '.join(i.path for i in group)}: model {names[bundle] or '?'!r} ({bundle[:12]})"
+            for bundle, group in groups
         )
         problems.append(f"the shards were captioned by different models: {described}")
     if unknown and by_bundle:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +44,10 @@ from desktop.outputs import OutputError, Record, ResultWriter
 from desktop.shards import Shard
 from desktop.walk import Found, display_path, find_photos, path_key
 
-if TYPE_CHECKING:
-    from desktop.captioner import CaptionOptions
+if TYPE_CHECKING:  # types only: a job is made and checked before any model is loaded
+    from desktop.bundle import Bundle
+    from desktop.captioner import Captioner, CaptionOptions, CaptionResult
+    from desktop.library import Library
 
 
 class SinkError(Exception):
@@ -120,14 +122,14 @@ class Job:
             return shards.check_usage(self.shard, list(self.paths), target, resume)
         return None
 
-    def model_problem(self, bundle: Any) -> str | None:
+    def model_problem(self, bundle: Bundle) -> str | None:
         """Why this job cannot run with the loaded model's ``bundle``, or None: a resumed
         shard captioned by another model would pass merge's check on the bundle unseen."""
         out = self.output
         if self.shard is None or out is None or not out.resume or out.path is None:
             return None
         before = shards.read_info(out.path)  # readable: problem() read it
-        if before is not None and before.bundle not in (None, bundle.id):
+        if before is not None and before.bundle is not None and before.bundle != bundle.id:
             return (
                 f"{out.path} was captioned by another model ({before.bundle_name!r}, "
                 f"{before.bundle[:12]}): resume it with that model (--model), or write a "
@@ -148,7 +150,7 @@ class Started:
 @dataclass(frozen=True)
 class PhotoDone:
     path: str  # as walked or given (may hold surrogate escapes: walk.display_path)
-    result: Any  # the CaptionResult, or None
+    result: CaptionResult | None
     error: str | None  # why it has no caption; exactly one of result / error is set
     done: int  # photos finished in this run, this one included
     total: int
@@ -187,7 +189,7 @@ class Sink:
 
     previous: Sequence[Record] = ()
 
-    def open(self, bundle: Any, tell: Tell) -> None:
+    def open(self, bundle: Bundle, tell: Tell) -> None:
         self._tell = tell
 
     def skips(self, path: str) -> bool:
@@ -206,7 +208,7 @@ class OutputSink(Sink):
         self.writer: ResultWriter | None = None
         self._done: set[str] = set()
 
-    def open(self, bundle: Any, tell: Tell) -> None:
+    def open(self, bundle: Bundle, tell: Tell) -> None:
         spec = self.spec
         super().open(bundle, tell)
         try:
@@ -276,10 +278,10 @@ class LibrarySink(Sink):
 
     def __init__(self, spec: LibraryRecords) -> None:
         self.spec = spec
-        self._library: Any = None
+        self._library: Library | None = None
         self._bundle = ""
 
-    def open(self, bundle: Any, tell: Tell) -> None:
+    def open(self, bundle: Bundle, tell: Tell) -> None:
         from desktop.library import Library, LibraryError
 
         super().open(bundle, tell)
@@ -324,6 +326,8 @@ class LibrarySink(Sink):
             self._library = None
 
 
+# Any: each sink takes its own spec (OutputSink an OutputFile, …), which one Callable type
+# cannot say.
 SINKS: dict[type, Callable[[Any], Sink]] = {
     OutputFile: OutputSink,
     Sidecars: XmpSink,
@@ -349,10 +353,10 @@ def _reason(error: BaseException) -> str:
     return str(error)
 
 
-def _photos(job: Job, bundle: Any, sinks: Sequence[Sink]) -> list[Found]:
+def _photos(job: Job, bundle: Bundle, sinks: Sequence[Sink]) -> list[Found]:
     if job.listed:
         return [Found(os.fspath(p)) for p in job.paths]
-    found: Any = find_photos(job.paths, recursive=job.recursive)
+    found: Iterable[Found] = find_photos(job.paths, recursive=job.recursive)
     out = job.output
     if job.shard is not None and out is not None and out.path is not None:
         found = shards.take(
@@ -381,7 +385,7 @@ def _close(sinks: Sequence[Sink], complete: bool, quiet: bool = False) -> None:
 
 def run(
     job: Job,
-    captioner: Any,
+    captioner: Captioner,
     tell: Tell | None = None,
     cancel: threading.Event | None = None,
 ) -> Summary:
@@ -425,7 +429,7 @@ def run(
 
 
 def _caption(
-    captioner: Any,
+    captioner: Captioner,
     photos: list[Found],
     options: CaptionOptions,
     sinks: Sequence[Sink],
@@ -435,7 +439,7 @@ def _caption(
 ) -> None:
     total = len(photos)
 
-    def done(path: str, result: Any, error: str | None) -> None:
+    def done(path: str, result: CaptionResult | None, error: str | None) -> None:
         photo = PhotoDone(path, result, error, count.done + 1, total)
         for sink in sinks:
             if not sink.record(photo):

@@ -27,10 +27,12 @@ from desktop.walk import path_key
 if TYPE_CHECKING:  # the facade is only a type here: records are read without a model
     from desktop.captioner import CaptionResult
 
-# New columns go at the end: readers that take columns by position keep working.
 FIELDS = ("path", "caption", "score", "error")  # every record has these
 # New columns go at the end: readers that take columns by position keep working.
 COLUMNS = (*FIELDS, "objects", "confidence", "unsure", "text", "text_kind")
+# A record as JSON holds it (``Record.to_dict``); one read back may carry fields of a newer
+# version.
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Record:
     def key(self) -> str:
         return path_key(self.path)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Row:
         return {
             "path": self.path,
             "caption": self.caption,
@@ -88,7 +90,7 @@ class Record:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Record:
+    def from_dict(cls, data: Row) -> Record:
         """A record read back; ValueError for anything this tool would not have written."""
         if not isinstance(data, dict) or not set(FIELDS) <= set(data):
             raise ValueError("not a result record (needs path, caption, score, error)")
@@ -114,6 +116,9 @@ class Record:
             text=_text(data.get("text")),
             text_kind=_text_kind(data.get("text_kind")),
         )
+
+
+# The readers of a field take it as JSON or a CSV cell gave it (Any: unchecked until here).
 
 
 def _objects(value: Any) -> tuple[DetectedObject, ...]:
@@ -185,7 +190,7 @@ def objects_cell(objects: Iterable[DetectedObject]) -> str:
     )
 
 
-def parse_objects(cell: str) -> list[dict]:
+def parse_objects(cell: str) -> list[dict[str, Any]]:
     out = []
     for item in filter(None, (part.strip() for part in cell.split(";"))):
         name, score, *count = item.split(":")
@@ -193,7 +198,10 @@ def parse_objects(cell: str) -> list[dict]:
     return out
 
 
-def csv_cells(record: Record) -> list:
+Cell = str | float  # a CSV cell before the csv module writes it as text
+
+
+def csv_cells(record: Record) -> list[Cell]:
     """The record's ``COLUMNS`` as CSV cells (before ``spreadsheet_safe``)."""
     return [
         record.path,
@@ -215,7 +223,7 @@ def csv_cells(record: Record) -> list:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def spreadsheet_safe(cell: Any) -> Any:
+def spreadsheet_safe(cell: Cell) -> Cell:
     """A CSV cell that no spreadsheet runs as a formula (numbers are left as they are)."""
     if isinstance(cell, str) and cell.startswith((*_FORMULA_START, "'")):
         return "'" + cell

@@ -103,13 +103,13 @@ def _flavours():
     except ImportError:
         pass
     try:
-        from tflite_runtime import interpreter as lite  # type: ignore[import-not-found]
+        from tflite_runtime import interpreter as lite
 
         yield "tflite-runtime", lite, lite
     except ImportError:
         pass
     try:
-        import tensorflow as tf  # type: ignore[import-not-found]
+        import tensorflow as tf
 
         yield "tensorflow.lite", tf.lite, tf.lite.experimental  # delegates live there
     except ImportError:

@@ -22,11 +22,15 @@ import tempfile
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
 from desktop import ssip
 from desktop.ssip import SsipClient
+
+if TYPE_CHECKING:  # imported where used: QtTextToSpeech is optional (its libraries may lack)
+    from PySide6.QtTextToSpeech import QTextToSpeech
 
 ESPEAK = "espeak-ng"
 NORMAL_WPM = 175  # espeak-ng's own default speed
@@ -165,7 +169,7 @@ class Speech(QObject):
         self._speaking = False
         self.last_text: str | None = None
         self.problem: str | None = None  # why no engine is available, for the status bar
-        self._tts = None
+        self._tts: QTextToSpeech | None = None
         self._process: QProcess | None = None
         self._ssip: SsipClient | None = None
         self._message: int | None = None  # speech-dispatcher's id of the text being spoken

@@ -23,16 +23,24 @@ from __future__ import annotations
 import time
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from desktop import BundleError
 
+# What is said of the text is desktop/wording.py's; as_sentences is still imported from here
+# by desktop/gui/main_window.py.
+from desktop.wording import as_sentences as as_sentences
+
+if TYPE_CHECKING:  # bundle.py imports this module (TextSettings); the runtime costs LiteRT
+    from desktop.bundle import TextReaderPart
+    from desktop.runtime import RuntimeOptions
+
 PAD_VALUE = 127.5  # 0 after the models' [-1, 1] scaling: PaddleOCR pads with zeros
 TILE_OVERLAP = 32  # pixels two neighbouring detector tiles share (DB sees across the seam)
 SMALL_TEXT = 24.0  # text boxes lower than this (map pixels, unclipped) get a closer look
-SHORT_WORDS = 20  # "short" text is spoken in full after the caption up to this many words
 PAGE_WORDS = 40  # a page of text has at least this many words ...
 PAGE_COVER = 0.15  # ... in boxes covering this share of the photo
 SCREEN_FLAT = 0.55  # a screenshot: this share of neighbouring pixels exactly equal ...
@@ -350,7 +358,7 @@ class TextReader:
     """The three models of a bundle's ``text_reader`` part; not thread-safe (the
     ``Captioner`` holds its lock around ``read``)."""
 
-    def __init__(self, part, options=None):
+    def __init__(self, part: TextReaderPart, options: RuntimeOptions | None = None) -> None:
         from desktop.runtime import Model
 
         self.part = part
@@ -408,7 +416,7 @@ class TextReader:
         g = self.gate_size
         if pixels.shape[1:3] != (g, g):
             small = Image.fromarray(np.clip(pixels[0], 0, 255).astype(np.uint8))
-            pixels = np.asarray(small.resize((g, g), Image.BILINEAR), np.float32)[None]
+            pixels = np.asarray(small.resize((g, g), Image.Resampling.BILINEAR), np.float32)[None]
         prob = self.gate_model(pixels=pixels.astype(np.float32, copy=False))["probability"][0]
         return float(prob.max()) >= self.settings.gate_threshold
 
@@ -421,7 +429,7 @@ class TextReader:
         if scale is None:
             scale = min(self.settings.max_side / long_side, max(1.0, t / short_side))
         w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
-        scaled = np.asarray(img.resize((w, h), Image.BILINEAR), np.float32)
+        scaled = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR), np.float32)
         prob = np.zeros((h, w), np.float32)
         stride = t - TILE_OVERLAP
         for y in _starts(h, t, stride):
@@ -461,7 +469,8 @@ class TextReader:
         """One line image, ``rec_height`` high: its text and confidence."""
         pixels = np.asarray(line, np.float32)
         gray = pixels.mean(axis=2)
-        texts, probs = [], []
+        texts: list[str] = []
+        probs: list[float] = []
         for start, end, space in _cuts(gray, self.rec_width):
             piece = np.full((1, self.rec_height, self.rec_width, 3), PAD_VALUE, np.float32)
             piece[0, :, : end - start] = pixels[:, start:end]
@@ -509,13 +518,13 @@ class TextReader:
             corners, text, confidence = found[i]
             x0, y0 = corners.min(axis=0)
             x1, y1 = corners.max(axis=0)
-            box = (
+            where = (
                 float(np.clip(x0 / img.width, 0, 1)),
                 float(np.clip(y0 / img.height, 0, 1)),
                 float(np.clip(x1 / img.width, 0, 1)),
                 float(np.clip(y1 / img.height, 0, 1)),
             )
-            lines.append(TextLine(text, round(confidence, 4), box))
+            lines.append(TextLine(text, round(confidence, 4), where))
         found_lines = tuple(lines)
         return Reading(
             found_lines,
@@ -525,50 +534,12 @@ class TextReader:
         )
 
 
-# -- what is said ----------------------------------------------------------------------
+# -- the text as a whole --------------------------------------------------------------
 
 
 def full_text(lines: tuple[TextLine, ...]) -> str:
     """Every line, one a line (the GUI's read-the-text key, the outputs' plain text)."""
     return "\n".join(line.text for line in lines)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if not text or text[-1] in ".!?:;…" else text + "."
-
-
-def as_sentences(text: str) -> str:
-    """Text of several lines as one string to speak, a line a sentence ('EXIT. Platform 3.'):
-    a voice pauses between sentences as a reader does between the lines."""
-    return " ".join(_sentence(line) for line in text.splitlines() if line.strip())
-
-
-def said(lines: tuple[TextLine, ...]) -> str:
-    """'Text: EXIT. Platform 3.' — at most ``SHORT_WORDS`` words, then '…'."""
-    parts: list[str] = []
-    budget = SHORT_WORDS
-    for line in lines:
-        line_words = line.text.split()
-        if len(line_words) > budget:
-            if budget:
-                parts.append(" ".join(line_words[:budget]) + " …")
-            else:
-                parts[-1] += " …"
-            break
-        parts.append(_sentence(line.text))
-        budget -= len(line_words)
-    return "Text: " + " ".join(parts) if parts else ""
-
-
-def kind_caption(lines: tuple[TextLine, ...], kind: str) -> str:
-    """What a screenshot's or a page's caption says instead of a made-up scene."""
-    if kind == "screenshot":
-        return "A screenshot with text."
-    if kind == "page":
-        about = max(10, round(words(lines) / 10) * 10)
-        return f"A page of text, about {about} words."
-    return ""
 
 
 def text_image(img: Image.Image, max_side: int) -> Image.Image:
@@ -579,4 +550,4 @@ def text_image(img: Image.Image, max_side: int) -> Image.Image:
         return img
     scale = limit / max(img.size)
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-    return img.resize(size, Image.BILINEAR, reducing_gap=2.0)
+    return img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)

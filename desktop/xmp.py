@@ -43,6 +43,7 @@ from defusedxml import DefusedXmlException
 
 from desktop import CaptionerError
 from desktop.files import write_atomic
+from desktop.wording import UNSURE_PREFIX  # an unsure caption's description starts with it
 
 X = "adobe:ns:meta/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -53,8 +54,6 @@ CAPTIONER = "https://offline-captioner.invalid/ns/1.0/"  # a name only, never fe
 MARK = f"{{{CAPTIONER}}}caption"
 _STANDARD_PREFIXES = {"x": X, "rdf": RDF, "dc": DC, "captioner": CAPTIONER}
 MAX_SIDECAR_BYTES = 16 * 2**20
-# An unsure caption's description starts with this (see description_text).
-UNSURE_PREFIX = "Not sure: "
 MAX_DEPTH = 100  # XMP is a few levels deep; deeper is hostile (serialising it recurses)
 # ElementTree keeps prefixes in one process-wide table.
 _prefix_lock = threading.Lock()
@@ -161,7 +160,9 @@ def _encoding(data: bytes) -> str:
 def _prolog_epilog(text: str) -> tuple[str, str]:
     """The text around the root element, as it was (comments, PIs, the xpacket wrapper)."""
     text = text.lstrip("\ufeff")
-    prolog = _AROUND.match(text).group(0)
+    around = _AROUND.match(text)
+    assert around is not None  # the pattern matches the empty string too
+    prolog = around.group(0)
     # The declaration names the old encoding; the file is written as UTF-8.
     prolog = _DECLARATION.sub("", prolog, count=1).lstrip()
     # Walk back over trailing PIs/comments/space to the root's closing '>'.
@@ -255,6 +256,7 @@ def set_description(
 ) -> None:
     node = _description_node(root, path)
     rdf = root if root.tag == f"{{{RDF}}}RDF" else root.find(f".//{{{RDF}}}RDF")
+    assert rdf is not None  # _description_node refuses a sidecar without one
     others = [
         n
         for n in rdf.findall(f"{{{RDF}}}Description")

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from desktop.captioner import CaptionOptions, marked
+from desktop.captioner import CaptionOptions
 from desktop.cli import main
+from desktop.wording import marked
 
 FONT = "DejaVuSans-Bold.ttf"
 

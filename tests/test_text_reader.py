@@ -19,14 +19,11 @@ from desktop.text_reader import (
     TextLine,
     TextSettings,
     _cuts,
-    as_sentences,
     boxes,
     components,
     ctc_greedy,
-    kind_caption,
     kind_of,
     reading_order,
-    said,
 )
 
 
@@ -156,19 +153,6 @@ def test_reading_order_is_rows_then_left_to_right():
 
 def _lines(*texts: str, box=(0.1, 0.1, 0.3, 0.15)) -> tuple[TextLine, ...]:
     return tuple(TextLine(t, 0.95, box) for t in texts)
-
-
-def test_what_is_said():
-    assert said(_lines("EXIT", "Platform 3")) == "Text: EXIT. Platform 3."
-    assert said(_lines("Open?", "Mind the gap")) == "Text: Open? Mind the gap."
-    assert said(()) == ""
-    long = said(_lines("one two three four five six seven eight nine ten", "a b c d e f g h i j k"))
-    assert long.endswith(" …") and len(long.split()) == 1 + 20 + 1
-    assert as_sentences("EXIT\nPlatform 3\n") == "EXIT. Platform 3."
-    assert kind_caption(_lines("x"), "screenshot") == "A screenshot with text."
-    page = _lines(*["nine words on this line of the page here"] * 27)
-    assert kind_caption(page, "page") == "A page of text, about 240 words."
-    assert kind_caption(page, "short") == ""
 
 
 def test_kind_of_a_page_a_screen_and_a_sign():
