@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import cast
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -20,13 +21,13 @@ WINDOW_SIZE = (1280, 800)
 
 def application(argv: Sequence[str] | None = None) -> QApplication:
     """The process's QApplication (created once)."""
-    app = QApplication.instance()
+    app = cast("QApplication | None", QApplication.instance())
     if app is None:
         app = QApplication(list(argv) if argv is not None else sys.argv[:1])
     app.setApplicationName("captioner")
     app.setApplicationDisplayName("Captioner")
     app.setDesktopFileName("captioner")
-    return app  # type: ignore[return-value]
+    return app
 
 
 def open_window(

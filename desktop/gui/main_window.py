@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import (
     QEvent,
@@ -99,7 +100,7 @@ class MainWindow(QMainWindow):
         self.library = LibraryLink(lambda text: self.report(text))  # every edit kept at once
         self._settings_changed = False  # model or beam width changed: F9 redoes every photo
         self._focused_at = 0.0  # when the current photo or the window last got the focus
-        app = QApplication.instance()
+        app = cast(QApplication, QApplication.instance())  # a widget cannot be without it
         self.theme = Theme(app)
 
         self.setWindowTitle("Captioner")

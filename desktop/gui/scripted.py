@@ -63,7 +63,8 @@ class ScriptedRun(QObject):
         if self._screenshot is not None:
             image = window.grab().toImage()
             self._screenshot.parent.mkdir(parents=True, exist_ok=True)
-            if image.save(str(self._screenshot), "PNG"):
+            # A str format, as PySide6 takes it (its stubs say bytes, which it refuses).
+            if image.save(str(self._screenshot), "PNG"):  # type: ignore[call-overload]
                 self.screenshot_saved = self._screenshot
             else:
                 self.exit_code = EXIT_USAGE
