@@ -190,5 +190,5 @@ def install_search(window: Any) -> QAction:
             menu_action.menu().addAction(action)
             break
     window.search_dialog = lambda: holder.get("dialog")
-    window.act_find = action
+    window.acts["find"] = action  # beside the actions of the table (actions.py)
     return action
