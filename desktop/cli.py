@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # imported where used: `captioner --help` loads no model code
     from desktop.pipeline import Event
     from desktop.shards import Shard
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from desktop.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 
 class _Parser(argparse.ArgumentParser):

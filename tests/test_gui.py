@@ -364,10 +364,10 @@ def test_reviewed_captions_survive_caption_again(make_window, photo_folder: Path
 
 def test_high_contrast_switches_palette(make_window, qapp: QApplication) -> None:
     window = make_window()
-    window.act_contrast.trigger()
+    window.acts["contrast"].trigger()
     assert window.settings.high_contrast
     assert qapp.palette().color(qapp.palette().ColorRole.Window).name() == "#000000"
-    window.act_contrast.trigger()
+    window.acts["contrast"].trigger()
     assert not window.settings.high_contrast
     assert qapp.palette().color(qapp.palette().ColorRole.Window).name() != "#000000"
 

@@ -82,6 +82,20 @@ def test_edits_are_stored_at_once_and_reopening_runs_no_model(make_window, folde
     print(f"\nreopened {len(records)} photos in {elapsed * 1000:.1f} ms")
 
 
+def test_captions_restored_from_the_library_export(make_window, folder, tmp_path):
+    # A StoredResult once lacked the text fields the export reads: Ctrl+E raised.
+    window = make_window()
+    open_and_wait(window, folder)
+    window.close()
+    again = make_window()
+    again.open_folder(folder)
+    assert all(isinstance(r.result, StoredResult) for r in again.model.records)
+    out = tmp_path / "restored.csv"
+    assert again.export_to(out)
+    text = out.read_text(encoding="utf-8")
+    assert all(r.caption in text for r in again.model.records)
+
+
 def test_only_new_changed_or_other_model_photos_are_captioned(make_window, folder, samples):
     window = make_window()
     open_and_wait(window, folder)

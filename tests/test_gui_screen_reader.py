@@ -14,7 +14,7 @@ from PySide6.QtGui import QImage, QStatusTipEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog
 
-from desktop.gui import main_window, shortcuts
+from desktop.gui import actions, main_window, shortcuts
 from desktop.gui.photo_model import PhotoListModel, Status
 from desktop.gui.settings_dialog import SettingsDialog
 from desktop.gui.thumbnails import ThumbnailLoader
@@ -285,7 +285,7 @@ def test_f1_lists_every_shortcut_one_per_line(make_window, monkeypatch) -> None:
     QTest.keyClick(window.list, Qt.Key.Key_F1)
     assert pump_until(lambda: bool(shown))
     lines = shown[0]
-    assert "F9: " + shortcuts.SHORTCUTS["recaption"].help in lines
+    assert "F9: " + actions.ACTIONS["recaption"].help in lines
     assert any(line.startswith("F5 or Ctrl+R: ") for line in lines)
     # Every shortcut the window has is in the list (the actions take their keys from it).
     listed = " ".join(lines)

@@ -51,15 +51,19 @@ class AltReleaseGuard(QObject):
                 not event.spontaneous() or not QAccessible.isActive()
             ):
                 self._disarm()
-        elif kind == QEvent.Type.KeyPress and not (
-            event.modifiers() & Qt.KeyboardModifier.AltModifier
-        ):  # type: ignore[attr-defined]
+        elif (
+            kind == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and not event.modifiers() & Qt.KeyboardModifier.AltModifier
+        ):
             self._disarm()  # typing went on: whatever Alt did is over
         return False
 
     def _disarm(self) -> None:
         self._armed = False
-        QApplication.instance().removeEventFilter(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
 
 
 class AltShortcutWatcher(QObject):
@@ -74,9 +78,7 @@ class AltShortcutWatcher(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Shortcut and isinstance(event, QShortcutEvent):
             sequence = event.key()
-            if (
-                sequence.count()
-                and sequence[0].keyboardModifiers() & Qt.KeyboardModifier.AltModifier
-            ):
+            first = sequence[0] if sequence.count() else None  # type: ignore[index]  # no stub
+            if first is not None and first.keyboardModifiers() & Qt.KeyboardModifier.AltModifier:
                 self._guard.shortcut_used()
         return False

@@ -82,14 +82,14 @@ class _NoticeAccessible(QAccessibleObject):
         state.invisible = not (self._alive() and self._notice.isVisible())
         return state
 
-    def parent(self) -> QAccessibleInterface | None:
+    def parent(self) -> QAccessibleInterface | None:  # type: ignore[override]  # Qt allows None
         parent = self._notice.parentWidget() if self._alive() else None
         return QAccessible.queryAccessibleInterface(parent) if parent is not None else None
 
     def childCount(self) -> int:
         return 0
 
-    def child(self, _index: int) -> None:
+    def child(self, _index: int) -> None:  # type: ignore[override]  # Qt allows None
         return None
 
     def indexOfChild(self, _child: QAccessibleInterface) -> int:

@@ -35,7 +35,7 @@ from desktop.gui.images_qt import array_to_qimage
 from desktop.images import open_photo
 
 PREVIEW_MAX_SIDE = 1400  # enough for a sharp preview; keeps a heat-map step well under 50 ms
-NAV_KEYS = {
+NAV_KEYS: dict[int, int] = {  # QKeyEvent.key() is an int
     Qt.Key.Key_Left: -1,
     Qt.Key.Key_Up: -1,
     Qt.Key.Key_Right: 1,

@@ -34,7 +34,8 @@ def to_output_record(record: PhotoRecord) -> Record:
             return Record(path=path, caption=record.caption, score=None, error=None)
         # An edited caption keeps the photo's objects; its score and confidence go.
         caption = record.caption if record.edited else None
-        return Record.from_result(path, record.result, caption=caption)
+        # A StoredResult has every field from_result reads (library_link.py).
+        return Record.from_result(path, record.result, caption=caption)  # type: ignore[arg-type]
     if record.status is Status.FAILED:
         return Record(path=path, caption=None, score=None, error=record.error)
     reason = "not captioned" + (f" ({record.error})" if record.error else "")

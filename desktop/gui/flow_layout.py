@@ -51,7 +51,7 @@ class FlowLayout(QLayout):
 
     # -- placing ------------------------------------------------------------------------------
     def _visible(self) -> list[QLayoutItem]:
-        return [i for i in self._items if not (i.widget() and i.widget().isHidden())]
+        return [i for i in self._items if not ((w := i.widget()) and w.isHidden())]
 
     def _arrange(self, rect: QRect, *, move: bool) -> int:
         """Place the items line by line in ``rect``; returns the height used."""

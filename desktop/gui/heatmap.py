@@ -47,7 +47,7 @@ def upsample(cell_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     peak = float(cells.max())
     if peak > 0:
         cells = cells / peak
-    big = Image.fromarray(cells, mode="F").resize(size, Image.BILINEAR)
+    big = Image.fromarray(cells, mode="F").resize(size, Image.Resampling.BILINEAR)
     return np.clip(np.asarray(big, dtype=np.float32), 0.0, 1.0)
 
 

@@ -14,11 +14,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from desktop import BundleError
+from desktop.bundle import load_bundle
+from desktop.captioner import Captioner, CaptionResult, Timings
 from desktop.gui.photo_model import PhotoListModel, Status
 from desktop.library import Entry, Library, LibraryError
 from desktop.objects import DetectedObject
+from desktop.paths import default_model_dir
+from desktop.text_reader import TextLine
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Opening a folder hashes photos the library does not know by path (a moved or renamed
 # photo keeps its caption), but only this long: a new folder of 5,000 photos must not freeze
@@ -40,8 +48,15 @@ class StoredResult:
     objects: tuple[DetectedObject, ...] = ()
     confidence: float | None = None
     unsure: bool = False
-    attention: Any = None
-    timings: Any = None
+    attention: np.ndarray | None = None
+    timings: Timings | None = None
+    # The text read in the photo is not stored as lines: none until the model runs again.
+    text_lines: tuple[TextLine, ...] = ()
+    text_kind: str = ""
+
+    @property
+    def full_text(self) -> str:
+        return ""
 
     @classmethod
     def of(cls, entry: Entry) -> StoredResult:
@@ -58,10 +73,6 @@ class StoredResult:
 
 def bundle_id(model_dir: str | None) -> str | None:
     """The id of the bundle a run would load (its manifest only: LiteRT is not loaded)."""
-    from desktop import BundleError
-    from desktop.bundle import load_bundle
-    from desktop.paths import default_model_dir
-
     try:
         return load_bundle(model_dir or default_model_dir(), verify=False).id
     except (BundleError, OSError, ValueError):
@@ -129,7 +140,7 @@ class LibraryLink:
                 rows.append(row)
         return rows
 
-    def _store(self, action: Callable[[Library], Any]) -> None:
+    def _store(self, action: Callable[[Library], object]) -> None:
         library = self.library
         if library is None:
             return
@@ -138,20 +149,22 @@ class LibraryLink:
         except (LibraryError, OSError) as e:
             self._fail(e)
 
-    def store_result(self, path: Path, result: Any, captioner: Any) -> None:
+    def store_result(
+        self, path: Path, result: CaptionResult | StoredResult, captioner: Captioner | None
+    ) -> None:
         if isinstance(result, StoredResult):
             return
-        bundle = getattr(getattr(captioner, "bundle", None), "id", "") or ""
+        bundle = (captioner.bundle.id if captioner is not None else "") or ""
         self._store(
             lambda lib: lib.record(
                 path,
                 bundle=bundle,
                 caption=result.text,
                 score=result.score,
-                confidence=getattr(result, "confidence", None),
-                unsure=bool(getattr(result, "unsure", False)),
-                objects=tuple(getattr(result, "objects", ())),
-                text=getattr(result, "full_text", ""),
+                confidence=result.confidence,
+                unsure=result.unsure,
+                objects=tuple(result.objects),
+                text=result.full_text,
             )
         )
 

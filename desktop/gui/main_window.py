@@ -11,103 +11,72 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import cast
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QGuiApplication,
-    QImage,
-    QKeySequence,
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
 )
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
-    QStyle,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop import BundleError
 from desktop import settings as settings_store
+from desktop.bundle import load_bundle
+from desktop.captioner import Captioner, CaptionResult
 from desktop.gui import export
+from desktop.gui.actions import make_actions, make_auto_read_actions
 from desktop.gui.alt_keys import AltReleaseGuard, AltShortcutWatcher
 from desktop.gui.announcer import Announcer, StatusNotice
 from desktop.gui.choices import say_choice
 from desktop.gui.inspector import Inspector
 from desktop.gui.library_link import LibraryLink, bundle_id
 from desktop.gui.menu_focus import MenuFocusGuard
-from desktop.gui.photo_list import PhotoListView, error_color
+from desktop.gui.menus import READ_AUTOMATICALLY, fill_menu_bar, make_toolbar
+from desktop.gui.message_bar import MessageBar
+from desktop.gui.photo_list import PhotoListView
 from desktop.gui.photo_model import PhotoListModel, Status
 from desktop.gui.screen_reader import screen_reader_running
 from desktop.gui.search import install_search
 from desktop.gui.settings_dialog import AUTO_READ_LABELS, SettingsDialog
-from desktop.gui.shortcuts import ShortcutsDialog, key_sequences
+from desktop.gui.shortcuts import ShortcutsDialog
 from desktop.gui.theme import Theme
 from desktop.gui.thumbnails import ThumbnailLoader
 from desktop.gui.worker import CaptionWorker, ModelSpec, model_words
+from desktop.licences import full_text
 from desktop.paths import default_model_dir
 from desktop.settings import Settings
 from desktop.speech import Speech
 from desktop.text_reader import as_sentences
 from desktop.walk import display_path, find_photos
 
-# Exit codes of a scripted run (--exit-when-done), as ``captioner caption``.
-EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE = 0, 1, 2
 PROGRESS_MS = 500  # the progress bar (and what it tells screen readers) at most this often
 LOADING_SAY_MS = 1500  # "Loading the model." only when it takes longer than this
 FOCUS_SETTLE_S = 2.5  # a screen reader has read a newly focused item by then
-
-
-class MessageBar(QFrame):
-    """A dismissable line at the top of the window for problems that need attention."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setAccessibleName("Problem")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(10, 6, 6, 6)
-        self.icon = QLabel(self)
-        self.icon.setPixmap(
-            self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(20, 20)
-        )
-        row.addWidget(self.icon)
-        self.text = QLabel(self)
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        row.addWidget(self.text, 1)
-        self.close_button = QPushButton("Dismiss", self)
-        self.close_button.setAccessibleName("Dismiss message")
-        self.close_button.clicked.connect(self.hide)
-        row.addWidget(self.close_button)
-        self.hide()
-
-    def show_message(self, text: str) -> None:
-        color = error_color(self.palette())
-        self.setStyleSheet(f"MessageBar {{ border: 2px solid {color.name()}; }}")
-        self.text.setText(text)
-        self.setAccessibleDescription(text)
-        self.show()
 
 
 class MainWindow(QMainWindow):
     captioning_started = Signal(object)  # the CaptionWorker, just before it starts
     captioning_done = Signal()  # a captioning run (or model load) has ended
     photo_told = Signal(int)  # the focused list item's new text was reported (row)
+    idle = Signal()  # nothing left running: no captioning, no thumbnails (gui/scripted.py)
 
     def __init__(
         self,
@@ -116,10 +85,8 @@ class MainWindow(QMainWindow):
         settings_problems: Sequence[str] = (),
         model_dir_override: str | None = None,
         speech: Speech | None = None,
-        captioner: Any = None,
+        captioner: Captioner | None = None,
         save_settings: bool = True,
-        screenshot: str | os.PathLike | None = None,
-        exit_when_done: bool = False,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings()
@@ -129,15 +96,11 @@ class MainWindow(QMainWindow):
         self._captioner_spec: ModelSpec | None = self.model_spec() if captioner else None
         self._worker: CaptionWorker | None = None
         self._thumbs: ThumbnailLoader | None = None
-        self._screenshot = Path(screenshot) if screenshot else None
-        self._exit_when_done = exit_when_done
         self._model_failed = False
         self.library = LibraryLink(lambda text: self.report(text))  # every edit kept at once
         self._settings_changed = False  # model or beam width changed: F9 redoes every photo
         self._focused_at = 0.0  # when the current photo or the window last got the focus
-        self.exit_code = EXIT_OK
-        self.screenshot_saved: Path | None = None
-        app = QApplication.instance()
+        app = cast(QApplication, QApplication.instance())  # a widget cannot be without it
         self.theme = Theme(app)
 
         self.setWindowTitle("Captioner")
@@ -230,221 +193,20 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # -- construction -----------------------------------------------------------------------
-    def _action(
-        self,
-        text: str,
-        slot,
-        shortcuts: Sequence[QKeySequence] = (),
-        *,
-        tip: str = "",
-        icon: QStyle.StandardPixmap | None = None,
-        checkable: bool = False,
-    ) -> QAction:
-        action = QAction(text, self)
-        if shortcuts:
-            action.setShortcuts(list(shortcuts))
-        if tip:
-            action.setStatusTip(tip)
-            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            action.setToolTip(f"{tip} ({keys})" if keys else tip)
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
-        action.setCheckable(checkable)
-        if checkable:
-            action.toggled.connect(slot)
-        else:
-            action.triggered.connect(lambda _checked=False: slot())
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        self.addAction(action)  # shortcuts work even with the menu bar hidden
-        return action
-
     def _make_actions(self) -> None:
-        sp = QStyle.StandardPixmap
-        self.act_open = self._action(
-            "&Open Folder\u2026",
-            self.open_folder_dialog,
-            key_sequences("open"),
-            tip="Open a folder of photos",
-            icon=sp.SP_DirOpenIcon,
+        self.acts: dict[str, QAction] = make_actions(self)  # gui/actions.py's table, by name
+        contrast = self.acts["contrast"]
+        contrast.blockSignals(True)
+        contrast.setChecked(self.settings.high_contrast)
+        contrast.blockSignals(False)
+        self.auto_read_group, self.auto_read_actions = make_auto_read_actions(
+            self, self.settings.auto_read, self.set_auto_read
         )
-        self.act_open_files = self._action(
-            "Open &Photos\u2026",
-            self.open_files_dialog,
-            key_sequences("open_files"),
-            tip="Open one or more photos",
-            icon=sp.SP_FileIcon,
-        )
-        self.act_export = self._action(
-            "&Export Captions\u2026",
-            self.export_dialog,
-            key_sequences("export"),
-            tip="Save the captions as CSV, JSON or text",
-            icon=sp.SP_DialogSaveButton,
-        )
-        self.act_xmp = self._action(
-            "Write &XMP Sidecars",
-            self.write_sidecars,
-            key_sequences("xmp"),
-            tip="Write each caption to an .xmp file beside its photo",
-        )
-        self.act_quit = self._action("&Quit", self.close, key_sequences("quit"))
-        self.act_copy = self._action(
-            "&Copy Caption",
-            self.copy_caption,
-            key_sequences("copy"),
-            tip="Copy the caption to the clipboard",
-        )
-        self.act_settings = self._action(
-            "&Settings\u2026",
-            self.open_settings,
-            key_sequences("settings"),
-            tip="Model, accelerator, voice and appearance",
-            icon=sp.SP_FileDialogDetailedView,
-        )
-        self.act_recaption = self._action(
-            "Caption &Again",
-            self.caption_again,
-            key_sequences("recaption"),
-            tip="Caption every photo not marked reviewed",
-            icon=sp.SP_BrowserReload,
-        )
-        self.act_cancel = self._action(
-            "&Cancel Captioning",
-            self.cancel_captioning,
-            key_sequences("cancel"),
-            tip="Stop after the current photo, keeping what is done",
-            icon=sp.SP_BrowserStop,
-        )
-        self.act_speak = self._action(
-            "&Read Aloud",
-            self.speak_selected,
-            key_sequences("speak"),
-            tip="Read the caption aloud",
-            icon=sp.SP_MediaPlay,
-        )
-        self.act_speak_text = self._action(
-            "Read the &Text in the Photo",
-            self.speak_text,
-            key_sequences("speak_text"),
-            tip="Read aloud all the text read in the photo (signs, screens, pages)",
-        )
-        self.act_stop = self._action(
-            "S&top Reading",
-            self.stop_speaking,
-            key_sequences("stop"),
-            tip="Stop reading aloud",
-            icon=sp.SP_MediaStop,
-        )
-        self.act_next = self._action(
-            "&Next Photo", lambda: self.move_and_tell(1), key_sequences("next")
-        )
-        self.act_prev = self._action(
-            "&Previous Photo", lambda: self.move_and_tell(-1), key_sequences("previous")
-        )
-        self.act_focus_list = self._action(
-            "Photo &List", self.list.setFocus, key_sequences("focus_list")
-        )
-        self.act_focus_photo = self._action(
-            "P&hoto", self.inspector.view.setFocus, key_sequences("focus_photo")
-        )
-        self.act_focus_caption = self._action(
-            "Ca&ption", self.inspector.caption.setFocus, key_sequences("focus_caption")
-        )
-        self.act_status = self._action(
-            "Say &Status",
-            self.speak_status,
-            key_sequences("status"),
-            tip="Say the progress and the last message again",
-        )
-        self.act_menu_bar = self._action("Menu Bar", self.open_menu_bar, key_sequences("menu_bar"))
-        self.act_contrast = self._action(
-            "&High Contrast",
-            self.set_high_contrast,
-            key_sequences("contrast"),
-            tip="White on black, yellow focus",
-            checkable=True,
-        )
-        self.act_contrast.blockSignals(True)
-        self.act_contrast.setChecked(self.settings.high_contrast)
-        self.act_contrast.blockSignals(False)
-        self.act_shortcuts = self._action(
-            "&Keyboard Shortcuts", self.show_shortcuts, key_sequences("help")
-        )
-        self.act_about = self._action("&About Captioner", self.show_about)
-        self.auto_read_group = QActionGroup(self)
-        self.auto_read_actions: dict[str, QAction] = {}
-        for key, label in AUTO_READ_LABELS.items():
-            action = QAction(label, self, checkable=True)
-            action.setData(key)
-            action.setChecked(key == self.settings.auto_read)
-            action.triggered.connect(lambda _c=False, k=key: self.set_auto_read(k))
-            self.auto_read_group.addAction(action)
-            self.auto_read_actions[key] = action
 
     def _make_menus_and_toolbar(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        for action in (
-            self.act_open,
-            self.act_open_files,
-            None,
-            self.act_export,
-            self.act_xmp,
-            None,
-            self.act_settings,
-            None,
-            self.act_quit,
-        ):
-            file_menu.addSeparator() if action is None else file_menu.addAction(action)
-        edit_menu = bar.addMenu("&Edit")
-        edit_menu.addAction(self.act_copy)
-        captions_menu = bar.addMenu("&Captions")
-        captions_menu.addAction(self.act_recaption)
-        captions_menu.addAction(self.act_cancel)
-        speech_menu = bar.addMenu("&Speech")
-        speech_menu.addAction(self.act_speak)
-        speech_menu.addAction(self.act_speak_text)
-        speech_menu.addAction(self.act_stop)
-        auto = speech_menu.addMenu("Read &Automatically")
-        for action in self.auto_read_actions.values():
-            auto.addAction(action)
-        go_menu = bar.addMenu("&Go")
-        for action in (
-            self.act_next,
-            self.act_prev,
-            None,
-            self.act_focus_list,
-            self.act_focus_photo,
-            self.act_focus_caption,
-            None,
-            self.act_status,
-        ):
-            go_menu.addSeparator() if action is None else go_menu.addAction(action)
-        view_menu = bar.addMenu("&View")
-        view_menu.addAction(self.act_contrast)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.act_shortcuts)
-        help_menu.addAction(self.act_about)
-
-        tools = QToolBar("Main toolbar", self)
-        tools.setObjectName("mainToolbar")
-        tools.setAccessibleName("Main toolbar")
-        tools.setMovable(False)
-        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for action in (
-            self.act_open,
-            self.act_recaption,
-            self.act_cancel,
-            None,
-            self.act_speak,
-            self.act_stop,
-            None,
-            self.act_export,
-            self.act_settings,
-        ):
-            tools.addSeparator() if action is None else tools.addAction(action)
-        self.addToolBar(tools)
-        self.toolbar = tools
+        submenus = {READ_AUTOMATICALLY: list(self.auto_read_actions.values())}
+        fill_menu_bar(self.menuBar(), self.acts, submenus)
+        self.toolbar = make_toolbar(self, self.acts)
 
     def _connect(self) -> None:
         self.list.selectionModel().currentChanged.connect(self._current_changed)
@@ -477,6 +239,19 @@ class MainWindow(QMainWindow):
     def is_busy(self) -> bool:
         return self._worker is not None
 
+    def is_idle(self) -> bool:
+        """Nothing is running: no captioning, no thumbnails loading."""
+        return not self.is_busy() and self._thumbs is None
+
+    def tell_if_idle(self) -> None:
+        if self.is_idle():
+            self.idle.emit()
+
+    @property
+    def model_failed(self) -> bool:
+        """The last run's model could not be loaded."""
+        return self._model_failed
+
     def current_row(self) -> int | None:
         index = self.list.currentIndex()
         return index.row() if index.isValid() else None
@@ -494,6 +269,12 @@ class MainWindow(QMainWindow):
         row = self.current_row()
         row = 0 if row is None else max(0, min(self.model.rowCount() - 1, row + delta))
         self.select_row(row)
+
+    def next_photo(self) -> None:
+        self.move_and_tell(1)
+
+    def previous_photo(self) -> None:
+        self.move_and_tell(-1)
 
     def move_and_tell(self, delta: int) -> None:
         """Alt+Down / Alt+Up: from the list, the screen reader follows the focus; from
@@ -575,16 +356,16 @@ class MainWindow(QMainWindow):
         has_rows = self.model.rowCount() > 0
         record = self.inspector.record
         has_caption = record is not None and bool(record.caption.strip())
-        self.act_cancel.setEnabled(busy)
-        self.act_recaption.setEnabled(has_rows and not busy)
-        self.act_export.setEnabled(has_rows)
-        self.act_xmp.setEnabled(self.model.count(Status.DONE) > 0)
-        self.act_copy.setEnabled(has_caption)
-        self.act_speak.setEnabled(has_caption and self.speech.available)
-        self.act_speak_text.setEnabled(
+        self.acts["cancel"].setEnabled(busy)
+        self.acts["recaption"].setEnabled(has_rows and not busy)
+        self.acts["export"].setEnabled(has_rows)
+        self.acts["xmp"].setEnabled(self.model.count(Status.DONE) > 0)
+        self.acts["copy"].setEnabled(has_caption)
+        self.acts["speak"].setEnabled(has_caption and self.speech.available)
+        self.acts["speak_text"].setEnabled(
             record is not None and bool(record.full_text) and self.speech.available
         )
-        self.act_stop.setEnabled(self.speech.speaking)
+        self.acts["stop"].setEnabled(self.speech.speaking)
         self.cancel_button.setVisible(busy)
 
     # -- opening ------------------------------------------------------------------------------
@@ -626,7 +407,7 @@ class MainWindow(QMainWindow):
             where = display_path(folder.name or str(folder)) if folder is not None else "nothing"
             self.announce(f"No photos found in {where}")
             self._update_actions()
-            self._maybe_finish_scripted()
+            self.tell_if_idle()
             return
         self._thumbs = ThumbnailLoader([r.path for r in self.model.records], parent=self)
         self._thumbs.loaded.connect(self.model.set_thumbnails)
@@ -641,7 +422,7 @@ class MainWindow(QMainWindow):
         sender = self.sender()
         if sender is self._thumbs:
             self._thumbs = None
-            self._maybe_finish_scripted()
+            self.tell_if_idle()
         if isinstance(sender, ThumbnailLoader):
             sender.deleteLater()
 
@@ -654,7 +435,7 @@ class MainWindow(QMainWindow):
             if intro:
                 self.announce(intro.strip())
             self._update_actions()
-            self._maybe_finish_scripted()
+            self.tell_if_idle()
             return
         self.model.set_pending(rows)
         spec = self.model_spec()
@@ -723,7 +504,7 @@ class MainWindow(QMainWindow):
         if self._worker is worker and self._captioner_spec != spec and not self._model_failed:
             self.announce(f"Loading {model_words(spec)}.")
 
-    def _model_ready(self, captioner: Any, spec: ModelSpec) -> None:
+    def _model_ready(self, captioner: Captioner, spec: ModelSpec) -> None:
         self._captioner = captioner
         self._captioner_spec = spec
 
@@ -737,7 +518,7 @@ class MainWindow(QMainWindow):
     def _row_for(self, path: str) -> int | None:
         return self.model.row_of(path)
 
-    def _result(self, path: str, result: Any) -> None:
+    def _result(self, path: str, result: CaptionResult) -> None:
         row = self._row_for(path)
         if row is None:
             return
@@ -801,7 +582,7 @@ class MainWindow(QMainWindow):
             self.announce(text)
         self._update_actions()
         self.captioning_done.emit()
-        self._maybe_finish_scripted()
+        self.tell_if_idle()
 
     def _stop_background(self) -> None:
         if self._worker is not None:
@@ -834,7 +615,12 @@ class MainWindow(QMainWindow):
         ):
             self.speech.say(record.spoken)
 
-    def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, roles=()) -> None:
+    def _rows_changed(
+        self,
+        top: QModelIndex | QPersistentModelIndex,
+        bottom: QModelIndex | QPersistentModelIndex,
+        roles: Sequence[int] = (),
+    ) -> None:
         row = self.current_row()
         if row is None or not top.row() <= row <= bottom.row():
             return
@@ -929,7 +715,7 @@ class MainWindow(QMainWindow):
             self.announce(text)
 
     # -- settings -----------------------------------------------------------------------------
-    def _remember(self, **changes: Any) -> None:
+    def _remember(self, **changes: object) -> None:
         try:
             self.settings = self.settings.replace(**changes)
         except ValueError as exc:
@@ -977,7 +763,7 @@ class MainWindow(QMainWindow):
         self.speech.set_voice(self.settings.voice)
         self.speech.set_rate(self.settings.rate)
         if old.high_contrast != self.settings.high_contrast:
-            self.act_contrast.setChecked(self.settings.high_contrast)
+            self.acts["contrast"].setChecked(self.settings.high_contrast)
         self.auto_read_actions[self.settings.auto_read].setChecked(True)
         if self.model_spec() != old_spec or old.beam_width != self.settings.beam_width:
             if self.model_spec() != old_spec:
@@ -1028,11 +814,6 @@ class MainWindow(QMainWindow):
         box.exec()
 
     def _licences(self) -> str:
-        from desktop import BundleError
-        from desktop.bundle import load_bundle
-        from desktop.licences import full_text
-        from desktop.paths import default_model_dir
-
         try:
             bundle = (
                 self._captioner.bundle
@@ -1053,38 +834,6 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.open_paths(paths)
-
-    # -- scripted runs (--screenshot / --exit-when-done) ---------------------------------------
-    def _maybe_finish_scripted(self) -> None:
-        if not (self._screenshot or self._exit_when_done):
-            return
-        if self.is_busy() or self._thumbs is not None:
-            return
-        if self.model.rowCount():
-            self.select_row(0)
-            # Show the heat map of the first noun-ish word so the screenshot shows it off.
-            words = self.inspector.words.words
-            if words:
-                self.inspector.select_word(min(1, len(words) - 1))
-        # Let layouts and paints settle before grabbing.
-        QTimer.singleShot(150, self._finish_scripted)
-
-    def _finish_scripted(self) -> None:
-        if self._model_failed:
-            self.exit_code = EXIT_UNUSABLE
-        elif self.model.count(Status.FAILED):
-            self.exit_code = EXIT_SOME_FAILED
-        if self._screenshot is not None:
-            image: QImage = self.grab().toImage()
-            self._screenshot.parent.mkdir(parents=True, exist_ok=True)
-            if image.save(str(self._screenshot), "PNG"):
-                self.screenshot_saved = self._screenshot
-            else:
-                self.exit_code = EXIT_UNUSABLE
-                self.report(f"Could not save the screenshot to {self._screenshot}")
-            self._screenshot = None
-        if self._exit_when_done:
-            QTimer.singleShot(0, lambda: QApplication.exit(self.exit_code))
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.WindowActivate:

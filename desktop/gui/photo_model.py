@@ -12,12 +12,16 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QImage, QPixmap
 
+from desktop.captioner import CaptionResult, spoken
 from desktop.walk import Found, display_path
+
+if TYPE_CHECKING:  # library_link.py imports this module
+    from desktop.gui.library_link import StoredResult
 
 
 class Status(enum.Enum):
@@ -31,7 +35,8 @@ class Status(enum.Enum):
 class PhotoRecord:
     path: Path
     status: Status = Status.PENDING
-    result: Any = None  # desktop.captioner.CaptionResult once captioned
+    # The model's, once captioned; or what the caption library holds (library_link.py)
+    result: CaptionResult | StoredResult | None = None
     caption: str = ""  # what is shown and exported: the model's text or the user's edit
     edited: bool = False
     reviewed: bool = False
@@ -45,27 +50,24 @@ class PhotoRecord:
     @property
     def unsure(self) -> bool:
         """The model is unsure of its caption (and the user has not rewritten it)."""
-        return bool(getattr(self.result, "unsure", False)) and not self.edited
+        return self.result is not None and self.result.unsure and not self.edited
 
     @property
     def spoken(self) -> str:
         """The caption as shown in the list and read aloud: 'Not sure: …' when the model is
         unsure, then short text read in the photo ('Text: EXIT.'), then the objects ('I see:
         cat.')."""
-        from desktop.captioner import spoken
-
+        result = self.result
+        if result is None:
+            return spoken(self.caption, self.unsure, ())
         return spoken(
-            self.caption,
-            self.unsure,
-            getattr(self.result, "objects", ()),
-            getattr(self.result, "text_lines", ()),
-            getattr(self.result, "text_kind", ""),
+            self.caption, self.unsure, result.objects, result.text_lines, result.text_kind
         )
 
     @property
     def full_text(self) -> str:
         """All the text read in the photo, one line a line ("" where none)."""
-        return getattr(self.result, "full_text", "")
+        return self.result.full_text if self.result is not None else ""
 
     @property
     def state_words(self) -> str:
@@ -99,7 +101,7 @@ StatusRole = Qt.ItemDataRole.UserRole + 2
 
 
 class PhotoListModel(QAbstractListModel):
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._records: list[PhotoRecord] = []
         self._rows: dict[Path, int] = {}
@@ -113,7 +115,7 @@ class PhotoListModel(QAbstractListModel):
 
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
+    ) -> object:
         if not index.isValid() or not 0 <= index.row() < len(self._records):
             return None
         record = self._records[index.row()]
@@ -189,7 +191,7 @@ class PhotoListModel(QAbstractListModel):
         if rows:
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), list(roles))
 
-    def set_result(self, row: int, result: Any) -> PhotoRecord:
+    def set_result(self, row: int, result: CaptionResult) -> PhotoRecord:
         if self._records[row].edited:
             # The user wrote a caption before the model got here: theirs wins.
             return self._replace(row, status=Status.DONE, result=result, error="")
@@ -237,7 +239,13 @@ class PhotoListModel(QAbstractListModel):
         return self._replace(row, reviewed=reviewed)
 
     def set_stored(
-        self, row: int, result: Any, *, caption: str, edited: bool, reviewed: bool
+        self,
+        row: int,
+        result: StoredResult | None,
+        *,
+        caption: str,
+        edited: bool,
+        reviewed: bool,
     ) -> PhotoRecord:
         """What the caption library holds for the photo (gui/library_link.py)."""
         return self._replace(

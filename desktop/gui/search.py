@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.gui.shortcuts import SHORTCUTS, key_sequences
+from desktop.gui.actions import ACTIONS, key_sequences
 from desktop.library import LibraryError
 from desktop.walk import display_path
 
@@ -168,8 +168,8 @@ def reveal(window: Any, path: Path) -> bool:
 def install_search(window: Any) -> QAction:
     """Add *Edit → Find Photos… (Ctrl+F)* to ``window``; the dialog is made on first use."""
     action = QAction("&Find Photos\u2026", window)
-    action.setShortcuts(key_sequences("find"))  # the one table F1 lists (shortcuts.py)
-    action.setStatusTip(SHORTCUTS["find"].help)
+    action.setShortcuts(key_sequences("find"))  # the one table F1 lists (actions.py)
+    action.setStatusTip(ACTIONS["find"].help)
     action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
     holder: dict[str, SearchDialog] = {}
 
@@ -190,5 +190,5 @@ def install_search(window: Any) -> QAction:
             menu_action.menu().addAction(action)
             break
     window.search_dialog = lambda: holder.get("dialog")
-    window.act_find = action
+    window.acts["find"] = action  # beside the actions of the table (actions.py)
     return action

@@ -1,13 +1,11 @@
-"""Every keyboard shortcut in one table: the window's actions take their keys from it and F1
-lists it, so the help can never drift from what the keys do.
+"""F1: every keyboard shortcut, from the one table of the window's actions (actions.py), so
+the help can never drift from what the keys do.
 
 F1 shows the table as a list, one shortcut a row ("F9: Caption again, …"): a screen reader
 reads a list line by line with the arrows, where a message box's rich text was one block.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
@@ -19,60 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-Key = str | QKeySequence.StandardKey
+from desktop.gui.actions import ACTIONS, ActionSpec
 
 
-@dataclass(frozen=True)
-class Shortcut:
-    keys: tuple[Key, ...]  # what the action is bound to (empty: a key handled by a widget)
-    help: str  # what F1 says it does
-    written: str = ""  # how F1 writes the keys, where they are not one action's
-
-
-SHORTCUTS: dict[str, Shortcut] = {
-    "open": Shortcut(("Ctrl+O",), "Open a folder of photos"),
-    "open_files": Shortcut(("Ctrl+Shift+O",), "Open photos"),
-    "recaption": Shortcut(
-        ("F9",),
-        "Caption again: the photos not yet captioned, or after a "
-        "change of settings every photo not marked reviewed",
-    ),
-    "cancel": Shortcut(("Esc",), "Cancel captioning (keeps the captions done so far)"),
-    "export": Shortcut(("Ctrl+E",), "Export captions (CSV, JSON, text)"),
-    "xmp": Shortcut(("Ctrl+Shift+X",), "Write XMP sidecars beside the photos"),
-    "copy": Shortcut(("Ctrl+Shift+C",), "Copy the caption"),
-    "speak": Shortcut(("F5", "Ctrl+R"), "Read the caption aloud"),
-    "stop": Shortcut(("Shift+F5", "Ctrl+Shift+R"), "Stop reading"),
-    "speak_text": Shortcut(("Ctrl+T",), "Read aloud all the text read in the photo"),
-    "find": Shortcut(
-        (QKeySequence.StandardKey.Find,),
-        "Find photos by the words of their captions, your own text and their objects",
-    ),
-    "focus_list": Shortcut(("Ctrl+1",), "Go to the photo list"),
-    "focus_photo": Shortcut(("Ctrl+2",), "Go to the photo"),
-    "focus_caption": Shortcut(("Ctrl+3",), "Go to the caption"),
-    "next": Shortcut(("Alt+Down",), "Next photo, from anywhere"),
-    "previous": Shortcut(("Alt+Up",), "Previous photo, from anywhere"),
-    "words": Shortcut(
-        (),
-        "Step through the words' heat maps; Home: the plain photo",
-        written="Left / Right on the photo or the words",
-    ),
-    "status": Shortcut(("F8",), "Say the status again (progress, the last message)"),
-    "menu_bar": Shortcut(("F10",), "Go to the menu bar"),
-    "contrast": Shortcut(("Ctrl+Shift+H",), "High-contrast colours on or off"),
-    "settings": Shortcut(("Ctrl+,", QKeySequence.StandardKey.Preferences), "Settings"),
-    "quit": Shortcut((QKeySequence.StandardKey.Quit,), "Quit"),
-    # F1 itself: the platform's HelpContents is empty on some (Qt's offscreen platform).
-    "help": Shortcut(("F1",), "This list of shortcuts"),
-}
-
-
-def key_sequences(name: str) -> list[QKeySequence]:
-    return [QKeySequence(k) for k in SHORTCUTS[name].keys]
-
-
-def written_keys(shortcut: Shortcut) -> str:
+def written_keys(shortcut: ActionSpec) -> str:
     """ "F5 or Ctrl+R", as the platform writes them."""
     if shortcut.written:
         return shortcut.written
@@ -90,7 +38,7 @@ def written_keys(shortcut: Shortcut) -> str:
 
 
 def help_lines() -> list[str]:
-    return [f"{written_keys(s)}: {s.help}" for s in SHORTCUTS.values() if written_keys(s)]
+    return [f"{written_keys(s)}: {s.help}" for s in ACTIONS.values() if written_keys(s)]
 
 
 class ShortcutsDialog(QDialog):

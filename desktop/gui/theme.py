@@ -118,7 +118,7 @@ def with_contrast(color: QColor, *against: QColor, ratio: float) -> QColor:
     if all(contrast(color, other) >= ratio for other in against):
         return QColor(color)
     darker = sum(luminance(c) for c in against) / len(against) > 0.18
-    hue, sat, light, _ = color.getHslF()
+    hue, sat, light = color.hslHueF(), color.hslSaturationF(), color.lightnessF()
     hue = max(hue, 0.0)  # -1 for greys
     steps = 100
     for i in range(1, steps + 1):

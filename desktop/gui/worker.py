@@ -13,10 +13,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 
+from desktop import pipeline
+from desktop.captioner import Captioner, CaptionOptions
 from desktop.walk import display_path
 
 
@@ -57,14 +58,11 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def load_captioner(spec: ModelSpec) -> tuple[Any, list[str]]:
+def load_captioner(spec: ModelSpec) -> tuple[Captioner, list[str]]:
     """The loaded captioner and the runtime's warnings while loading it.
 
     The runtime falls back to the CPU when a delegate will not load, and says why only in a
     log warning; the user asked for the delegate, so the GUI shows that warning."""
-    # Imported here: LiteRT is heavy, and the window should appear before it loads.
-    from desktop.captioner import Captioner
-
     collect = _Collect()
     runtime_log = logging.getLogger("desktop.runtime")
     runtime_log.addHandler(collect)
@@ -78,7 +76,7 @@ def load_captioner(spec: ModelSpec) -> tuple[Any, list[str]]:
     finally:
         runtime_log.removeHandler(collect)
     problems = list(dict.fromkeys(collect.messages))
-    if spec.delegate and not getattr(captioner, "delegate_active", True) and not problems:
+    if spec.delegate and not captioner.delegate_active and not problems:
         problems.append(f"delegate {spec.delegate} could not be used; running on the CPU")
     return captioner, problems
 
@@ -98,8 +96,8 @@ class CaptionWorker(QThread):
         *,
         beam_width: int,
         spec: ModelSpec,
-        captioner: Any = None,
-        parent=None,
+        captioner: Captioner | None = None,
+        parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._paths = [Path(p) for p in paths]
@@ -132,9 +130,6 @@ class CaptionWorker(QThread):
             self.model_ready.emit(captioner)
             for problem in problems:
                 self.model_warning.emit(problem[:1].upper() + problem[1:])
-        from desktop import pipeline
-        from desktop.captioner import CaptionOptions
-
         job = pipeline.Job(
             paths=tuple(str(p) for p in self._paths),
             options=CaptionOptions(beam_width=self._beam_width),
@@ -145,10 +140,8 @@ class CaptionWorker(QThread):
         except Exception as exc:  # e.g. the delegate failing mid-run
             self.failed.emit(f"Captioning stopped: {exc}")
 
-    def _tell(self, event: Any) -> None:
+    def _tell(self, event: pipeline.Event) -> None:
         """The pipeline's events as this thread's typed signals (queued to the UI thread)."""
-        from desktop import pipeline
-
         if isinstance(event, pipeline.PhotoDone):
             if event.error is not None:
                 # The row already names the photo: the pipeline gives just the reason.

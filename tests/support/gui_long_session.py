@@ -52,7 +52,7 @@ def open_settings_and(window: MainWindow, accept: bool) -> None:
         if dialog is not None:
             dialog.accept() if accept else dialog.reject()
     QTimer.singleShot(0, close)
-    window.act_settings.trigger()
+    window.acts["settings"].trigger()
 
 
 def main() -> int:
