@@ -37,8 +37,6 @@ from desktop.runtime import (
     runtime_warning,
 )
 from desktop.text_reader import NO_TEXT, Reading, TextLine, TextReader, full_text, text_image
-
-# spoken: still imported from here by desktop/gui/photo_model.py (the wording is wording.py's).
 from desktop.wording import TEXT_KINDS, caption_words, kind_caption, spoken
 
 __all__ = [

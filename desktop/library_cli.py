@@ -12,10 +12,11 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from desktop.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
 if TYPE_CHECKING:  # imported where used: `captioner caption` needs no SQLite
     from desktop.library import Entry, Library
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _say(message: str) -> None:

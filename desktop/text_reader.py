@@ -30,10 +30,6 @@ from PIL import Image
 
 from desktop import BundleError
 
-# What is said of the text is desktop/wording.py's; as_sentences is still imported from here
-# by desktop/gui/main_window.py.
-from desktop.wording import as_sentences as as_sentences
-
 if TYPE_CHECKING:  # bundle.py imports this module (TextSettings); the runtime costs LiteRT
     from desktop.bundle import TextReaderPart
     from desktop.runtime import RuntimeOptions

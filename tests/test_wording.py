@@ -3,7 +3,6 @@ the pinned outputs and XMP sidecars hold it)."""
 
 from __future__ import annotations
 
-from desktop import captioner, text_reader, xmp
 from desktop.objects import DetectedObject
 from desktop.text_reader import TextLine
 from desktop.wording import (
@@ -70,10 +69,3 @@ def test_a_caption_of_ours_as_words():
         "240",
         "words",
     )
-
-
-def test_the_old_names_are_the_same_wording():
-    # desktop/gui imports these from their old modules.
-    assert text_reader.as_sentences is as_sentences
-    assert captioner.spoken is spoken
-    assert xmp.UNSURE_PREFIX is UNSURE_PREFIX

@@ -64,8 +64,8 @@ from desktop.licences import full_text
 from desktop.paths import default_model_dir
 from desktop.settings import Settings
 from desktop.speech import Speech
-from desktop.text_reader import as_sentences
 from desktop.walk import display_path, find_photos
+from desktop.wording import as_sentences
 
 PROGRESS_MS = 500  # the progress bar (and what it tells screen readers) at most this often
 LOADING_SAY_MS = 1500  # "Loading the model." only when it takes longer than this

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QImage, QPixmap
 
-from desktop.captioner import CaptionResult, spoken
+from desktop.captioner import CaptionResult
 from desktop.walk import Found, display_path
+from desktop.wording import spoken
 
 if TYPE_CHECKING:  # library_link.py imports this module
     from desktop.gui.library_link import StoredResult

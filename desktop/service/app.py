@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import (
     BadRequest,
     Forbidden,
@@ -72,8 +73,10 @@ def create_app(
 
     app = Flask("desktop.service")  # the app's (and its logger's) name before the split
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    app.json.sort_keys = False  # keep "caption" first, as documented
-    app.json.ensure_ascii = False  # UTF-8 JSON; file names stay readable in messages
+    provider = app.json
+    assert isinstance(provider, DefaultJSONProvider)  # Flask's own unless an app replaces it
+    provider.sort_keys = False  # keep "caption" first, as documented
+    provider.ensure_ascii = False  # UTF-8 JSON; file names stay readable in messages
     # For tests and embedders (e.g. to hold a captioner and see the queue fill up).
     app.extensions["captioner_service"] = {"pool": pool, "policy": policy, "config": config}
 
@@ -266,7 +269,7 @@ def _caption(
 
 
 def _timings(timings: Any) -> dict[str, float]:
-    if dataclasses.is_dataclass(timings):
+    if dataclasses.is_dataclass(timings) and not isinstance(timings, type):
         values = dataclasses.asdict(timings)
     elif hasattr(timings, "_asdict"):
         values = timings._asdict()
