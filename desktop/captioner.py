@@ -3,6 +3,12 @@
 See docs/architecture.md. One ``Captioner`` owns one encoder and one decoder interpreter;
 LiteRT interpreters are not thread-safe, so every model call happens under ``self._lock``.
 Photos are decoded on a thread pool (Pillow releases the GIL) while the model runs.
+
+Why one module of this size: it is the one place where a photo becomes a ``CaptionResult``
+(detector, encoder, text reader, decode loop, objects, confidence, in that order under one
+lock); the pieces it calls live elsewhere (decoding.py, grounding.py, confidence.py,
+text_reader.py, wording.py), and splitting the sequence would spread one lock's story over
+several files.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Exit codes of ``caption``: 0 every photo captioned, 1 some photos failed (the ot
 written), 2 usage error or unusable model, 130 interrupted (what was done is written).
 Of ``merge``: 0 merged, 1 photos missing or duplicated (reported; nothing written without
 --partial), 2 usage error or an input that cannot be read.
+
+Why one module of this size: it is the map of the commands (every argument parser in one
+place, as ``--help`` shows them); the work is in pipeline.py, merge.py, library_cli.py,
+bench.py and service/.
 """
 
 from __future__ import annotations

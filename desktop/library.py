@@ -21,6 +21,10 @@ Why it is built this way:
   made; a library that cannot be written (read-only disk, or made by a newer version) is
   copied into memory and this session's changes are kept there only; a full disk raises
   ``LibraryFull`` for that one change, and everything stored before stays.
+
+Why one module of this size: the schema, its migrations and every query on it change
+together (a new column is a migration, an index and the queries that use it); nothing
+outside this module writes SQL.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ The CPU path is LiteRT's Interpreter with XNNPACK. The GPU and NPU paths are ai-
 ``CompiledModel`` API (a WebGPU accelerator over Vulkan/Metal/Direct3D in the wheel; vendor
 NPU dispatch libraries under ``ai_edge_litert/vendors``); any failure to create or run a
 model there falls back to the Interpreter, which every model keeps ready (docs/runtime.md).
+
+Why one module of this size: every accelerator path shares the fallback rules and the one
+error message a user sees; the three runtimes and two APIs are kept behind ``Model`` here so
+that nothing else in desktop/ knows LiteRT's shape.
 """
 
 from __future__ import annotations

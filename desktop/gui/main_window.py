@@ -3,6 +3,11 @@
 Long work happens off the UI thread (``CaptionWorker``, ``ThumbnailLoader``). Every problem
 (bad model, delegate that will not load, unreadable photo, export failure) is shown in the
 window (message bar, error row, status bar) and announced to screen readers; none ends the app.
+
+Why one module of this size: the window's slots are what the action table (actions.py) and
+the menus (menus.py) call; each slot is short, and they share the window's state (the
+selected photo, the worker, the speech queue). Widgets, the inspector, search, the message
+bar and the scripted run live in their own modules.
 """
 
 from __future__ import annotations
