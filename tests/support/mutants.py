@@ -54,11 +54,11 @@ def prepare(module: str, work: Path) -> Path:
     folder.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
     for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=ignore)
-        elif source.is_file():
-            shutil.copy2(source, folder / name)
+        original = ROOT / name
+        if original.is_dir():
+            shutil.copytree(original, folder / name, ignore=ignore)
+        elif original.is_file():
+            shutil.copy2(original, folder / name)
     tests = "\n    ".join(MODULES[module])
     # setup.cfg is read when pyproject.toml has no [tool.mutmut] (it has none: the
     # configuration differs per module).
