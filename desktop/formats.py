@@ -126,6 +126,10 @@ class CsvWriter(FormatWriter):
         self.extra = tuple(extra)  # columns after COLUMNS: fields of a newer version
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\n")
+        # With "\n" as the line end the csv module quotes a "\n" in a cell but not a lone
+        # "\r", which a reader takes for a line end (an error text "bad\rthing" read back as
+        # two records): a row holding one has every cell quoted.
+        self._quoted = csv.writer(self._buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
 
     @classmethod
     def for_rows(cls, rows: Sequence[Row]) -> CsvWriter:
@@ -134,7 +138,9 @@ class CsvWriter(FormatWriter):
     def _row(self, cells: list[Cell]) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
-        self._csv.writerow([spreadsheet_safe(c) for c in cells])
+        safe = [spreadsheet_safe(c) for c in cells]
+        has_cr = any(isinstance(c, str) and "\r" in c for c in safe)
+        (self._quoted if has_cr else self._csv).writerow(safe)
         return self._buffer.getvalue()
 
     def header(self) -> str:
@@ -147,6 +153,14 @@ class CsvWriter(FormatWriter):
             csv_cells(Record.from_dict(row))
             + ["" if v is None else v if isinstance(v, str) else json.dumps(v) for v in extra]
         )
+
+    def read(self, path: Path) -> list[Row]:
+        # newline="": a "\r" or "\r\n" inside a quoted cell is the cell's, not a line end.
+        with path.open(encoding="utf-8", newline="") as f:
+            text = f.read()
+        if not text.strip():
+            return []
+        return [_normalised(row) for row in self.parse(text)]
 
     def parse(self, text: str) -> list[Row]:
         reader = csv.reader(io.StringIO(text, newline=""))
@@ -176,7 +190,9 @@ class TxtWriter(FormatWriter):
 
     def record_line(self, record: Record) -> str:
         text = record.caption if record.ok else f"ERROR: {record.error}"
-        return f"{record.path}\t{text}\n"
+        # One line a record: a line break inside a caption or an error (a user's edit, an
+        # exception's text) would make the file unreadable to the next run and to merge.
+        return f"{record.path}\t{' '.join(text.splitlines())}\n"
 
     def parse(self, text: str) -> list[Row]:
         rows = []

@@ -227,6 +227,29 @@ def test_every_format_reads_back_what_it_wrote(tmp_path, fmt):
     assert read_records(out, fmt) == []
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_line_breaks_inside_a_caption_or_an_error_keep_the_file_readable(tmp_path, fmt):
+    # An error text is the exception's own ("bad\rthing"); a caption may be a user's edit.
+    records = [
+        Record("a.jpg", "A cat.\rOn a mat.", -0.5, None),
+        Record("b.jpg", None, None, "OSError: bad\rthing"),
+        Record("c.jpg", "Two\r\nlines\nhere.", -0.4, None),
+        Record("d.jpg", "A dog.", -0.3, None),
+    ]
+    out = tmp_path / f"out.{fmt}"
+    out.write_text(render(records, fmt), encoding="utf-8", newline="")
+    back = read_records(out, fmt)
+    if fmt == "txt":  # one line a record: the breaks become spaces
+        assert [(r.path, r.caption, r.error) for r in back] == [
+            ("a.jpg", "A cat. On a mat.", None),
+            ("b.jpg", None, "OSError: bad thing"),
+            ("c.jpg", "Two lines here.", None),
+            ("d.jpg", "A dog.", None),
+        ]
+    else:
+        assert back == records
+
+
 def test_fields_of_a_newer_version_are_carried_through(tmp_path):
     rows = [{**DOG.to_dict(), "faces": [{"age": 30}], "note": "=1"}, FAILED.to_dict()]
     for fmt in ("jsonl", "json", "csv"):
