@@ -210,7 +210,7 @@ def test_default_voice_is_the_users_language_or_english(app: QCoreApplication, s
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     reader = Speech(engine=speech.BACKEND_SPEECHD)
-    assert reader.available
+    assert reader.available, reader.problem
     languages = [c for c in speechd.commands if c.startswith("SET SELF LANGUAGE")]
     assert languages == [f"SET SELF LANGUAGE {language}"]
     voices = reader.voices()  # the user's language and English, nothing unrelated
