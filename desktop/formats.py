@@ -189,7 +189,7 @@ class TxtWriter(FormatWriter):
         return self.record_line(Record.from_dict(row))
 
     def record_line(self, record: Record) -> str:
-        text = record.caption if record.ok else f"ERROR: {record.error}"
+        text = str(record.caption) if record.ok else f"ERROR: {record.error}"
         # One line a record: a line break inside a caption or an error (a user's edit, an
         # exception's text) would make the file unreadable to the next run and to merge.
         return f"{record.path}\t{' '.join(text.splitlines())}\n"
