@@ -543,12 +543,19 @@ class Captioner:
         if evidence is None or self.grounding is None:
             return None
         groups = self.grounding.ruled_out(evidence, options.ground_floor)
-        if not len(groups):
+        people = self.grounding.people_ruled_out(evidence, options.ground_floor)
+        if not len(groups) and not people:
             return None
         group_ids, word_ids = self._group_words
         mask = np.zeros(self.bundle.vocab_size, np.float32)
         mask[word_ids[np.isin(group_ids, groups)]] = -np.inf
+        index = self._word_index
+        mask[[index[w] for w in people if w in index]] = -np.inf
         return mask
+
+    @functools.cached_property
+    def _word_index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.bundle.vocabulary)}
 
     @functools.cached_property
     def _neutral(self) -> tuple[Neutral, ...]:

@@ -23,6 +23,18 @@ from desktop.detections import Detections
 from desktop.objects import DetectedObject, NameScores, ObjectNamer
 
 PERSON = "person"
+# Words that name only people but that the label table's person group leaves out (it lists
+# what COCO's "person" is called, not how a caption describes someone): refused with the
+# group where nothing in the photo is a person. Measured: the ruled-out "people" came back
+# as "a group of young asian …" for a rocket on its launch pad.
+PERSON_ONLY = ("asian", "asians", "african", "africans", "youths", "spectators", "onlookers",
+               "pedestrians", "bystanders", "passersby", "individuals", "somebody")  # fmt: skip
+# Words for several people: refused where the detector counts exactly one person ("a man …
+# in front of a crowd of people" for a portrait of one astronaut).
+MANY_PEOPLE = ("people", "crowd", "crowds", "men", "women", "children", "kids", "persons",
+               "couple", "family", "families", "adults", "guys", "ladies", "audience",
+               "spectators", "onlookers", "pedestrians", "bystanders", "team", "teams",
+               "players", "friends")  # fmt: skip
 # COCO's category names as a listener would say them.
 SPOKEN_NAMES = {
     "dining table": "table",
@@ -98,6 +110,22 @@ class Grounding:
         if not self.has_detector or evidence.detections is None or floor <= 0:
             return np.zeros(0, np.int64)
         return np.flatnonzero(self.covered & (evidence.scores < floor))
+
+    def people_ruled_out(self, evidence: Evidence, floor: float | None = None) -> tuple[str, ...]:
+        """Person words beyond the groups' that the caption must not say: PERSON_ONLY where
+        the person group is ruled out, MANY_PEOPLE where the detector counts one person."""
+        if PERSON not in self.index:
+            return ()
+        if self.index[PERSON] in self.ruled_out(evidence, floor):
+            return PERSON_ONLY
+        found = evidence.detections
+        floor = self.floor if floor is None else floor
+        if found is None or floor <= 0:
+            return ()
+        people = sum(found.count(int(c)) for c, g in zip(self._columns, self._column_groups,
+                                                          strict=True)
+                     if g == self.index[PERSON])  # fmt: skip
+        return MANY_PEOPLE if people == 1 else ()
 
     def objects(self, evidence: Evidence) -> tuple[DetectedObject, ...]:
         """The detector's things at its threshold (with counts) and the classifier's names at

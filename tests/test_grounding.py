@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop.detections import Detections
-from desktop.grounding import Grounding
+from desktop.grounding import MANY_PEOPLE, PERSON_ONLY, Grounding
 from desktop.objects import ObjectNamer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +43,21 @@ def test_people_are_ruled_out_only_where_the_detector_sees_nobody():
     someone = g.evidence(NAMER.name_scores(imagenet()), found(person=0.6))
     assert "person" not in {g.groups[i] for i in g.ruled_out(someone)}
     assert g.evidence(NAMER.name_scores(imagenet()), found(person=0.6)).person == np.float32(0.6)
+
+
+def test_person_words_beyond_the_group_follow_the_detectors_people():
+    g = grounding()
+    nobody = g.evidence(NAMER.name_scores(imagenet()), found(cup=0.95))
+    assert g.people_ruled_out(nobody) == PERSON_ONLY and "asian" in PERSON_ONLY
+    one = g.evidence(NAMER.name_scores(imagenet()), found(person=0.9, counts={1: 1}))
+    assert g.people_ruled_out(one) == MANY_PEOPLE and {"people", "crowd"} <= set(MANY_PEOPLE)
+    several = g.evidence(NAMER.name_scores(imagenet()), found(person=0.9, counts={1: 3}))
+    assert g.people_ruled_out(several) == ()
+    # Seen but under the count threshold: nobody counted, nothing said about how many.
+    faint = g.evidence(NAMER.name_scores(imagenet()), found(person=0.3))
+    assert g.people_ruled_out(faint) == ()
+    assert g.people_ruled_out(one, floor=0) == () and g.people_ruled_out(nobody, floor=0) == ()
+    assert Grounding(NAMER).people_ruled_out(nobody) == ()
 
 
 def test_the_classifier_can_vouch_for_a_coco_thing_the_detector_missed():
