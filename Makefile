@@ -22,7 +22,7 @@ run: $(VENV)/.run-deps
 	$(VENV)/bin/captioner gui samples
 
 test: $(VENV)/.test-deps
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
+	$(VENV)/bin/python -m pytest -q
 
 lint: $(VENV)/.test-deps
 	$(VENV)/bin/ruff check desktop converter tests benchmarks

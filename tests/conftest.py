@@ -85,29 +85,6 @@ def frozen_app(tmp_path_factory: pytest.TempPathFactory, default_model_dir: Path
     return build(tmp_path_factory.mktemp("pyinstaller"))
 
 
-# -- two workers ------------------------------------------------------------------------------
-# `make test` runs two pytest-xdist workers with --dist loadgroup. A file's tests stay on one
-# worker (its module fixtures are built once), and the files of one group run one at a time:
-# the GUI and speech tests time Qt events and a speech daemon's replies, so they never run
-# beside one another; the frozen-app tests share one PyInstaller build; the TensorFlow runs
-# share the tiny model's cache (tests/support/tiny_model.py) and would only slow each other.
-XDIST_GROUPS: dict[str, tuple[str, ...]] = {
-    "desktop-session": ("test_gui", "test_speech", "test_theme", "test_settings"),
-    "frozen-app": ("test_dist", "test_installers"),
-    "tensorflow": (
-        "test_converter_training", "test_concepts", "test_distributed_training",
-        "test_quality_gate", "test_vs_seed", "test_hostile_bundle", "test_backbones",
-    ),
-}
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    for item in items:
-        name = item.path.stem
-        group = next((g for g, files in XDIST_GROUPS.items() if name.startswith(files)), name)
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 # -- CI fails on unexpected skips -------------------------------------------------------------
 # Under CI (CI=true, as CI sets it, or CAPTIONER_STRICT_SKIPS=1) every skip must match one of
 # these reasons, or the run fails: a skip for a missing package, file or data set in CI means
@@ -154,8 +131,6 @@ def unexpected_skips() -> list[tuple[str, str]]:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller decides
-        return
     if _strict_skips() and unexpected_skips() and exitstatus == 0:
         session.exitstatus = 1
 
