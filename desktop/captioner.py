@@ -543,7 +543,7 @@ class Captioner:
         if evidence is None or self.grounding is None:
             return None
         groups = self.grounding.ruled_out(evidence, options.ground_floor)
-        people = self.grounding.people_ruled_out(evidence, options.ground_floor)
+        people = self.grounding.people_ruled_out(evidence, groups, options.ground_floor)
         if not len(groups) and not people:
             return None
         group_ids, word_ids = self._group_words
@@ -559,7 +559,7 @@ class Captioner:
 
     @functools.cached_property
     def _neutral(self) -> tuple[Neutral, ...]:
-        index = {w: i for i, w in enumerate(self.bundle.vocabulary)}
+        index = self._word_index
         return tuple(
             Neutral(index[a], index[b], index[n])
             for a, b, n in GENDER_PAIRS
@@ -569,10 +569,10 @@ class Captioner:
     @functools.cached_property
     def _group_words(self) -> tuple[np.ndarray, np.ndarray]:
         """(group index, vocabulary id) pairs: the one-word forms that name each group."""
-        grounding, vocab = self.grounding, self.bundle.vocabulary
+        grounding = self.grounding
         if grounding is None:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        index = {w: i for i, w in enumerate(vocab)}
+        index = self._word_index
         pairs = [
             (grounding.index[group], index[form])
             for form, group in grounding.terms.group_of.items()

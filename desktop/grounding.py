@@ -78,6 +78,9 @@ class Grounding:
         self.labels = detector_labels
         self.covered = np.zeros(len(self.groups), bool)  # groups the detector can rule out
         self.covered[self._column_groups] = True
+        person = index.get(PERSON)
+        self._person_columns = [int(c) for c, g in zip(self._columns, self._column_groups,
+                                                       strict=True) if g == person]  # fmt: skip
         self.threshold = float(detector_threshold)
         self.floor = float(floor)
         self.has_detector = bool(columns)
@@ -111,21 +114,19 @@ class Grounding:
             return np.zeros(0, np.int64)
         return np.flatnonzero(self.covered & (evidence.scores < floor))
 
-    def people_ruled_out(self, evidence: Evidence, floor: float | None = None) -> tuple[str, ...]:
-        """Person words beyond the groups' that the caption must not say: PERSON_ONLY where
-        the person group is ruled out, MANY_PEOPLE where the detector counts one person."""
-        if PERSON not in self.index:
-            return ()
-        if self.index[PERSON] in self.ruled_out(evidence, floor):
-            return PERSON_ONLY
-        found = evidence.detections
+    def people_ruled_out(
+        self, evidence: Evidence, ruled: np.ndarray, floor: float | None = None
+    ) -> tuple[str, ...]:
+        """Person words beyond the groups' that the caption must not say, given the groups
+        ``ruled_out(evidence, floor)`` gave: PERSON_ONLY where the person group is among
+        them, MANY_PEOPLE where the detector counts exactly one person."""
         floor = self.floor if floor is None else floor
-        if found is None or floor <= 0:
+        found = evidence.detections
+        if PERSON not in self.index or found is None or not self.has_detector or floor <= 0:
             return ()
-        people = sum(found.count(int(c)) for c, g in zip(self._columns, self._column_groups,
-                                                          strict=True)
-                     if g == self.index[PERSON])  # fmt: skip
-        return MANY_PEOPLE if people == 1 else ()
+        if self.index[PERSON] in ruled:
+            return PERSON_ONLY
+        return MANY_PEOPLE if sum(map(found.count, self._person_columns)) == 1 else ()
 
     def objects(self, evidence: Evidence) -> tuple[DetectedObject, ...]:
         """The detector's things at its threshold (with counts) and the classifier's names at

@@ -48,16 +48,19 @@ def test_people_are_ruled_out_only_where_the_detector_sees_nobody():
 def test_person_words_beyond_the_group_follow_the_detectors_people():
     g = grounding()
     nobody = g.evidence(NAMER.name_scores(imagenet()), found(cup=0.95))
-    assert g.people_ruled_out(nobody) == PERSON_ONLY and "asian" in PERSON_ONLY
+    assert g.people_ruled_out(nobody, g.ruled_out(nobody)) == PERSON_ONLY
+    assert "asian" in PERSON_ONLY
     one = g.evidence(NAMER.name_scores(imagenet()), found(person=0.9, counts={1: 1}))
-    assert g.people_ruled_out(one) == MANY_PEOPLE and {"people", "crowd"} <= set(MANY_PEOPLE)
+    assert g.people_ruled_out(one, g.ruled_out(one)) == MANY_PEOPLE
+    assert {"people", "crowd"} <= set(MANY_PEOPLE)
     several = g.evidence(NAMER.name_scores(imagenet()), found(person=0.9, counts={1: 3}))
-    assert g.people_ruled_out(several) == ()
+    assert g.people_ruled_out(several, g.ruled_out(several)) == ()
     # Seen but under the count threshold: nobody counted, nothing said about how many.
     faint = g.evidence(NAMER.name_scores(imagenet()), found(person=0.3))
-    assert g.people_ruled_out(faint) == ()
-    assert g.people_ruled_out(one, floor=0) == () and g.people_ruled_out(nobody, floor=0) == ()
-    assert Grounding(NAMER).people_ruled_out(nobody) == ()
+    assert g.people_ruled_out(faint, g.ruled_out(faint)) == ()
+    assert g.people_ruled_out(one, g.ruled_out(one, 0), 0) == ()
+    assert g.people_ruled_out(nobody, g.ruled_out(nobody, 0), 0) == ()
+    assert Grounding(NAMER).people_ruled_out(nobody, g.ruled_out(nobody)) == ()
 
 
 def test_the_classifier_can_vouch_for_a_coco_thing_the_detector_missed():
