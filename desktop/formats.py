@@ -71,10 +71,13 @@ class FormatWriter:
     def read(self, path: Path) -> list[Row]:
         """The rows of a file of this format, known fields as ``Record.to_dict`` writes them
         (``ValueError`` or ``OSError`` where it is not one)."""
-        text = path.read_text(encoding="utf-8")
+        text = self._read_text(path)
         if not text.strip():
             return []
         return [_normalised(row) for row in self.parse(text)]
+
+    def _read_text(self, path: Path) -> str:
+        return path.read_text(encoding="utf-8")
 
     def parse(self, text: str) -> list[Row]:
         raise NotImplementedError
@@ -154,13 +157,10 @@ class CsvWriter(FormatWriter):
             + ["" if v is None else v if isinstance(v, str) else json.dumps(v) for v in extra]
         )
 
-    def read(self, path: Path) -> list[Row]:
+    def _read_text(self, path: Path) -> str:
         # newline="": a "\r" or "\r\n" inside a quoted cell is the cell's, not a line end.
         with path.open(encoding="utf-8", newline="") as f:
-            text = f.read()
-        if not text.strip():
-            return []
-        return [_normalised(row) for row in self.parse(text)]
+            return f.read()
 
     def parse(self, text: str) -> list[Row]:
         reader = csv.reader(io.StringIO(text, newline=""))
